@@ -1,0 +1,57 @@
+// Config: every option of tallyd, parsed in one place (command line, then --config file),
+// validated into a Status, and logged once with secrets redacted.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace tally::daemon {
+
+struct Endpoint {
+  std::string host;
+  uint16_t port = 0;
+  bool enabled() const { return !host.empty(); }
+  std::string ToString() const;
+};
+
+struct Config {
+  std::string data_dir = "./tallyd-data";
+  Endpoint udp_listen{"127.0.0.1", 8125};
+  Endpoint http_listen{"127.0.0.1", 8126};
+  std::string unix_socket;  // empty: off
+  uint32_t flush_interval_ms = 1000;
+  uint64_t udp_rcvbuf = 8 * 1024 * 1024;
+  uint32_t io_threads = 0;  // 0: the number of cores
+  uint64_t max_keys = 1'000'000;
+  uint64_t max_body_bytes = 4 * 1024 * 1024;
+  uint32_t max_connections = 10'000;
+  std::string metric_prefix = "apikey";
+  std::string log_level = "info";
+  std::string admin_token;
+  std::string internal_token;
+
+  // One line per option, tokens shown as "(set)" or "(unset)".
+  std::string Redacted() const;
+};
+
+// What ParseArgs decided: run with a config, or exit now with a code after printing `output`.
+struct ParsedArgs {
+  std::optional<Config> config;
+  int exit_code = 0;
+  std::string output;  // --help / --version text (stdout), or the one-line error (stderr)
+};
+
+// Parses argv, the file named by --config, and the TALLYD_*_TOKEN environment variables.
+// Errors give exit code 2 and one line naming the option and the problem.
+ParsedArgs ParseArgs(int argc, const char* const* argv);
+
+// "HOST:PORT", "[v6]:PORT", or "off"/"" for disabled.
+core::StatusOr<Endpoint> ParseEndpoint(const std::string& text);
+
+bool IsLoopback(const std::string& host);
+
+}  // namespace tally::daemon

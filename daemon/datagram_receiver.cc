@@ -1,0 +1,209 @@
+#include "daemon/datagram_receiver.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/ingest.h"
+#include "daemon/log.h"
+
+namespace tally::daemon {
+namespace {
+
+using core::Status;
+using core::StatusOr;
+
+Status Errno(const std::string& what) {
+  return Status::IoError(what + ": " + std::strerror(errno));
+}
+
+constexpr size_t kControlSpace = CMSG_SPACE(sizeof(uint32_t));
+
+}  // namespace
+
+StatusOr<int> OpenUdpSocket(const Endpoint& ep, uint64_t rcvbuf, uint64_t* granted_rcvbuf) {
+  bool v6 = ep.host.find(':') != std::string::npos;
+  int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return Errno("udp socket");
+  }
+  int one = 1;
+  int size = static_cast<int>(rcvbuf);
+  // SO_RCVBUFFORCE passes rmem_max when we hold CAP_NET_ADMIN; otherwise SO_RCVBUF is capped.
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0) {
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  }
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) != 0) {
+    Status s = Errno("udp setsockopt");
+    close(fd);
+    return s;
+  }
+  int granted = 0;
+  socklen_t len = sizeof granted;
+  getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &granted, &len);
+  *granted_rcvbuf = static_cast<uint64_t>(granted);
+
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  if (v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(ep.port);
+    inet_pton(AF_INET6, ep.host.c_str(), &a->sin6_addr);
+    addr_len = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(ep.port);
+    inet_pton(AF_INET, ep.host.c_str(), &a->sin_addr);
+    addr_len = sizeof *a;
+  }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
+    Status s = Errno("udp bind " + ep.ToString());
+    close(fd);
+    return s;
+  }
+  return fd;
+}
+
+StatusOr<int> OpenUnixSocket(const std::string& path, uint64_t rcvbuf) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) {
+    return Status::InvalidArgument("unix socket path too long: " + path);
+  }
+  struct stat st {};
+  if (lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return Status::InvalidArgument(path + " exists and is not a socket");
+    }
+    unlink(path.c_str());  // a stale socket from an earlier run
+  }
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return Errno("unix socket");
+  }
+  int size = static_cast<int>(rcvbuf);
+  (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      chmod(path.c_str(), 0660) != 0) {
+    Status s = Errno("unix bind " + path);
+    close(fd);
+    return s;
+  }
+  return fd;
+}
+
+uint16_t BoundPort(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return 0;
+  }
+  if (addr.ss_family == AF_INET) {
+    return ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  }
+  if (addr.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+  }
+  return 0;
+}
+
+DatagramReceiver::DatagramReceiver(boost::asio::io_context& io, int fd, Transport transport,
+                                   core::CounterTable& table, std::string prefix,
+                                   ThreadCounters& counters)
+    : socket_(io, fd),
+      transport_(transport),
+      table_(table),
+      prefix_(std::move(prefix)),
+      counters_(counters),
+      buffers_(kBatch * kMaxDatagram),
+      msgs_(kBatch),
+      iovs_(kBatch),
+      control_(kBatch * kControlSpace) {}
+
+DatagramReceiver::~DatagramReceiver() = default;
+
+void DatagramReceiver::Start() { Wait(); }
+
+void DatagramReceiver::Wait() {
+  socket_.async_wait(boost::asio::posix::descriptor_base::wait_read,
+                     [this](const boost::system::error_code& ec) {
+                       if (ec || stopped_) {
+                         return;
+                       }
+                       if (ReadAll()) {
+                         Wait();
+                       }
+                     });
+}
+
+bool DatagramReceiver::ReadAll() {
+  const int fd = socket_.native_handle();
+  while (true) {
+    for (size_t i = 0; i < kBatch; ++i) {
+      iovs_[i] = {buffers_.data() + i * kMaxDatagram, kMaxDatagram};
+      msgs_[i].msg_hdr = {};
+      msgs_[i].msg_hdr.msg_iov = &iovs_[i];
+      msgs_[i].msg_hdr.msg_iovlen = 1;
+      msgs_[i].msg_hdr.msg_control = control_.data() + i * kControlSpace;
+      msgs_[i].msg_hdr.msg_controllen = kControlSpace;
+    }
+    int n = recvmmsg(fd, msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        return true;
+      }
+      if (errno == EINTR) {
+        continue;
+      }
+      LogUdp()->error("recvmmsg failed: {}", std::strerror(errno));
+      return false;
+    }
+    core::LineCounts counts;
+    for (int i = 0; i < n; ++i) {
+      msghdr& h = msgs_[i].msg_hdr;
+      std::string_view data(static_cast<const char*>(iovs_[i].iov_base), msgs_[i].msg_len);
+      if ((h.msg_flags & MSG_TRUNC) != 0) {
+        counters_.truncated_datagrams.Add(1);
+      }
+      for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+          uint32_t drops = 0;
+          std::memcpy(&drops, CMSG_DATA(c), sizeof drops);
+          // Relaxed: this thread is the only writer; readers want a recent value.
+          kernel_drops_.store(drops, std::memory_order_relaxed);
+        }
+      }
+      counts += core::IngestBuffer(data, prefix_, table_);
+    }
+    counters_.datagrams[static_cast<size_t>(transport_)].Add(static_cast<uint64_t>(n));
+    counters_.CountLines(transport_, counts);
+    if (static_cast<size_t>(n) < kBatch) {
+      return true;
+    }
+  }
+}
+
+void DatagramReceiver::DrainAndClose() {
+  stopped_ = true;
+  boost::system::error_code ec;
+  socket_.cancel(ec);
+  (void)ReadAll();
+  socket_.close(ec);
+}
+
+uint64_t DatagramReceiver::kernel_drops() const {
+  // Relaxed: a statistic.
+  return kernel_drops_.load(std::memory_order_relaxed);
+}
+
+}  // namespace tally::daemon

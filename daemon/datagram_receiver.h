@@ -1,0 +1,69 @@
+// DatagramReceiver: reads a UDP or Unix datagram socket in batches with recvmmsg and feeds
+// every datagram to the parser and the counter table.
+//
+// Asio has no batch receive, so the receiver waits for readability with async_wait on the
+// native descriptor and then empties the socket with non-blocking recvmmsg calls.
+// One receiver per I/O thread; it runs only on its thread's io_context.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <string>
+#include <vector>
+
+#include "core/counter_table.h"
+#include "core/status.h"
+#include "daemon/config.h"
+#include "daemon/metrics.h"
+
+namespace tally::daemon {
+
+// Opens a UDP socket with SO_REUSEPORT, the requested SO_RCVBUF and SO_RXQ_OVFL, bound to
+// `ep`. *granted_rcvbuf receives what the kernel actually gave.
+core::StatusOr<int> OpenUdpSocket(const Endpoint& ep, uint64_t rcvbuf, uint64_t* granted_rcvbuf);
+// Opens a Unix datagram socket at `path` (a stale socket there is replaced), mode 0660.
+core::StatusOr<int> OpenUnixSocket(const std::string& path, uint64_t rcvbuf);
+// The port a socket is bound to (0 for a Unix socket).
+uint16_t BoundPort(int fd);
+
+class DatagramReceiver {
+ public:
+  // Takes ownership of `fd`.
+  DatagramReceiver(boost::asio::io_context& io, int fd, Transport transport,
+                   core::CounterTable& table, std::string prefix, ThreadCounters& counters);
+  ~DatagramReceiver();
+
+  void Start();
+  // Stops waiting, reads whatever the socket still holds, and closes it. Call on the
+  // receiver's own thread.
+  void DrainAndClose();
+  // Datagrams the kernel dropped on this socket for want of buffer space (SO_RXQ_OVFL).
+  uint64_t kernel_drops() const;
+
+ private:
+  static constexpr size_t kBatch = 32;
+  static constexpr size_t kMaxDatagram = 65536;
+
+  void Wait();
+  // Reads until the socket is empty. Returns false if the socket failed.
+  bool ReadAll();
+
+  boost::asio::posix::stream_descriptor socket_;
+  Transport transport_;
+  core::CounterTable& table_;
+  std::string prefix_;
+  ThreadCounters& counters_;
+  std::vector<char> buffers_;
+  std::vector<mmsghdr> msgs_;
+  std::vector<iovec> iovs_;
+  std::vector<char> control_;
+  bool stopped_ = false;
+  // Written by this receiver's thread, read by /metrics. Relaxed: a monotonic statistic.
+  std::atomic<uint64_t> kernel_drops_{0};
+};
+
+}  // namespace tally::daemon

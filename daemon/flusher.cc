@@ -1,0 +1,177 @@
+#include "daemon/flusher.h"
+
+#include <algorithm>
+
+#include "daemon/log.h"
+
+namespace tally::daemon {
+namespace {
+
+int64_t NowUnixNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Flusher::Flusher(core::CounterTable& table, persistence::Store& store,
+                 std::chrono::milliseconds interval)
+    : table_(table), store_(store), interval_(interval) {}
+
+Flusher::~Flusher() {
+  if (thread_.joinable()) {
+    Stop();
+  }
+}
+
+void Flusher::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Flusher::SetOnAttempt(std::function<void(const FlushStats&)> hook) {
+  on_attempt_ = std::move(hook);
+}
+
+void Flusher::AfterFlush(FlushCallback done) {
+  std::lock_guard lock(mu_);
+  if (finished_) {
+    done(false);
+    return;
+  }
+  waiters_.push_back({drains_started_ + 1, std::move(done)});
+}
+
+void Flusher::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    wake_ = true;
+  }
+  cv_.notify_one();
+}
+
+FlushStats Flusher::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void Flusher::Run() {
+  auto next = std::chrono::steady_clock::now() + interval_;
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    cv_.wait_until(lock, next, [this] { return stop_ || wake_; });
+    if (stop_) {
+      break;
+    }
+    wake_ = false;
+    lock.unlock();
+    auto started = std::chrono::steady_clock::now();
+    bool ok = FlushOnce();
+    lock.lock();
+    // Back off while failing: interval x 2^failures, at most 30 s.
+    auto delay = interval_;
+    if (!ok) {
+      uint64_t streak = std::min<uint64_t>(stats_.errors, 5);
+      delay =
+          std::min<std::chrono::milliseconds>(interval_ * (1 << streak), std::chrono::seconds(30));
+    }
+    next = std::max(started + delay, std::chrono::steady_clock::now());
+  }
+}
+
+bool Flusher::FlushOnce() {
+  uint64_t drain;
+  {
+    std::lock_guard lock(mu_);
+    drain = ++drains_started_;
+  }
+  auto started = std::chrono::steady_clock::now();
+  table_.Drain(&pending_);
+  bool ok = true;
+  core::Status error;
+  if (!pending_.empty()) {
+    core::StatusOr<persistence::FlushResult> result = store_.ApplyFlush(&pending_);
+    ok = result.ok();
+    if (ok) {
+      pending_.clear();
+    } else {
+      error = result.status();
+    }
+  }
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  std::vector<Waiter> ready;
+  FlushStats snapshot;
+  {
+    std::lock_guard lock(mu_);
+    bool was_failing = stats_.failing;
+    stats_.failing = !ok;
+    stats_.pending_keys = pending_.size();
+    stats_.last_duration_s = seconds;
+    if (ok) {
+      ++stats_.ok;
+      stats_.last_ok_unix_ns = NowUnixNs();
+      auto split = std::partition(waiters_.begin(), waiters_.end(),
+                                  [drain](const Waiter& w) { return w.drain > drain; });
+      std::move(split, waiters_.end(), std::back_inserter(ready));
+      waiters_.erase(split, waiters_.end());
+      if (was_failing) {
+        LogFlush()->warn("flushes succeed again; {} keys were pending", stats_.pending_keys);
+      }
+    } else {
+      ++stats_.errors;
+      if (!was_failing) {
+        LogFlush()->error("flush failed, keeping {} keys pending and retrying: {}", pending_.size(),
+                          error.message());
+      }
+    }
+    if (seconds * 1000 > static_cast<double>(interval_.count())) {
+      ++stats_.overruns;
+      LogFlush()->warn("flush took {:.3f} s, longer than the {} ms interval", seconds,
+                       interval_.count());
+    }
+    snapshot = stats_;
+  }
+  for (Waiter& w : ready) {
+    w.done(true);
+  }
+  if (on_attempt_) {
+    on_attempt_(snapshot);
+  }
+  return ok;
+}
+
+bool Flusher::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+  // The final flush, on the caller's thread now that the loop is gone.
+  bool ok = false;
+  for (int attempt = 0; attempt < 5 && !ok; ++attempt) {
+    if (attempt > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+    }
+    ok = FlushOnce();
+  }
+  std::vector<Waiter> abandoned;
+  {
+    std::lock_guard lock(mu_);
+    abandoned.swap(waiters_);
+    finished_ = true;
+  }
+  for (Waiter& w : abandoned) {
+    w.done(false);
+  }
+  if (!ok) {
+    LogFlush()->error("final flush failed; {} keys were not persisted", pending_.size());
+  }
+  return ok;
+}
+
+}  // namespace tally::daemon

@@ -1,0 +1,85 @@
+// Flusher: the one thread that moves counts from the CounterTable into the Store.
+//
+// Every interval it drains the table into its pending deltas and applies them as one atomic,
+// synced flush. A failed flush keeps its deltas pending (they merge with the next drain) and
+// is retried with backoff; the failure is logged once per change of state. Receiving threads
+// never wait for it.
+//
+// wait=flush callers register with AfterFlush(): the callback runs once a flush whose drain
+// began after the registration has committed, so every increment added before the call is
+// durable when it runs.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/counter_table.h"
+#include "persistence/store.h"
+
+namespace tally::daemon {
+
+struct FlushStats {
+  uint64_t ok = 0;
+  uint64_t errors = 0;
+  uint64_t overruns = 0;        // flushes that took longer than the interval
+  int64_t last_ok_unix_ns = 0;  // 0: none yet
+  size_t pending_keys = 0;      // deltas waiting after the last attempt
+  bool failing = false;         // the last attempt failed
+  double last_duration_s = 0;
+};
+
+class Flusher {
+ public:
+  using FlushCallback = std::function<void(bool committed)>;
+
+  Flusher(core::CounterTable& table, persistence::Store& store, std::chrono::milliseconds interval);
+  ~Flusher();
+
+  void Start();
+  // Stops the loop, then drains and flushes one last time (retrying briefly on failure).
+  // Returns true if nothing was left unflushed.
+  bool Stop();
+
+  // Runs `done(true)` from the flusher thread once a flush that drained after this call has
+  // committed, or `done(false)` if the flusher stopped without committing one.
+  void AfterFlush(FlushCallback done);
+  // Asks for a flush now instead of at the next tick.
+  void Wake();
+
+  FlushStats stats() const;
+  // Observer run on the flusher thread after every attempt (systemd watchdog and status).
+  void SetOnAttempt(std::function<void(const FlushStats&)> hook);
+
+ private:
+  struct Waiter {
+    uint64_t drain;  // the first drain that includes the waiter's increments
+    FlushCallback done;
+  };
+
+  void Run();
+  bool FlushOnce();
+
+  core::CounterTable& table_;
+  persistence::Store& store_;
+  const std::chrono::milliseconds interval_;
+  std::thread thread_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;                                  // guarded by mu_
+  bool wake_ = false;                                  // guarded by mu_
+  bool finished_ = false;                              // guarded by mu_; the final flush is done
+  uint64_t drains_started_ = 0;                        // guarded by mu_
+  std::vector<Waiter> waiters_;                        // guarded by mu_
+  FlushStats stats_;                                   // guarded by mu_
+  std::function<void(const FlushStats&)> on_attempt_;  // set before Start
+
+  std::vector<core::KeyDelta> pending_;  // flusher thread only
+};
+
+}  // namespace tally::daemon

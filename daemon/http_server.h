@@ -1,0 +1,83 @@
+// HttpListener and its sessions: HTTP/1.1 over Boost.Beast, one listener per I/O thread.
+//
+// Each I/O thread runs its own io_context with its own acceptor (SO_REUSEPORT), so a
+// connection lives on one thread from accept to close and needs no strand. A session reads
+// one request at a time (pipelined requests wait in its buffer and are answered in order),
+// hands it to the Handler, and writes the answer, which may come later from another thread
+// (wait=flush): the answer is posted back to the session's thread.
+//
+// Limits per connection: a deadline for each request read, a header limit, a body limit
+// (413 past it), and a cap on connections across all threads.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <functional>
+#include <list>
+#include <memory>
+
+#include "core/status.h"
+#include "daemon/config.h"
+#include "daemon/metrics.h"
+
+namespace tally::daemon {
+
+namespace http = boost::beast::http;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+// Called exactly once with the answer, from any thread.
+using Responder = std::function<void(Response)>;
+
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  virtual void Handle(Request request, Responder done) = 0;
+};
+
+struct HttpLimits {
+  uint64_t max_body_bytes = 4 * 1024 * 1024;
+  uint32_t header_limit = 16 * 1024;
+  std::chrono::seconds request_timeout{30};
+  uint32_t max_connections = 10'000;
+};
+
+// Opens a listening TCP socket with SO_REUSEPORT on `ep`.
+core::StatusOr<int> OpenTcpListener(const Endpoint& ep);
+
+class Session;
+
+class HttpListener {
+ public:
+  // Takes ownership of `fd`, a listening socket. `connections` is shared by all listeners.
+  HttpListener(boost::asio::io_context& io, int fd, Handler& handler, const HttpLimits& limits,
+               std::atomic<uint32_t>& connections, ThreadCounters& counters);
+  ~HttpListener();
+
+  void Start();
+  // Closes the acceptor and every idle connection; busy ones close after their answer.
+  // Call on the listener's own thread.
+  void Stop();
+
+ private:
+  friend class Session;
+  void Accept();
+
+  boost::asio::io_context& io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  Handler& handler_;
+  HttpLimits limits_;
+  std::atomic<uint32_t>& connections_;
+  ThreadCounters& counters_;
+  bool stopping_ = false;
+  std::list<std::weak_ptr<Session>> sessions_;  // this thread only
+};
+
+// Builds a JSON error answer: {"error":"<message>"}.
+Response JsonError(http::status status, std::string_view message);
+// Builds a JSON answer with the given body.
+Response JsonResponse(http::status status, std::string body);
+
+}  // namespace tally::daemon

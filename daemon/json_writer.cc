@@ -1,0 +1,225 @@
+#include "daemon/json_writer.h"
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+namespace tally::daemon {
+
+void JsonWriter::Separate() {
+  if (need_comma_) {
+    out_.push_back(',');
+  }
+  need_comma_ = true;
+}
+
+JsonWriter& JsonWriter::BeginObject() {
+  Separate();
+  out_.push_back('{');
+  need_comma_ = false;
+  return *this;
+}
+
+JsonWriter& JsonWriter::EndObject() {
+  out_.push_back('}');
+  need_comma_ = true;
+  return *this;
+}
+
+JsonWriter& JsonWriter::BeginArray() {
+  Separate();
+  out_.push_back('[');
+  need_comma_ = false;
+  return *this;
+}
+
+JsonWriter& JsonWriter::EndArray() {
+  out_.push_back(']');
+  need_comma_ = true;
+  return *this;
+}
+
+JsonWriter& JsonWriter::Key(std::string_view key) {
+  String(key);
+  out_.push_back(':');
+  need_comma_ = false;
+  return *this;
+}
+
+JsonWriter& JsonWriter::String(std::string_view value) {
+  Separate();
+  static constexpr char kHex[] = "0123456789abcdef";
+  out_.push_back('"');
+  for (unsigned char c : value) {
+    switch (c) {
+      case '"':
+        out_ += "\\\"";
+        break;
+      case '\\':
+        out_ += "\\\\";
+        break;
+      case '\n':
+        out_ += "\\n";
+        break;
+      case '\r':
+        out_ += "\\r";
+        break;
+      case '\t':
+        out_ += "\\t";
+        break;
+      default:
+        // Control characters, and <, >, & as Go escapes them for HTML safety.
+        if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+          out_ += "\\u00";
+          out_.push_back(kHex[c >> 4]);
+          out_.push_back(kHex[c & 15]);
+        } else {
+          out_.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out_.push_back('"');
+  return *this;
+}
+
+JsonWriter& JsonWriter::Int(int64_t value) {
+  Separate();
+  out_ += std::to_string(value);
+  return *this;
+}
+
+JsonWriter& JsonWriter::Uint(uint64_t value) {
+  Separate();
+  out_ += std::to_string(value);
+  return *this;
+}
+
+JsonWriter& JsonWriter::Double(double value) {
+  Separate();
+  if (!std::isfinite(value)) {
+    out_ += "0";
+    return *this;
+  }
+  char buf[64];
+  // Go: shortest fixed notation for 1e-6 <= |v| < 1e21, else shortest scientific.
+  double magnitude = std::fabs(value);
+  bool fixed = magnitude == 0 || (magnitude >= 1e-6 && magnitude < 1e21);
+  auto result = std::to_chars(buf, buf + sizeof buf, value,
+                              fixed ? std::chars_format::fixed : std::chars_format::scientific);
+  out_.append(buf, result.ptr);
+  return *this;
+}
+
+JsonWriter& JsonWriter::Bool(bool value) {
+  Separate();
+  out_ += value ? "true" : "false";
+  return *this;
+}
+
+JsonWriter& JsonWriter::Null() {
+  Separate();
+  out_ += "null";
+  return *this;
+}
+
+JsonWriter& JsonWriter::Time(std::optional<int64_t> unix_ns) {
+  if (!unix_ns) {
+    return Null();
+  }
+  return String(FormatTime(*unix_ns));
+}
+
+std::string FormatTime(int64_t unix_ns) {
+  using namespace std::chrono;
+  sys_time<nanoseconds> t{nanoseconds(unix_ns)};
+  sys_days day = floor<days>(t);
+  year_month_day ymd{day};
+  hh_mm_ss<nanoseconds> hms{t - day};
+  char buf[64];
+  int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", int(ymd.year()),
+                        unsigned(ymd.month()), unsigned(ymd.day()), int(hms.hours().count()),
+                        int(hms.minutes().count()), int(hms.seconds().count()));
+  std::string out(buf, static_cast<size_t>(n));
+  int64_t frac = hms.subseconds().count();
+  if (frac != 0) {
+    char digits[16];
+    std::snprintf(digits, sizeof digits, ".%09lld", static_cast<long long>(frac));
+    std::string f(digits);
+    while (f.back() == '0') {
+      f.pop_back();
+    }
+    out += f;
+  }
+  out += "Z";
+  return out;
+}
+
+std::optional<int64_t> ParseTime(std::string_view s) {
+  using namespace std::chrono;
+  auto num = [&](size_t pos, size_t len, int* out) {
+    if (pos + len > s.size()) {
+      return false;
+    }
+    int v = 0;
+    for (size_t i = pos; i < pos + len; ++i) {
+      if (s[i] < '0' || s[i] > '9') {
+        return false;
+      }
+      v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+  };
+  int y, mo, d, h, mi, sec;
+  if (s.size() < 20 || !num(0, 4, &y) || s[4] != '-' || !num(5, 2, &mo) || s[7] != '-' ||
+      !num(8, 2, &d) || (s[10] != 'T' && s[10] != 't') || !num(11, 2, &h) || s[13] != ':' ||
+      !num(14, 2, &mi) || s[16] != ':' || !num(17, 2, &sec)) {
+    return std::nullopt;
+  }
+  year_month_day ymd{year(y), month(static_cast<unsigned>(mo)), day(static_cast<unsigned>(d))};
+  if (!ymd.ok() || h > 23 || mi > 59 || sec > 60) {
+    return std::nullopt;
+  }
+  size_t pos = 19;
+  int64_t frac_ns = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    int digits = 0;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      if (digits < 9) {
+        frac_ns = frac_ns * 10 + (s[pos] - '0');
+      }
+      ++digits;
+      ++pos;
+    }
+    if (digits == 0) {
+      return std::nullopt;
+    }
+    for (int i = digits; i < 9; ++i) {
+      frac_ns *= 10;
+    }
+  }
+  int64_t offset_s = 0;
+  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
+    ++pos;
+  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+    int oh, om;
+    if (!num(pos + 1, 2, &oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
+        !num(pos + 4, 2, &om) || oh > 23 || om > 59) {
+      return std::nullopt;
+    }
+    offset_s = (oh * 3600 + om * 60) * (s[pos] == '-' ? -1 : 1);
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != s.size()) {
+    return std::nullopt;
+  }
+  int64_t secs =
+      sys_days(ymd).time_since_epoch().count() * 86400 + h * 3600 + mi * 60 + sec - offset_s;
+  return secs * 1'000'000'000 + frac_ns;
+}
+
+}  // namespace tally::daemon

@@ -1,0 +1,28 @@
+// tallyd: a per-API-key request-outcome accumulator. See README.md.
+#include <sys/stat.h>
+
+#include <iostream>
+
+#include "daemon/config.h"
+#include "daemon/daemon.h"
+#include "daemon/log.h"
+
+int main(int argc, char** argv) {
+  using namespace tally::daemon;
+  ParsedArgs args = ParseArgs(argc, argv);
+  if (!args.config) {
+    (args.exit_code == 0 ? std::cout : std::cerr) << args.output << "\n";
+    return args.exit_code;
+  }
+  InitLogging(args.config->log_level);
+  umask(027);  // data files readable by the owner and group only, never by others
+  Daemon::BlockSignals();
+  Daemon daemon(std::move(*args.config));
+  if (tally::core::Status s = daemon.Start(); !s.ok()) {
+    LogMain()->error("cannot start: {}", s.message());
+    return 1;
+  }
+  int sig = Daemon::WaitForSignal();
+  LogMain()->info("received signal {}", sig);
+  return daemon.Stop();
+}

@@ -1,0 +1,249 @@
+#include "persistence/record_codec.h"
+
+#include <cstring>
+
+namespace tally::persistence {
+namespace {
+
+using core::Status;
+
+class Writer {
+ public:
+  explicit Writer(std::string* out) : out_(out) {}
+  void U8(uint8_t v) { out_->push_back(static_cast<char>(v)); }
+  void U64(uint64_t v) {
+    char buf[8];
+    for (int i = 0; i < 8; ++i) {
+      buf[i] = static_cast<char>(v >> (8 * i));
+    }
+    out_->append(buf, 8);
+  }
+  void I64(int64_t v) { U64(static_cast<uint64_t>(v)); }
+  void Str(const std::string& s) {
+    uint32_t n = static_cast<uint32_t>(s.size());
+    for (int i = 0; i < 4; ++i) {
+      out_->push_back(static_cast<char>(n >> (8 * i)));
+    }
+    out_->append(s);
+  }
+  void OptTime(const std::optional<TimeNs>& t) {
+    U8(t.has_value() ? 1 : 0);
+    I64(t.value_or(0));
+  }
+  void Totals(const core::Totals& t) {
+    I64(t.total);
+    I64(t.success);
+    I64(t.failure);
+  }
+
+ private:
+  std::string* out_;
+};
+
+// Reads fields in order; after the first short read every call fails and ok() is false.
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  bool ok() const { return ok_; }
+  bool done() const { return in_.empty(); }
+  uint8_t U8() {
+    if (!Need(1)) {
+      return 0;
+    }
+    uint8_t v = static_cast<uint8_t>(in_[0]);
+    in_.remove_prefix(1);
+    return v;
+  }
+  uint64_t U64() {
+    if (!Need(8)) {
+      return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) {
+      v |= static_cast<uint64_t>(static_cast<uint8_t>(in_[i])) << (8 * i);
+    }
+    in_.remove_prefix(8);
+    return v;
+  }
+  int64_t I64() { return static_cast<int64_t>(U64()); }
+  std::string Str() {
+    if (!Need(4)) {
+      return {};
+    }
+    uint32_t n = 0;
+    for (int i = 0; i < 4; ++i) {
+      n |= static_cast<uint32_t>(static_cast<uint8_t>(in_[i])) << (8 * i);
+    }
+    in_.remove_prefix(4);
+    if (!Need(n)) {
+      return {};
+    }
+    std::string s(in_.substr(0, n));
+    in_.remove_prefix(n);
+    return s;
+  }
+  std::optional<TimeNs> OptTime() {
+    uint8_t has = U8();
+    int64_t t = I64();
+    if (has > 1) {
+      ok_ = false;
+    }
+    return has == 1 ? std::optional<TimeNs>(t) : std::nullopt;
+  }
+  core::Totals Totals() {
+    core::Totals t;
+    t.total = I64();
+    t.success = I64();
+    t.failure = I64();
+    return t;
+  }
+
+ private:
+  bool Need(size_t n) {
+    if (!ok_ || in_.size() < n) {
+      ok_ = false;
+      return false;
+    }
+    return true;
+  }
+  std::string_view in_;
+  bool ok_ = true;
+};
+
+Status CheckVersion(Reader& r, const char* what) {
+  uint8_t version = r.U8();
+  if (!r.ok()) {
+    return Status::Corruption(std::string("empty ") + what + " value");
+  }
+  if (version != kFormatVersion) {
+    return Status::Corruption(std::string("unknown ") + what + " format version " +
+                              std::to_string(version) + " (this build reads version " +
+                              std::to_string(kFormatVersion) + ")");
+  }
+  return Status::Ok();
+}
+
+Status Finish(const Reader& r, const char* what) {
+  if (!r.ok() || !r.done()) {
+    return Status::Corruption(std::string("truncated or oversized ") + what + " value");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string EncodeGroup(const ProviderGroup& g) {
+  std::string out;
+  Writer w(&out);
+  w.U8(kFormatVersion);
+  w.U64(g.id);
+  w.I64(g.created_at);
+  w.I64(g.updated_at);
+  w.OptTime(g.deleted_at);
+  for (const std::string* s : {&g.name, &g.type, &g.base_url, &g.google_project, &g.google_location,
+                               &g.static_headers, &g.headers_profile, &g.models, &g.status}) {
+    w.Str(*s);
+  }
+  w.Totals(g.totals);
+  return out;
+}
+
+Status DecodeGroup(std::string_view in, ProviderGroup* g) {
+  Reader r(in);
+  if (Status s = CheckVersion(r, "group"); !s.ok()) {
+    return s;
+  }
+  g->id = r.U64();
+  g->created_at = r.I64();
+  g->updated_at = r.I64();
+  g->deleted_at = r.OptTime();
+  for (std::string* s : {&g->name, &g->type, &g->base_url, &g->google_project, &g->google_location,
+                         &g->static_headers, &g->headers_profile, &g->models, &g->status}) {
+    *s = r.Str();
+  }
+  g->totals = r.Totals();
+  return Finish(r, "group");
+}
+
+std::string EncodeKey(const ApiKey& k) {
+  std::string out;
+  Writer w(&out);
+  w.U8(kFormatVersion);
+  w.U64(k.id);
+  w.I64(k.created_at);
+  w.I64(k.updated_at);
+  w.OptTime(k.deleted_at);
+  w.U64(k.group_id);
+  for (const std::string* s : {&k.api_key, &k.access_token, &k.refresh_token}) {
+    w.Str(*s);
+  }
+  w.OptTime(k.expires_at);
+  for (const std::string* s : {&k.account_id, &k.project_id}) {
+    w.Str(*s);
+  }
+  w.I64(k.weight);
+  w.Str(k.status);
+  w.U8(k.auto_ban ? 1 : 0);
+  w.Str(k.ban_reason);
+  w.OptTime(k.ban_until);
+  return out;
+}
+
+Status DecodeKey(std::string_view in, ApiKey* k) {
+  Reader r(in);
+  if (Status s = CheckVersion(r, "key"); !s.ok()) {
+    return s;
+  }
+  k->id = r.U64();
+  k->created_at = r.I64();
+  k->updated_at = r.I64();
+  k->deleted_at = r.OptTime();
+  k->group_id = r.U64();
+  for (std::string* s : {&k->api_key, &k->access_token, &k->refresh_token}) {
+    *s = r.Str();
+  }
+  k->expires_at = r.OptTime();
+  for (std::string* s : {&k->account_id, &k->project_id}) {
+    *s = r.Str();
+  }
+  k->weight = r.I64();
+  k->status = r.Str();
+  k->auto_ban = r.U8() != 0;
+  k->ban_reason = r.Str();
+  k->ban_until = r.OptTime();
+  return Finish(r, "key");
+}
+
+void EncodeTotals(const core::Totals& t, std::string* out) {
+  out->clear();
+  Writer w(out);
+  w.U8(kFormatVersion);
+  w.Totals(t);
+}
+
+Status DecodeTotals(std::string_view in, core::Totals* t) {
+  Reader r(in);
+  if (Status s = CheckVersion(r, "totals"); !s.ok()) {
+    return s;
+  }
+  *t = r.Totals();
+  return Finish(r, "totals");
+}
+
+std::string IdKey(uint64_t id) {
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) {
+    out[i] = static_cast<char>(id >> (8 * (7 - i)));
+  }
+  return out;
+}
+
+uint64_t IdFromKey(std::string_view key) {
+  uint64_t id = 0;
+  for (size_t i = 0; i < key.size() && i < 8; ++i) {
+    id = (id << 8) | static_cast<uint8_t>(key[i]);
+  }
+  return id;
+}
+
+}  // namespace tally::persistence

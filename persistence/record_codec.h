@@ -1,0 +1,39 @@
+// Binary encodings of the stored values. Every value starts with a format version byte;
+// decoding an unknown version is a Corruption status, never a silent misread. New fields are
+// appended under a new version, and older versions stay decodable.
+//
+// Layout (little-endian fixed-width integers, strings as u32 length + bytes):
+//   group  : v1 | id | created | updated | has_deleted deleted | 9 strings | totals(3 x i64)
+//   key    : v1 | id | created | updated | has_deleted deleted | group_id | strings... | ...
+//   totals : v1 | total | success | failure
+// Key totals live apart from the key record (see docs/architecture.md), so a flush rewrites
+// 25 bytes per key instead of the whole record.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "core/totals.h"
+#include "persistence/records.h"
+
+namespace tally::persistence {
+
+inline constexpr uint8_t kFormatVersion = 1;
+
+std::string EncodeGroup(const ProviderGroup& group);
+core::Status DecodeGroup(std::string_view in, ProviderGroup* group);
+
+// Encodes every field but totals.
+std::string EncodeKey(const ApiKey& key);
+core::Status DecodeKey(std::string_view in, ApiKey* key);
+
+void EncodeTotals(const core::Totals& totals, std::string* out);
+core::Status DecodeTotals(std::string_view in, core::Totals* totals);
+
+// Big-endian ids, so RocksDB's bytewise order is id order.
+std::string IdKey(uint64_t id);
+uint64_t IdFromKey(std::string_view key);
+
+}  // namespace tally::persistence

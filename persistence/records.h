@@ -1,0 +1,63 @@
+// ProviderGroup and ApiKey: the records of ez-api's model (shared/reference/provider_group.go),
+// with the same fields. Times are Unix nanoseconds, UTC; an unset optional time is JSON null.
+//
+// gorm soft delete: a deleted record keeps its row with deleted_at set.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/totals.h"
+
+namespace tally::persistence {
+
+using TimeNs = int64_t;
+
+// Group 0 is "unassigned": never stored, it collects keys first seen through an increment.
+inline constexpr uint64_t kUnassignedGroup = 0;
+
+struct ProviderGroup {
+  uint64_t id = 0;
+  TimeNs created_at = 0;
+  TimeNs updated_at = 0;
+  std::optional<TimeNs> deleted_at;
+  std::string name;
+  std::string type;
+  std::string base_url;
+  std::string google_project;
+  std::string google_location;
+  std::string static_headers;
+  std::string headers_profile;
+  std::string models;
+  std::string status = "active";
+  core::Totals totals;
+
+  bool live() const { return !deleted_at.has_value(); }
+  bool operator==(const ProviderGroup&) const = default;
+};
+
+struct ApiKey {
+  uint64_t id = 0;
+  TimeNs created_at = 0;
+  TimeNs updated_at = 0;
+  std::optional<TimeNs> deleted_at;
+  uint64_t group_id = kUnassignedGroup;
+  std::string api_key;
+  std::string access_token;
+  std::string refresh_token;  // stored, never rendered, never logged
+  std::optional<TimeNs> expires_at;
+  std::string account_id;
+  std::string project_id;
+  int64_t weight = 1;
+  std::string status = "active";
+  bool auto_ban = true;
+  std::string ban_reason;
+  std::optional<TimeNs> ban_until;
+  core::Totals totals;
+
+  bool live() const { return !deleted_at.has_value(); }
+  bool operator==(const ApiKey&) const = default;
+};
+
+}  // namespace tally::persistence

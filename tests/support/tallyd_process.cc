@@ -1,0 +1,252 @@
+#include "tests/support/tallyd_process.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace tally::testing {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+int BindLoopback(int type, uint16_t port) {
+  int fd = socket(AF_INET, type, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+pid_t Spawn(const std::vector<std::string>& args, const std::string& log_path,
+            const std::map<std::string, std::string>& env) {
+  std::vector<char*> argv;
+  for (const std::string& a : args) {
+    argv.push_back(const_cast<char*>(a.c_str()));
+  }
+  argv.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    env_strings.emplace_back(*e);
+  }
+  for (const auto& [k, v] : env) {
+    env_strings.push_back(k + "=" + v);
+  }
+  std::vector<char*> envp;
+  for (std::string& e : env_strings) {
+    envp.push_back(e.data());
+  }
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, args[0].c_str(), &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    throw std::runtime_error("posix_spawn failed");
+  }
+  return pid;
+}
+
+int WaitExit(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) {
+    return WEXITSTATUS(status);
+  }
+  return 128 + WTERMSIG(status);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+uint16_t FreePort() {
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    int tcp = BindLoopback(SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    socklen_t len = sizeof addr;
+    getsockname(tcp, reinterpret_cast<sockaddr*>(&addr), &len);
+    uint16_t port = ntohs(addr.sin_port);
+    int udp = BindLoopback(SOCK_DGRAM, port);
+    close(tcp);
+    if (udp >= 0) {
+      close(udp);
+      return port;
+    }
+  }
+  throw std::runtime_error("no free port");
+}
+
+TallydProcess::TallydProcess(std::string data_dir, std::vector<std::string> extra_args,
+                             std::map<std::string, std::string> env)
+    : data_dir_(std::move(data_dir)), log_path_(data_dir_ + ".log") {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    udp_port_ = FreePort();
+    http_port_ = FreePort();
+    std::vector<std::string> args = {TALLYD_BINARY,
+                                     "--data-dir",
+                                     data_dir_,
+                                     "--udp-listen",
+                                     "127.0.0.1:" + std::to_string(udp_port_),
+                                     "--http-listen",
+                                     "127.0.0.1:" + std::to_string(http_port_),
+                                     "--io-threads",
+                                     "2"};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    pid_ = Spawn(args, log_path_, env);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        break;  // exited: maybe a port race; try again with new ports
+      }
+      if (Http(http_port_, "GET", "/healthz").status == 200) {
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (pid_ > 0) {
+      Kill();
+    }
+  }
+  throw std::runtime_error("tallyd did not start; log:\n" + Log());
+}
+
+TallydProcess::~TallydProcess() {
+  if (pid_ > 0) {
+    Kill();
+  }
+}
+
+int TallydProcess::Stop(int sig) {
+  if (pid_ <= 0) {
+    return -1;
+  }
+  kill(pid_, sig);
+  int code = WaitExit(pid_);
+  pid_ = -1;
+  return code;
+}
+
+void TallydProcess::Kill() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    WaitExit(pid_);
+    pid_ = -1;
+  }
+}
+
+std::string TallydProcess::Log() const { return ReadFile(log_path_); }
+
+int RunTallyd(const std::vector<std::string>& args, std::string* output) {
+  char tmpl[] = "/tmp/tallyd-run-XXXXXX";
+  int fd = mkstemp(tmpl);
+  close(fd);
+  std::vector<std::string> full = {TALLYD_BINARY};
+  full.insert(full.end(), args.begin(), args.end());
+  pid_t pid = Spawn(full, tmpl, {});
+  int code = WaitExit(pid);
+  *output = ReadFile(tmpl);
+  unlink(tmpl);
+  return code;
+}
+
+HttpResult Http(uint16_t port, std::string_view method, std::string_view target,
+                std::string_view body, const std::map<std::string, std::string>& headers) {
+  HttpResult result;
+  try {
+    asio::io_context io;
+    asio::ip::tcp::socket socket(io);
+    socket.connect({asio::ip::make_address("127.0.0.1"), port});
+    http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    for (const auto& [k, v] : headers) {
+      req.set(k, v);
+    }
+    req.body() = std::string(body);
+    req.prepare_payload();
+    http::write(socket, req);
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    http::read(socket, buffer, parser);
+    auto& res = parser.get();
+    result.status = static_cast<int>(res.result_int());
+    result.body = res.body();
+    for (const auto& field : res) {
+      result.headers[std::string(field.name_string())] = std::string(field.value());
+    }
+  } catch (const std::exception&) {
+    result.status = 0;
+  }
+  return result;
+}
+
+void SendUdp(uint16_t port, std::string_view payload) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sendto(fd, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  close(fd);
+}
+
+std::string WaitForTotal(uint16_t http_port, int64_t total, int timeout_ms,
+                         const std::map<std::string, std::string>& headers) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::string body;
+  while (true) {
+    HttpResult r = Http(http_port, "GET", "/admin/apikey-stats/summary", {}, headers);
+    body = r.body;
+    if (r.status == 200) {
+      boost::system::error_code ec;
+      boost::json::value v = boost::json::parse(body, ec);
+      if (!ec && v.is_object() && v.as_object().contains("total_requests") &&
+          v.at("total_requests").to_number<int64_t>() >= total) {
+        return body;
+      }
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      return body;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace tally::testing

@@ -1,0 +1,67 @@
+// TallydProcess: runs the real tallyd binary on free loopback ports for a test, with small
+// blocking UDP and HTTP clients to talk to it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tally::testing {
+
+// A loopback port free for both TCP and UDP at the time of the call.
+uint16_t FreePort();
+
+class TallydProcess {
+ public:
+  // Starts tallyd with --data-dir, --udp-listen and --http-listen on free ports, plus
+  // `extra_args`, and waits until /healthz answers. Throws if it exits or never answers.
+  explicit TallydProcess(std::string data_dir, std::vector<std::string> extra_args = {},
+                         std::map<std::string, std::string> env = {});
+  ~TallydProcess();
+  TallydProcess(const TallydProcess&) = delete;
+  TallydProcess& operator=(const TallydProcess&) = delete;
+
+  uint16_t udp_port() const { return udp_port_; }
+  uint16_t http_port() const { return http_port_; }
+  pid_t pid() const { return pid_; }
+
+  // Sends `sig` and waits for the exit; returns the exit code (128+signal if killed).
+  int Stop(int sig = 15);
+  // SIGKILL and reap.
+  void Kill();
+  // Everything tallyd wrote to stderr so far.
+  std::string Log() const;
+
+ private:
+  std::string data_dir_;
+  std::string log_path_;
+  uint16_t udp_port_ = 0;
+  uint16_t http_port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// Runs tallyd with `args` to completion; returns the exit code, stdout+stderr in *output.
+int RunTallyd(const std::vector<std::string>& args, std::string* output);
+
+struct HttpResult {
+  int status = 0;  // 0: no answer (connection failed)
+  std::string body;
+  std::map<std::string, std::string> headers;
+};
+
+HttpResult Http(uint16_t port, std::string_view method, std::string_view target,
+                std::string_view body = {}, const std::map<std::string, std::string>& headers = {});
+
+// Sends one datagram to 127.0.0.1:port.
+void SendUdp(uint16_t port, std::string_view payload);
+
+// Polls GET /admin/apikey-stats/summary until total_requests reaches `total` or `timeout_ms`
+// passes; returns the last body.
+std::string WaitForTotal(uint16_t http_port, int64_t total, int timeout_ms = 10000,
+                         const std::map<std::string, std::string>& headers = {});
+
+}  // namespace tally::testing
