@@ -1,10 +1,10 @@
 #include "daemon/api.h"
 
 #include <charconv>
-#include <sstream>
 
 #include "core/ingest.h"
 #include "daemon/json_writer.h"
+#include "daemon/ops_endpoints.h"
 
 namespace tally::daemon {
 namespace {
@@ -124,11 +124,11 @@ void Api::Handle(Request req, Responder done) {
     }
   } else if (path == "/readyz") {
     if (only(http::verb::get)) {
-      done(Ready());
+      done(ReadyResponse(ctx_));
     }
   } else if (path == "/metrics") {
     if (only(http::verb::get)) {
-      done(Metrics());
+      done(MetricsResponse(ctx_));
     }
   } else if (path == "/v1/ingest") {
     if (!only(http::verb::post)) {
@@ -187,47 +187,6 @@ Response Api::Summary(std::string_view query) {
     return JsonError(http::status::not_found, totals.status().message());
   }
   return JsonResponse(http::status::ok, RenderTotals(*totals));
-}
-
-Response Api::Ready() {
-  if (ctx_.stopping.load(std::memory_order_relaxed)) {
-    return JsonError(http::status::service_unavailable, "stopping");
-  }
-  if (!ctx_.listening.load(std::memory_order_relaxed)) {
-    return JsonError(http::status::service_unavailable, "listeners not bound yet");
-  }
-  FlushStats stats = ctx_.flusher.stats();
-  if (stats.failing) {
-    return JsonError(http::status::service_unavailable, "the last flush failed");
-  }
-  return JsonResponse(http::status::ok, R"({"status":"ready"})");
-}
-
-Response Api::Metrics() {
-  std::ostringstream out;
-  const CounterRegistry& reg = ctx_.counters;
-  static const char* kResults[] = {"accepted", "ignored", "malformed", "refused"};
-  out << "# HELP tallyd_lines_total Lines received, by transport and result.\n"
-      << "# TYPE tallyd_lines_total counter\n";
-  for (size_t t = 0; t < kTransports; ++t) {
-    for (size_t r = 0; r < 4; ++r) {
-      out << "tallyd_lines_total{transport=\"" << kTransportNames[t] << "\",result=\""
-          << kResults[r] << "\"} "
-          << reg.Sum([&](const ThreadCounters& c) -> const OwnedCounter& { return c.lines[t][r]; })
-          << "\n";
-    }
-  }
-  out << "# HELP tallyd_udp_kernel_drops_total Datagrams the kernel dropped (SO_RXQ_OVFL).\n"
-      << "# TYPE tallyd_udp_kernel_drops_total counter\n"
-      << "tallyd_udp_kernel_drops_total " << ctx_.kernel_drops() << "\n";
-  out << "# HELP tallyd_keys Distinct keys in the counter table.\n"
-      << "# TYPE tallyd_keys gauge\n"
-      << "tallyd_keys " << ctx_.table.keys() << "\n";
-  Response res{http::status::ok, 11};
-  res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-  res.body() = out.str();
-  res.prepare_payload();
-  return res;
 }
 
 }  // namespace tally::daemon

@@ -44,8 +44,6 @@ class Api : public Handler {
  private:
   void Ingest(const Request& req, std::string_view query, Responder done);
   Response Summary(std::string_view query);
-  Response Metrics();
-  Response Ready();
   bool AdminAuthorized(const Request& req) const;
   bool InternalAuthorized(const Request& req) const;
 

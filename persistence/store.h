@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -36,6 +37,14 @@ class WriteBatch;
 
 namespace tally::persistence {
 
+// An idempotent write's first answer, kept 24 hours (restarts included) and written in the
+// same batch as the write it answers for.
+struct IdempotentAnswer {
+  std::string key;            // the client's Idempotency-Key
+  uint64_t request_hash = 0;  // hash of the request body; a reuse with another body conflicts
+  std::string response;       // the answer body returned the first time
+};
+
 struct FlushResult {
   uint64_t epoch = 0;           // the epoch this flush committed
   size_t keys_updated = 0;      // keys whose totals changed (created ones included)
@@ -56,6 +65,46 @@ class Store {
   // groups' totals and the next epoch. Sorts and merges *deltas in place. On error nothing
   // was applied, in memory or on disk, and the caller still owns every delta.
   core::StatusOr<FlushResult> ApplyFlush(std::vector<core::KeyDelta>* deltas);
+
+  // As ApplyFlush, and records `answer` in the same batch, so a retry can be answered from
+  // LookupIdempotent without applying the deltas twice. `answer.response` may be filled in
+  // by `render` once the result is known (it is called under the write lock).
+  core::StatusOr<FlushResult> ApplyFlush(
+      std::vector<core::KeyDelta>* deltas, IdempotentAnswer* answer,
+      const std::function<std::string(const FlushResult&)>& render);
+  // The first answer recorded under `key` within the last 24 hours, if any.
+  std::optional<IdempotentAnswer> LookupIdempotent(const std::string& key) const;
+
+  // Records. Reads return copies with their totals; deleted records are NotFound and left
+  // out of lists (gorm's soft delete). Ids are 1..2^63-1.
+  core::StatusOr<ProviderGroup> GetGroup(uint64_t id) const;
+  std::vector<ProviderGroup> ListGroups() const;  // live groups, in id order
+  // Creates with g.id, or the next free id when it is 0. Conflict if the id or the name is
+  // taken (deleted records keep their ids); InvalidArgument without name, type or base_url.
+  // Counters and timestamps in `g` are ignored.
+  core::StatusOr<ProviderGroup> CreateGroup(ProviderGroup g);
+  // Creates or replaces the group at g.id, keeping its totals and created_at.
+  core::StatusOr<ProviderGroup> PutGroup(ProviderGroup g);
+  // Soft-deletes the group. Conflict while it has live keys.
+  core::Status DeleteGroup(uint64_t id);
+
+  core::StatusOr<ApiKey> GetKey(uint64_t id) const;
+  // Live keys in id order, optionally only those of one group (0: unassigned) or status.
+  std::vector<ApiKey> ListKeys(std::optional<uint64_t> group_id,
+                               std::optional<std::string> status) const;
+  // As CreateGroup; k.group_id must name a live group or be 0.
+  core::StatusOr<ApiKey> CreateKey(ApiKey k);
+  // Creates or replaces the key at k.id, keeping its totals; a new group_id moves the
+  // totals from the old group to the new one in the same batch.
+  core::StatusOr<ApiKey> PutKey(ApiKey k);
+  // Soft-deletes the key and takes its totals out of its group. Later increments for it are
+  // refused (FlushResult::refused_events).
+  core::Status DeleteKey(uint64_t id);
+
+  // A RocksDB checkpoint of the live database in `dir`, which must not exist yet.
+  core::Status Checkpoint(const std::string& dir);
+  // Bytes of the database files on disk (SST and WAL), for metrics.
+  uint64_t DiskBytes() const;
 
   // Sum over every live key.
   core::Totals Summary() const;
