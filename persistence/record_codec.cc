@@ -230,6 +230,29 @@ Status DecodeTotals(std::string_view in, core::Totals* t) {
   return Finish(r, "totals");
 }
 
+std::string EncodeIdempotent(TimeNs written_at, uint64_t request_hash,
+                             const std::string& response) {
+  std::string out;
+  Writer w(&out);
+  w.U8(kFormatVersion);
+  w.I64(written_at);
+  w.U64(request_hash);
+  w.Str(response);
+  return out;
+}
+
+Status DecodeIdempotent(std::string_view in, TimeNs* written_at, uint64_t* request_hash,
+                        std::string* response) {
+  Reader r(in);
+  if (Status s = CheckVersion(r, "idempotent answer"); !s.ok()) {
+    return s;
+  }
+  *written_at = r.I64();
+  *request_hash = r.U64();
+  *response = r.Str();
+  return Finish(r, "idempotent answer");
+}
+
 std::string IdKey(uint64_t id) {
   std::string out(8, '\0');
   for (int i = 0; i < 8; ++i) {

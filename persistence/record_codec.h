@@ -32,6 +32,11 @@ core::Status DecodeKey(std::string_view in, ApiKey* key);
 void EncodeTotals(const core::Totals& totals, std::string* out);
 core::Status DecodeTotals(std::string_view in, core::Totals* totals);
 
+// An idempotent answer: v1 | written_at | request_hash | response.
+std::string EncodeIdempotent(TimeNs written_at, uint64_t request_hash, const std::string& response);
+core::Status DecodeIdempotent(std::string_view in, TimeNs* written_at, uint64_t* request_hash,
+                              std::string* response);
+
 // Big-endian ids, so RocksDB's bytewise order is id order.
 std::string IdKey(uint64_t id);
 uint64_t IdFromKey(std::string_view key);

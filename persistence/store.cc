@@ -1,16 +1,22 @@
 #include "persistence/store.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 
 #include "persistence/record_codec.h"
+#include "persistence/store_internal.h"
 
 namespace tally::persistence {
 namespace {
@@ -18,12 +24,47 @@ namespace {
 using core::Status;
 using core::StatusOr;
 
-constexpr char kGroupsCf[] = "groups";
-constexpr char kKeysCf[] = "keys";
-constexpr char kTotalsCf[] = "key_totals";
-constexpr char kMetaCf[] = "meta";
-constexpr char kFormatKey[] = "format";
-constexpr char kEpochKey[] = "epoch";
+// The data directory must be a directory this process can list and write in; it is created
+// (mode 0700) if missing. The checks do the real operations instead of asking access(),
+// which answers "yes" to root whatever the permission bits say: for root, what is caught is
+// what root cannot bypass (a read-only mount, an I/O error); for other users, the bits too.
+Status PrepareDir(const std::string& dir) {
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0) {
+    if (errno != ENOENT) {
+      return Status::IoError("data dir " + dir + " cannot be examined: " + std::strerror(errno));
+    }
+    if (mkdir(dir.c_str(), 0700) != 0) {
+      return Status::IoError("cannot create data dir " + dir + ": " + std::strerror(errno));
+    }
+    return Status::Ok();
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Status::InvalidArgument("data dir " + dir + " exists and is not a directory");
+  }
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) {
+    return Status::IoError("data dir " + dir + " is not readable: " + std::strerror(errno));
+  }
+  errno = 0;
+  while (readdir(d) != nullptr) {
+  }
+  int read_errno = errno;
+  closedir(d);
+  if (read_errno != 0) {
+    return Status::IoError("data dir " + dir + " is not readable: " + std::strerror(read_errno));
+  }
+  std::string probe = dir + "/.tallyd-write-probe";
+  int fd = open(probe.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Status::IoError("data dir " + dir + " is not writable: " + std::strerror(errno));
+  }
+  close(fd);
+  unlink(probe.c_str());
+  return Status::Ok();
+}
+
+}  // namespace
 
 Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   if (s.ok()) {
@@ -35,33 +76,11 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   return Status::IoError(what + ": " + s.ToString());
 }
 
-// The data directory must be a directory we can enter and list; create it if missing.
-Status PrepareDir(const std::string& dir) {
-  struct stat st {};
-  if (stat(dir.c_str(), &st) != 0) {
-    if (errno != ENOENT) {
-      return Status::IoError("data dir " + dir + ": " + std::strerror(errno));
-    }
-    if (mkdir(dir.c_str(), 0700) != 0) {
-      return Status::IoError("cannot create data dir " + dir + ": " + std::strerror(errno));
-    }
-    return Status::Ok();
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    return Status::InvalidArgument("data dir " + dir + " exists and is not a directory");
-  }
-  if (access(dir.c_str(), R_OK | W_OK | X_OK) != 0) {
-    return Status::IoError("data dir " + dir +
-                           " is not readable and writable: " + std::strerror(errno));
-  }
-  return Status::Ok();
+StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
+  return Open(dir, StoreOptions{});
 }
 
-std::string EncodeU64(uint64_t v) { return IdKey(v); }
-
-}  // namespace
-
-StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
+StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir, const StoreOptions& opts) {
   if (Status s = PrepareDir(dir); !s.ok()) {
     return s;
   }
@@ -69,6 +88,9 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   options.keep_log_file_num = 5;
+  if (opts.env != nullptr) {
+    options.env = opts.env;
+  }
   rocksdb::ColumnFamilyOptions cf_options;
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, cf_options},
@@ -78,6 +100,7 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
       {kMetaCf, cf_options},
   };
   std::unique_ptr<Store> store(new Store());
+  store->options_ = opts;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status rs = rocksdb::DB::Open(options, dir, families, &store->handles_, &raw);
   if (!rs.ok()) {
@@ -100,13 +123,23 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
 }
 
 Store::~Store() {
+  if (!db_) {
+    return;
+  }
   for (rocksdb::ColumnFamilyHandle* h : handles_) {
     // Destroying handles cannot fail in a way we could act on while closing.
     (void)db_->DestroyColumnFamilyHandle(h);
   }
-  if (db_) {
-    (void)db_->Close();
+  (void)db_->Close();
+}
+
+TimeNs Store::Now() const {
+  if (options_.clock) {
+    return options_.clock();
   }
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 Status Store::Load() {
@@ -139,7 +172,8 @@ Status Store::Load() {
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     ProviderGroup g;
     if (Status s = DecodeGroup(it->value().ToStringView(), &g); !s.ok()) {
-      return s;
+      return Status::Corruption("group " + std::to_string(IdFromKey(it->key().ToStringView())) +
+                                ": " + s.message());
     }
     groups_.emplace(g.id, std::move(g));
   }
@@ -151,9 +185,11 @@ Status Store::Load() {
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     ApiKey k;
     if (Status s = DecodeKey(it->value().ToStringView(), &k); !s.ok()) {
-      return s;
+      return Status::Corruption("key " + std::to_string(IdFromKey(it->key().ToStringView())) +
+                                ": " + s.message());
     }
     keys_[k.id] = KeyState{k.group_id, {}, k.live()};
+    max_key_id_ = std::max(max_key_id_, k.id);
   }
   if (Status s = FromRocks(it->status(), "reading keys"); !s.ok()) {
     return s;
@@ -167,7 +203,7 @@ Status Store::Load() {
       return Status::Corruption("totals for key " + std::to_string(id) + " without its record");
     }
     if (Status s = DecodeTotals(it->value().ToStringView(), &found->second.totals); !s.ok()) {
-      return s;
+      return Status::Corruption("totals of key " + std::to_string(id) + ": " + s.message());
     }
   }
   if (Status s = FromRocks(it->status(), "reading key totals"); !s.ok()) {
@@ -178,13 +214,28 @@ Status Store::Load() {
       unassigned_ += k.totals;
     }
   }
-  return Status::Ok();
+  return LoadIdempotent();
 }
 
 Status Store::Write(rocksdb::WriteBatch* batch) {
+  if (needs_resume_) {
+    // After a failed write RocksDB may hold a background error and refuse every write until
+    // resumed; Resume() flushes the memtables to a new WAL, so a half-written record of the
+    // failed batch in the old WAL is never replayed.
+    rocksdb::Status rs = db_->Resume();
+    if (!rs.ok()) {
+      return FromRocks(rs, "database not writable yet (recovery after the last failed write)");
+    }
+    needs_resume_ = false;
+  }
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return FromRocks(db_->Write(wo, batch), "write failed");
+  rocksdb::Status rs = db_->Write(wo, batch);
+  if (!rs.ok()) {
+    needs_resume_ = true;
+    return FromRocks(rs, "write failed");
+  }
+  return Status::Ok();
 }
 
 core::Totals* Store::GroupTotalsLocked(uint64_t group_id) {
@@ -193,95 +244,6 @@ core::Totals* Store::GroupTotalsLocked(uint64_t group_id) {
   }
   auto it = groups_.find(group_id);
   return it == groups_.end() ? nullptr : &it->second.totals;
-}
-
-StatusOr<FlushResult> Store::ApplyFlush(std::vector<core::KeyDelta>* deltas) {
-  // Sort and merge, so each key is written once even if the caller listed it twice.
-  std::sort(deltas->begin(), deltas->end(),
-            [](const core::KeyDelta& a, const core::KeyDelta& b) { return a.key < b.key; });
-  size_t merged = 0;
-  for (size_t i = 0; i < deltas->size(); ++i) {
-    if (merged > 0 && (*deltas)[merged - 1].key == (*deltas)[i].key) {
-      (*deltas)[merged - 1].successes += (*deltas)[i].successes;
-      (*deltas)[merged - 1].failures += (*deltas)[i].failures;
-    } else {
-      (*deltas)[merged++] = (*deltas)[i];
-    }
-  }
-  deltas->resize(merged);
-
-  std::unique_lock lock(mu_);
-  const TimeNs now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-  rocksdb::WriteBatch batch;
-  FlushResult result;
-  result.epoch = epoch_ + 1;
-
-  // Stage the new totals; memory changes only after the batch is durable.
-  struct Staged {
-    KeyState* state;  // nullptr for a key created by this flush
-    uint64_t key;
-    core::Totals delta;
-  };
-  std::vector<Staged> staged;
-  staged.reserve(deltas->size());
-  std::unordered_map<uint64_t, core::Totals> group_deltas;
-  std::string value;
-  for (const core::KeyDelta& d : *deltas) {
-    core::Totals delta;
-    delta.Add(static_cast<int64_t>(d.successes), static_cast<int64_t>(d.failures));
-    auto it = keys_.find(d.key);
-    KeyState* state = it == keys_.end() ? nullptr : &it->second;
-    core::Totals next = delta;
-    uint64_t group_id = kUnassignedGroup;
-    if (state == nullptr) {
-      ApiKey created;
-      created.id = d.key;
-      created.created_at = now;
-      created.updated_at = now;
-      batch.Put(keys_cf_, IdKey(d.key), EncodeKey(created));
-      ++result.keys_created;
-    } else if (!state->live) {
-      result.refused_events += d.successes + d.failures;
-      continue;
-    } else {
-      next += state->totals;
-      group_id = state->group_id;
-    }
-    EncodeTotals(next, &value);
-    batch.Put(totals_cf_, IdKey(d.key), value);
-    group_deltas[group_id] += delta;
-    staged.push_back({state, d.key, delta});
-  }
-  for (const auto& [group_id, delta] : group_deltas) {
-    if (group_id == kUnassignedGroup) {
-      continue;
-    }
-    ProviderGroup next = groups_.at(group_id);
-    next.totals += delta;
-    batch.Put(groups_cf_, IdKey(group_id), EncodeGroup(next));
-    ++result.groups_updated;
-  }
-  batch.Put(meta_cf_, kEpochKey, EncodeU64(result.epoch));
-
-  if (Status s = Write(&batch); !s.ok()) {
-    return s;
-  }
-
-  for (const Staged& s : staged) {
-    KeyState* state = s.state;
-    if (state == nullptr) {
-      state = &keys_[s.key];
-    }
-    state->totals += s.delta;
-  }
-  for (const auto& [group_id, delta] : group_deltas) {
-    *GroupTotalsLocked(group_id) += delta;
-  }
-  epoch_ = result.epoch;
-  result.keys_updated = staged.size();
-  return result;
 }
 
 core::Totals Store::Summary() const {
@@ -305,6 +267,50 @@ StatusOr<core::Totals> Store::GroupSummary(uint64_t group_id) const {
     return Status::NotFound("no provider group " + std::to_string(group_id));
   }
   return it->second.totals;
+}
+
+Status Store::Checkpoint(const std::string& dir) {
+  struct stat st {};
+  if (stat(dir.c_str(), &st) == 0) {
+    return Status::Conflict("checkpoint dir " + dir + " already exists");
+  }
+  rocksdb::Checkpoint* raw = nullptr;
+  if (Status s = FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpoint"); !s.ok()) {
+    return s;
+  }
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  return FromRocks(checkpoint->CreateCheckpoint(dir), "checkpoint into " + dir);
+}
+
+uint64_t Store::DiskBytes() const {
+  uint64_t sst = 0;
+  if (!db_->GetAggregatedIntProperty("rocksdb.total-sst-files-size", &sst)) {
+    sst = 0;
+  }
+  uint64_t wal = 0;
+  rocksdb::VectorLogPtr files;
+  if (db_->GetSortedWalFiles(files).ok()) {
+    for (const auto& f : files) {
+      wal += f->SizeFileBytes();
+    }
+  }
+  return sst + wal;
+}
+
+Status Store::Compact() {
+  std::unique_lock lock(mu_);
+  rocksdb::FlushOptions fo;
+  if (Status s = FromRocks(db_->Flush(fo, handles_), "flush memtables"); !s.ok()) {
+    return s;
+  }
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    rocksdb::CompactRangeOptions co;
+    co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    if (Status s = FromRocks(db_->CompactRange(co, h, nullptr, nullptr), "compact"); !s.ok()) {
+      return s;
+    }
+  }
+  return Status::Ok();
 }
 
 uint64_t Store::epoch() const {

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -31,6 +32,7 @@
 
 namespace rocksdb {
 class DB;
+class Env;
 class ColumnFamilyHandle;
 class WriteBatch;
 }  // namespace rocksdb
@@ -45,6 +47,22 @@ struct IdempotentAnswer {
   std::string response;       // the answer body returned the first time
 };
 
+// Inline constexpr so tests and the HTTP layer agree on how long an answer is kept.
+inline constexpr int64_t kIdempotencyTtlNs = 24LL * 3600 * 1'000'000'000;
+
+// How a Store is opened. The defaults are what tallyd uses; tests override them.
+struct StoreOptions {
+  // RocksDB environment (file system, clock, threads). Not owned; must outlive the Store.
+  // nullptr: rocksdb::Env::Default(). Tests pass an Env over a fault-injecting FileSystem.
+  rocksdb::Env* env = nullptr;
+  // Wall clock for timestamps and idempotency expiry, Unix ns. Empty: the system clock.
+  std::function<TimeNs()> clock;
+  // How long an idempotent answer is kept.
+  int64_t idempotency_ttl_ns = kIdempotencyTtlNs;
+  // At most this many expired idempotent answers are deleted per flush batch.
+  size_t idempotency_purge_per_flush = 256;
+};
+
 struct FlushResult {
   uint64_t epoch = 0;           // the epoch this flush committed
   size_t keys_updated = 0;      // keys whose totals changed (created ones included)
@@ -56,7 +74,13 @@ struct FlushResult {
 class Store {
  public:
   // Opens or creates the database under `dir` (created with mode 0700 if missing).
+  // Errors, each with a message naming the problem: Unavailable when another process (or
+  // another Store in this one) holds the directory's lock; InvalidArgument when `dir` is not
+  // a directory; IoError when it cannot be created, listed or written; Corruption when the
+  // database or one of its values has an unknown format version.
   static core::StatusOr<std::unique_ptr<Store>> Open(const std::string& dir);
+  static core::StatusOr<std::unique_ptr<Store>> Open(const std::string& dir,
+                                                     const StoreOptions& options);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -64,16 +88,28 @@ class Store {
   // Applies per-key deltas as one WriteBatch written with sync=true: key totals, their
   // groups' totals and the next epoch. Sorts and merges *deltas in place. On error nothing
   // was applied, in memory or on disk, and the caller still owns every delta.
+  // Deltas for deleted keys (and for key 0 or ids above 2^63-1) are dropped and counted in
+  // refused_events. A write error is IoError; the next call first tries to bring RocksDB
+  // out of its background-error state (DB::Resume), so writes succeed again once the disk
+  // has room or works again.
   core::StatusOr<FlushResult> ApplyFlush(std::vector<core::KeyDelta>* deltas);
 
   // As ApplyFlush, and records `answer` in the same batch, so a retry can be answered from
   // LookupIdempotent without applying the deltas twice. `answer.response` may be filled in
   // by `render` once the result is known (it is called under the write lock).
+  // Conflict, with nothing applied, when an unexpired answer for answer->key already exists
+  // (two requests raced with the same key): the caller then answers from LookupIdempotent,
+  // comparing request_hash. InvalidArgument for an empty key or one over 255 bytes.
+  // Expired answers are deleted a few at a time in each flush's batch.
   core::StatusOr<FlushResult> ApplyFlush(
       std::vector<core::KeyDelta>* deltas, IdempotentAnswer* answer,
       const std::function<std::string(const FlushResult&)>& render);
-  // The first answer recorded under `key` within the last 24 hours, if any.
+  // The first answer recorded under `key` within the last 24 hours, if any. The caller
+  // compares its request_hash with the new request's: equal means a retry (answer with
+  // `response`), different means the key was reused for another request (refuse it).
   std::optional<IdempotentAnswer> LookupIdempotent(const std::string& key) const;
+  // Unexpired idempotent answers held (for metrics and tests).
+  size_t idempotent_answers() const;
 
   // Records. Reads return copies with their totals; deleted records are NotFound and left
   // out of lists (gorm's soft delete). Ids are 1..2^63-1.
@@ -105,6 +141,12 @@ class Store {
   core::Status Checkpoint(const std::string& dir);
   // Bytes of the database files on disk (SST and WAL), for metrics.
   uint64_t DiskBytes() const;
+  // Flushes memtables and compacts every column family (benchmarks, operations).
+  core::Status Compact();
+  // Re-reads every record from RocksDB and checks the invariant against it and against
+  // memory: key total = success + failure; each stored group's totals = the sum over its
+  // live keys; memory equals disk. Corruption naming the first violation. Slow; for tests.
+  core::Status Verify() const;
 
   // Sum over every live key.
   core::Totals Summary() const;
@@ -122,10 +164,30 @@ class Store {
     bool live = true;
   };
 
+  struct IdemEntry {
+    TimeNs written_at = 0;
+    uint64_t request_hash = 0;
+  };
+
   Store() = default;
   core::Status Load();
+  core::Status LoadIdempotent();
+  // Writes with sync=true; Resume()s RocksDB first if the previous write failed. Caller
+  // holds mu_ exclusively.
   core::Status Write(rocksdb::WriteBatch* batch);
   core::Totals* GroupTotalsLocked(uint64_t group_id);
+  TimeNs Now() const;
+  core::StatusOr<FlushResult> Flush(std::vector<core::KeyDelta>* deltas, IdempotentAnswer* answer,
+                                    const std::function<std::string(const FlushResult&)>* render);
+  // Adds deletes of up to idempotency_purge_per_flush expired answers to `batch`; returns
+  // how many entries at the front of idem_order_ ForgetIdempotentLocked must then drop.
+  size_t PurgeExpiredLocked(TimeNs now, rocksdb::WriteBatch* batch) const;
+  void ForgetIdempotentLocked(size_t count);
+  // Admin helpers (store_records.cc); caller holds mu_.
+  core::StatusOr<ApiKey> ReadKeyLocked(uint64_t id) const;
+  core::Status CheckGroupNameLocked(const ProviderGroup& g) const;
+  core::StatusOr<ProviderGroup> WriteGroupLocked(ProviderGroup g, bool create);
+  core::StatusOr<ApiKey> WriteKeyLocked(ApiKey k, bool create);
 
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* groups_cf_ = nullptr;
@@ -135,10 +197,15 @@ class Store {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 
   mutable std::shared_mutex mu_;
-  std::map<uint64_t, ProviderGroup> groups_;     // guarded by mu_
-  std::unordered_map<uint64_t, KeyState> keys_;  // guarded by mu_
-  core::Totals unassigned_;                      // guarded by mu_; live keys of group 0
-  uint64_t epoch_ = 0;                           // guarded by mu_
+  std::map<uint64_t, ProviderGroup> groups_;               // guarded by mu_
+  std::unordered_map<uint64_t, KeyState> keys_;            // guarded by mu_
+  core::Totals unassigned_;                                // guarded by mu_; live keys of group 0
+  uint64_t epoch_ = 0;                                     // guarded by mu_
+  uint64_t max_key_id_ = 0;                                // guarded by mu_; deleted keys included
+  bool needs_resume_ = false;                              // guarded by mu_; the last write failed
+  std::unordered_map<std::string, IdemEntry> idem_;        // guarded by mu_
+  std::deque<std::pair<TimeNs, std::string>> idem_order_;  // guarded by mu_; oldest first
+  StoreOptions options_;
 };
 
 }  // namespace tally::persistence
