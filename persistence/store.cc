@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <rocksdb/db.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
@@ -64,6 +65,30 @@ Status PrepareDir(const std::string& dir) {
   return Status::Ok();
 }
 
+// Turns off RocksDB's own recovery from a background error (its SstFileManager polls for
+// free space every few seconds and makes DB::Resume() return Busy meanwhile). The store
+// resumes itself on the next write instead, so a write succeeds as soon as the disk has
+// room again, at the pace of the flusher's retries.
+class ManualRecovery : public rocksdb::EventListener {
+ public:
+  const char* Name() const override { return "tally.ManualRecovery"; }
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason /*reason*/, rocksdb::Status /*bg_error*/,
+                            bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+};
+
+// RocksDB's info LOG is not written into the data dir: when the disk is full, Debian's
+// RocksDB build (assertions on) aborts the process on the LOG write that follows a failed
+// one. The store reports what matters through Status; StoreOptions::info_log can forward
+// RocksDB's lines elsewhere.
+class DiscardLogger : public rocksdb::Logger {
+ public:
+  DiscardLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::HEADER_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* /*format*/, va_list /*ap*/) override {}
+};
+
 }  // namespace
 
 Status FromRocks(const rocksdb::Status& s, const std::string& what) {
@@ -88,9 +113,12 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Store
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   options.keep_log_file_num = 5;
+  options.max_bgerror_resume_count = 0;  // see ManualRecovery
+  options.listeners.push_back(std::make_shared<ManualRecovery>());
   if (opts.env != nullptr) {
     options.env = opts.env;
   }
+  options.info_log = opts.info_log ? opts.info_log : std::make_shared<DiscardLogger>();
   rocksdb::ColumnFamilyOptions cf_options;
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, cf_options},
@@ -219,9 +247,14 @@ Status Store::Load() {
 
 Status Store::Write(rocksdb::WriteBatch* batch) {
   if (needs_resume_) {
-    // After a failed write RocksDB may hold a background error and refuse every write until
+    // After a failed write RocksDB holds a background error and refuses every write until
     // resumed; Resume() flushes the memtables to a new WAL, so a half-written record of the
-    // failed batch in the old WAL is never replayed.
+    // failed batch in the old WAL is never replayed. Resume() must not run while the disk
+    // still fails: if it cannot create the new WAL, RocksDB's error becomes fatal and only
+    // a reopen clears it. So first prove the disk takes writes again.
+    if (Status s = ProbeWritable(); !s.ok()) {
+      return s;
+    }
     rocksdb::Status rs = db_->Resume();
     if (!rs.ok()) {
       return FromRocks(rs, "database not writable yet (recovery after the last failed write)");
@@ -236,6 +269,26 @@ Status Store::Write(rocksdb::WriteBatch* batch) {
     return FromRocks(rs, "write failed");
   }
   return Status::Ok();
+}
+
+Status Store::ProbeWritable() {
+  rocksdb::Env* env = options_.env != nullptr ? options_.env : rocksdb::Env::Default();
+  const std::string probe = db_->GetName() + "/RESUME_PROBE";
+  std::unique_ptr<rocksdb::WritableFile> file;
+  rocksdb::Status rs = env->NewWritableFile(probe, &file, rocksdb::EnvOptions());
+  if (rs.ok()) {
+    // As much as a flush of a full memtable might need soon after: 1 MiB, synced.
+    const std::string chunk(64 * 1024, 'p');
+    for (int i = 0; i < 16 && rs.ok(); ++i) {
+      rs = file->Append(chunk);
+    }
+    if (rs.ok()) {
+      rs = file->Sync();
+    }
+    (void)file->Close();
+  }
+  (void)env->DeleteFile(probe);
+  return FromRocks(rs, "database not writable yet (the last write failed)");
 }
 
 core::Totals* Store::GroupTotalsLocked(uint64_t group_id) {

@@ -33,6 +33,7 @@
 namespace rocksdb {
 class DB;
 class Env;
+class Logger;
 class ColumnFamilyHandle;
 class WriteBatch;
 }  // namespace rocksdb
@@ -55,6 +56,10 @@ struct StoreOptions {
   // RocksDB environment (file system, clock, threads). Not owned; must outlive the Store.
   // nullptr: rocksdb::Env::Default(). Tests pass an Env over a fault-injecting FileSystem.
   rocksdb::Env* env = nullptr;
+  // Where RocksDB's own info log goes. nullptr: discarded. Never a file in the data dir: on a
+  // full disk, RocksDB (built with assertions, as Debian's is) aborts on the LOG write that
+  // follows a failed one.
+  std::shared_ptr<rocksdb::Logger> info_log;
   // Wall clock for timestamps and idempotency expiry, Unix ns. Empty: the system clock.
   std::function<TimeNs()> clock;
   // How long an idempotent answer is kept.
@@ -175,6 +180,8 @@ class Store {
   // Writes with sync=true; Resume()s RocksDB first if the previous write failed. Caller
   // holds mu_ exclusively.
   core::Status Write(rocksdb::WriteBatch* batch);
+  // Creates, fills (1 MiB), syncs and deletes a file in the data dir through the store's Env.
+  core::Status ProbeWritable();
   core::Totals* GroupTotalsLocked(uint64_t group_id);
   TimeNs Now() const;
   core::StatusOr<FlushResult> Flush(std::vector<core::KeyDelta>* deltas, IdempotentAnswer* answer,

@@ -1,0 +1,104 @@
+// FaultFs: a RocksDB FileSystem over the real one that fails writes on demand, so tests can
+// make a real RocksDB see a full disk (ENOSPC as IOStatus::NoSpace) and then recover.
+//
+// Modes: kNone passes everything through; kFailWrites fails creating, appending to and
+// syncing any writable file (nothing new reaches the file); kFailSync lets appends reach
+// the file but fails Sync/Fsync, the worst case: the bytes of a refused batch are in the
+// WAL without being acknowledged. Thread-safe: the mode is read by RocksDB's threads.
+#pragma once
+
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
+
+#include <atomic>
+#include <memory>
+
+namespace tally::testing {
+
+class FaultFs : public rocksdb::FileSystemWrapper {
+ public:
+  enum class Mode { kNone, kFailWrites, kFailSync };
+
+  FaultFs() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
+  const char* Name() const override { return "FaultFs"; }
+
+  void set_mode(Mode m) {
+    // relaxed: a test flips the mode between calls; no other data is published with it.
+    mode_.store(m, std::memory_order_relaxed);
+  }
+  Mode mode() const { return mode_.load(std::memory_order_relaxed); }  // see set_mode
+
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                    rocksdb::IODebugContext* dbg) override {
+    if (mode() == Mode::kFailWrites) {
+      return rocksdb::IOStatus::NoSpace("FaultFs: no space for " + f);
+    }
+    std::unique_ptr<rocksdb::FSWritableFile> file;
+    rocksdb::IOStatus s = target()->NewWritableFile(f, o, &file, dbg);
+    if (s.ok()) {
+      *r = std::make_unique<File>(std::move(file), this);
+    }
+    return s;
+  }
+  rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                       rocksdb::IODebugContext* dbg) override {
+    if (mode() == Mode::kFailWrites) {
+      return rocksdb::IOStatus::NoSpace("FaultFs: no space for " + f);
+    }
+    std::unique_ptr<rocksdb::FSWritableFile> file;
+    rocksdb::IOStatus s = target()->ReopenWritableFile(f, o, &file, dbg);
+    if (s.ok()) {
+      *r = std::make_unique<File>(std::move(file), this);
+    }
+    return s;
+  }
+
+ private:
+  class File : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    File(std::unique_ptr<rocksdb::FSWritableFile> f, FaultFs* fs)
+        : FSWritableFileOwnerWrapper(std::move(f)), fs_(fs) {}
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                             rocksdb::IODebugContext* dbg) override {
+      if (fs_->mode() == Mode::kFailWrites) {
+        return rocksdb::IOStatus::NoSpace("FaultFs: append");
+      }
+      return FSWritableFileOwnerWrapper::Append(data, o, dbg);
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                             const rocksdb::DataVerificationInfo& info,
+                             rocksdb::IODebugContext* dbg) override {
+      if (fs_->mode() == Mode::kFailWrites) {
+        return rocksdb::IOStatus::NoSpace("FaultFs: append");
+      }
+      return FSWritableFileOwnerWrapper::Append(data, o, info, dbg);
+    }
+    rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      if (fs_->mode() != Mode::kNone) {
+        return rocksdb::IOStatus::NoSpace("FaultFs: sync");
+      }
+      return FSWritableFileOwnerWrapper::Sync(o, dbg);
+    }
+    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      if (fs_->mode() != Mode::kNone) {
+        return rocksdb::IOStatus::NoSpace("FaultFs: fsync");
+      }
+      return FSWritableFileOwnerWrapper::Fsync(o, dbg);
+    }
+
+   private:
+    FaultFs* fs_;
+  };
+
+  std::atomic<Mode> mode_{Mode::kNone};
+};
+
+// An Env over a FaultFs, to pass as StoreOptions::env.
+struct FaultEnv {
+  std::shared_ptr<FaultFs> fs = std::make_shared<FaultFs>();
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
+};
+
+}  // namespace tally::testing
