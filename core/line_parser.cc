@@ -1,16 +1,30 @@
 #include "core/line_parser.h"
 
+#include <algorithm>
+#include <cstring>
+
 namespace tally::core {
 namespace {
 
-// Decimal digits only, no sign, no spaces, value in [1, max].
-bool ParsePositive(std::string_view s, uint64_t max, uint64_t* out) {
-  if (s.empty() || s.size() > 20) {
+// A control byte (C0 or DEL) makes a line malformed wherever it sits: NUL, tab, a stray '\r'.
+constexpr bool IsControl(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
+
+// Bytes a metric name may hold: anything but control bytes, space, ':' and '|'. Bytes from
+// 0x80 up pass, so UTF-8 names of other metrics are merely ignored.
+constexpr bool IsNameByte(char c) { return !IsControl(c) && c != ' ' && c != ':' && c != '|'; }
+
+constexpr bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+bool HasControl(std::string_view s) { return std::any_of(s.begin(), s.end(), IsControl); }
+
+// Canonical decimal: 1-20 digits, no sign, no space, no leading zero; value in [1, max].
+bool ParseDecimal(std::string_view s, uint64_t max, uint64_t* out) {
+  if (s.empty() || s.size() > 20 || s[0] == '0') {
     return false;
   }
   uint64_t v = 0;
   for (char c : s) {
-    if (c < '0' || c > '9') {
+    if (!IsDigit(c)) {
       return false;
     }
     uint64_t digit = static_cast<uint64_t>(c - '0');
@@ -19,60 +33,90 @@ bool ParsePositive(std::string_view s, uint64_t max, uint64_t* out) {
     }
     v = v * 10 + digit;
   }
-  if (v == 0) {
-    return false;
-  }
   *out = v;
   return true;
 }
 
-bool AllDigits(std::string_view s) {
-  for (char c : s) {
-    if (c < '0' || c > '9') {
-      return false;
-    }
-  }
-  return true;
-}
-
-// A metric name is printable ASCII without spaces; anything else marks garbage.
-bool ValidName(std::string_view name) {
-  if (name.empty()) {
-    return false;
-  }
-  for (char c : name) {
-    if (c < 0x21 || c > 0x7e) {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool KnownType(std::string_view t) {
-  return t == "c" || t == "g" || t == "ms" || t == "h" || t == "s" || t == "d";
-}
-
 enum class Rate { kOne, kBelowOne, kInvalid };
 
-// "1", "1.", "1.000" are one; "0.5", ".25" are below one; anything else is invalid.
+// A sample rate, classified exactly (no floating point): <digits>[.<digits>][e[+-]<digits>]
+// with at least one mantissa digit. Exactly 1 is kOne; strictly between 0 and 1 is kBelowOne;
+// 0, above 1 or anything unparsable is kInvalid.
 Rate ParseRate(std::string_view s) {
-  size_t dot = s.find('.');
-  std::string_view whole = s.substr(0, dot);
-  std::string_view frac = dot == std::string_view::npos ? std::string_view() : s.substr(dot + 1);
-  if ((whole.empty() && frac.empty()) || !AllDigits(whole) || !AllDigits(frac)) {
+  size_t i = 0;
+  size_t whole_begin = i;
+  while (i < s.size() && IsDigit(s[i])) {
+    ++i;
+  }
+  size_t whole_end = i;
+  size_t frac_begin = i;
+  size_t frac_end = i;
+  if (i < s.size() && s[i] == '.') {
+    frac_begin = ++i;
+    while (i < s.size() && IsDigit(s[i])) {
+      ++i;
+    }
+    frac_end = i;
+  }
+  if (whole_end == whole_begin && frac_end == frac_begin) {
     return Rate::kInvalid;
   }
-  bool frac_zero = frac.find_first_not_of('0') == std::string_view::npos;
-  size_t first_nonzero = whole.find_first_not_of('0');
-  std::string_view significant =
-      first_nonzero == std::string_view::npos ? std::string_view() : whole.substr(first_nonzero);
-  if (significant == "1" && frac_zero) {
-    return Rate::kOne;
+  int64_t exponent = 0;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    bool negative = false;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+      negative = s[i] == '-';
+      ++i;
+    }
+    size_t exp_begin = i;
+    while (i < s.size() && IsDigit(s[i])) {
+      // Saturate: any exponent past 10^6 puts the value far from 1 either way.
+      exponent = std::min<int64_t>(exponent * 10 + (s[i] - '0'), 1'000'000);
+      ++i;
+    }
+    if (i == exp_begin) {
+      return Rate::kInvalid;
+    }
+    exponent = negative ? -exponent : exponent;
   }
-  if (significant.empty() && !frac_zero) {
+  if (i != s.size()) {
+    return Rate::kInvalid;
+  }
+  // value = 0.d1 d2 d3... x 10^magnitude, d1 the first non-zero mantissa digit.
+  std::string_view whole = s.substr(whole_begin, whole_end - whole_begin);
+  std::string_view frac = s.substr(frac_begin, frac_end - frac_begin);
+  size_t lead = whole.find_first_not_of('0');
+  int64_t magnitude = 0;
+  std::string_view rest;  // the mantissa digits after d1
+  if (lead != std::string_view::npos) {
+    magnitude = static_cast<int64_t>(whole.size() - lead);
+    if (whole[lead] != '1') {
+      return magnitude + exponent > 0 ? Rate::kInvalid : Rate::kBelowOne;
+    }
+    rest = whole.substr(lead + 1);
+  } else {
+    size_t frac_lead = frac.find_first_not_of('0');
+    if (frac_lead == std::string_view::npos) {
+      return Rate::kInvalid;  // zero
+    }
+    magnitude = -static_cast<int64_t>(frac_lead);
+    if (frac[frac_lead] != '1') {
+      return magnitude + exponent > 0 ? Rate::kInvalid : Rate::kBelowOne;
+    }
+    frac = frac.substr(frac_lead + 1);
+  }
+  magnitude += exponent;
+  if (magnitude <= 0) {
     return Rate::kBelowOne;
   }
-  return Rate::kInvalid;
+  if (magnitude > 1) {
+    return Rate::kInvalid;
+  }
+  // 1.xxx: exactly one only if every later digit is zero.
+  bool rest_zero = rest.find_first_not_of('0') == std::string_view::npos &&
+                   frac.find_first_not_of('0') == std::string_view::npos;
+  return rest_zero ? Rate::kOne : Rate::kInvalid;
 }
 
 enum class Outcome { kSuccess, kFailure, kInvalid };
@@ -88,18 +132,19 @@ Outcome ParseOutcome(std::string_view s) {
 }
 
 // Reads `key:<id>` and `outcome:<...>` out of a DogStatsD tag list; other tags are skipped.
+// Each of the two must appear exactly once.
 bool ParseTags(std::string_view tags, uint64_t* key, Outcome* outcome) {
   bool have_key = false;
   bool have_outcome = false;
   while (true) {
     size_t comma = tags.find(',');
     std::string_view tag = tags.substr(0, comma);
-    if (tag.substr(0, 4) == "key:") {
-      if (have_key || !ParsePositive(tag.substr(4), kMaxKeyId, key)) {
+    if (tag.starts_with("key:")) {
+      if (have_key || !ParseDecimal(tag.substr(4), kMaxKeyId, key)) {
         return false;
       }
       have_key = true;
-    } else if (tag.substr(0, 8) == "outcome:") {
+    } else if (tag.starts_with("outcome:")) {
       if (have_outcome) {
         return false;
       }
@@ -114,6 +159,25 @@ bool ParseTags(std::string_view tags, uint64_t* key, Outcome* outcome) {
   return have_key && have_outcome && *outcome != Outcome::kInvalid;
 }
 
+// A statsd type: one or more ASCII letters.
+bool ValidType(std::string_view t) {
+  if (t.empty()) {
+    return false;
+  }
+  for (char c : t) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// DogStatsD events (`_e{...}`) and service checks (`_sc|...`) share statsd streams; they are
+// not metrics, so they are ignored rather than malformed.
+bool IsEventOrServiceCheck(std::string_view line) {
+  return line.starts_with("_e{") || line.starts_with("_sc|");
+}
+
 }  // namespace
 
 LineResult ParseLine(std::string_view line, std::string_view prefix, Increment* out) {
@@ -124,36 +188,47 @@ LineResult ParseLine(std::string_view line, std::string_view prefix, Increment* 
     return LineResult::kEmpty;
   }
 
-  // Split "<name>:<values>|<type>[|<field>...]".
-  size_t colon = line.find(':');
-  if (colon == std::string_view::npos) {
+  // "<name>:<values>|<type>[|<field>...]". The name ends at the first byte that no name holds.
+  size_t name_end = 0;
+  while (name_end < line.size() && IsNameByte(line[name_end])) {
+    ++name_end;
+  }
+  if (name_end == 0 || name_end == line.size() || line[name_end] != ':') {
+    return IsEventOrServiceCheck(line) && !HasControl(line) ? LineResult::kIgnored
+                                                            : LineResult::kMalformed;
+  }
+  std::string_view name = line.substr(0, name_end);
+  std::string_view rest = line.substr(name_end + 1);
+  const char* bar = static_cast<const char*>(std::memchr(rest.data(), '|', rest.size()));
+  if (bar == nullptr) {
     return LineResult::kMalformed;
   }
-  std::string_view name = line.substr(0, colon);
-  std::string_view rest = line.substr(colon + 1);
-  size_t bar = rest.find('|');
-  if (!ValidName(name) || bar == std::string_view::npos) {
-    return LineResult::kMalformed;
-  }
-  std::string_view values = rest.substr(0, bar);
-  std::string_view fields = rest.substr(bar + 1);
+  size_t bar_pos = static_cast<size_t>(bar - rest.data());
+  std::string_view values = rest.substr(0, bar_pos);
+  std::string_view fields = rest.substr(bar_pos + 1);
   size_t type_end = fields.find('|');
   std::string_view type = fields.substr(0, type_end);
-  if (!KnownType(type)) {
+  if (!ValidType(type)) {
     return LineResult::kMalformed;
   }
-  if (type != "c" || name.size() <= prefix.size() + 1 || name.substr(0, prefix.size()) != prefix ||
-      name[prefix.size()] != '.') {
-    return LineResult::kIgnored;
+  bool ours = name.size() > prefix.size() && name.starts_with(prefix) && name[prefix.size()] == '.';
+  if (type != "c" || !ours) {
+    // Someone else's metric: its shape is its own business, but bytes no line may hold
+    // still make it malformed.
+    return HasControl(rest) ? LineResult::kMalformed : LineResult::kIgnored;
   }
   std::string_view metric = name.substr(prefix.size() + 1);
 
-  // Optional fields: sample rate, tags, DogStatsD container and timestamp.
+  // Optional fields, each at most once, in any order: sample rate, tags, DogStatsD container
+  // and timestamp.
+  bool have_rate = false;
   bool below_one = false;
   bool have_tags = false;
+  bool have_container = false;
+  bool have_timestamp = false;
   std::string_view tags;
-  fields = type_end == std::string_view::npos ? std::string_view() : fields.substr(type_end + 1);
   bool more = type_end != std::string_view::npos;
+  fields = more ? fields.substr(type_end + 1) : std::string_view();
   while (more) {
     size_t next = fields.find('|');
     std::string_view field = fields.substr(0, next);
@@ -165,43 +240,48 @@ LineResult ParseLine(std::string_view line, std::string_view prefix, Increment* 
     switch (field[0]) {
       case '@': {
         Rate rate = ParseRate(field.substr(1));
-        if (rate == Rate::kInvalid) {
+        if (have_rate || rate == Rate::kInvalid) {
           return LineResult::kMalformed;
         }
-        below_one = below_one || rate == Rate::kBelowOne;
+        have_rate = true;
+        below_one = rate == Rate::kBelowOne;
         break;
       }
       case '#':
-        if (have_tags) {
+        if (have_tags || HasControl(field)) {
           return LineResult::kMalformed;
         }
         have_tags = true;
         tags = field.substr(1);
         break;
       case 'c':
-        if (field.size() < 2 || field[1] != ':') {
+        if (have_container || field.size() < 2 || field[1] != ':' || HasControl(field)) {
           return LineResult::kMalformed;
         }
+        have_container = true;
         break;
       case 'T':
-        if (field.size() < 2 || !AllDigits(field.substr(1))) {
+        if (have_timestamp || field.size() < 2 ||
+            !std::all_of(field.begin() + 1, field.end(), IsDigit)) {
           return LineResult::kMalformed;
         }
+        have_timestamp = true;
         break;
       default:
         return LineResult::kMalformed;
     }
   }
 
-  // Values: one or more ':'-separated decimals, summed (DogStatsD packing).
+  // Values: one or more ':'-separated decimals, summed (DogStatsD packing). The sum cannot
+  // wrap: that would take 2^32 values below 2^32 each, a line of more than 8 GiB.
   uint64_t sum = 0;
   while (true) {
     size_t sep = values.find(':');
     uint64_t v = 0;
-    if (!ParsePositive(values.substr(0, sep), kMaxLineValue, &v)) {
+    if (!ParseDecimal(values.substr(0, sep), kMaxLineValue, &v)) {
       return LineResult::kMalformed;
     }
-    sum += v;  // at most 2^32 values of < 2^32 fit in a buffer far smaller than 2^32 bytes
+    sum += v;
     if (sep == std::string_view::npos) {
       break;
     }
@@ -216,7 +296,7 @@ LineResult ParseLine(std::string_view line, std::string_view prefix, Increment* 
     }
   } else {
     size_t dot = metric.find('.');
-    if (dot == std::string_view::npos || !ParsePositive(metric.substr(0, dot), kMaxKeyId, &key)) {
+    if (dot == std::string_view::npos || !ParseDecimal(metric.substr(0, dot), kMaxKeyId, &key)) {
       return LineResult::kMalformed;
     }
     outcome = ParseOutcome(metric.substr(dot + 1));

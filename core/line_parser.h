@@ -1,9 +1,25 @@
 // The statsd counter-line parser: a pure function from bytes to per-key increments.
 //
-// Accepted forms (prefix configurable, default "apikey"):
-//   <prefix>.<key_id>.<success|failure>:<value>[:<value>...]|c[|@1][|#tags][|c:...][|T...]
-//   <prefix>.requests:<value>|c|#key:<key_id>,outcome:<success|failure>[,other tags]
-// Every line gets exactly one LineResult; see docs/protocol rules in README.md.
+// Accepted forms (prefix configurable, default "apikey"; fields after the type in any order,
+// each at most once):
+//   <prefix>.<key_id>.<success|failure>:<value>[:<value>...]|c[|@<rate>][|#<tags>]
+//       [|c:<container>][|T<timestamp>]
+//   <prefix>.requests:<value>[:<value>...]|c|#key:<key_id>,outcome:<success|failure>[,...]
+// Rules, one LineResult per line:
+//   - key_id is 1..2^63-1 and each value 1..2^32-1, in canonical decimal: digits only, no
+//     sign, no space, no leading zero ("007" is not 7: another statsd backend would see another
+//     metric name). Packed values are summed.
+//   - A sample rate of exactly 1 ("1", "1.0", "10e-1") is accepted; a rate strictly between 0
+//     and 1 makes the line kRefused (counts here are exact; scaling would estimate); a rate of
+//     0, above 1 or unparsable is kMalformed. The rate is compared exactly, not as a double.
+//   - In the tag form other tags are ignored; key and outcome must appear exactly once.
+//   - |c:<container> and |T<digits> (DogStatsD) are tolerated and ignored.
+//   - kIgnored: a well-formed "<name>:<anything>|<type>" whose name is not "<prefix>." +
+//     something, or whose type (ASCII letters) is not "c"; also DogStatsD events ("_e{") and
+//     service checks ("_sc|").
+//   - kMalformed: everything else, including any control byte (NUL, tab, DEL...) anywhere
+//     in the line, a name with a space, ':' or '|', an empty field, a missing type.
+//   - A trailing '\r' is stripped; an empty line is kEmpty (skipped, not counted).
 //
 // Thread safety: stateless; call from any thread. It never reads outside `buffer` and never
 // allocates.
