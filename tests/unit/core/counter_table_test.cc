@@ -1,23 +1,90 @@
+// CounterTable on one thread: deltas, resets, the key range, the bound and its refusals.
+// Concurrency: counter_table_concurrency_test.cc.
 #include "core/counter_table.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+#include <vector>
+
 namespace tally::core {
 namespace {
+
+std::vector<KeyDelta> DrainSorted(CounterTable& table) {
+  std::vector<KeyDelta> out;
+  size_t n = table.Drain(&out);
+  EXPECT_EQ(n, out.size());
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+  return out;
+}
 
 TEST(CounterTable, DrainReturnsDeltasAndResets) {
   CounterTable table(100);
   ASSERT_TRUE(table.Add(5, 3, 0));
   ASSERT_TRUE(table.Add(5, 0, 2));
   ASSERT_TRUE(table.Add(9, 1, 1));
-  std::vector<KeyDelta> out;
-  EXPECT_EQ(table.Drain(&out), 2u);
-  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.key < b.key; });
+  std::vector<KeyDelta> out = DrainSorted(table);
+  ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0], (KeyDelta{5, 3, 2}));
   EXPECT_EQ(out[1], (KeyDelta{9, 1, 1}));
-  out.clear();
-  EXPECT_EQ(table.Drain(&out), 0u);
+  EXPECT_TRUE(DrainSorted(table).empty());
   EXPECT_EQ(table.keys(), 2u);
+  // A key drained once is marked again by its next add.
+  ASSERT_TRUE(table.Add(9, 0, 4));
+  out = DrainSorted(table);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], (KeyDelta{9, 0, 4}));
+}
+
+TEST(CounterTable, DrainAppendsToWhatIsAlreadyThere) {
+  CounterTable table(10);
+  ASSERT_TRUE(table.Add(1, 1, 0));
+  std::vector<KeyDelta> out = {{77, 1, 1}};
+  EXPECT_EQ(table.Drain(&out), 1u);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0], (KeyDelta{77, 1, 1}));
+  EXPECT_EQ(out[1], (KeyDelta{1, 1, 0}));
+}
+
+TEST(CounterTable, KeyRangeIsOneTo2Pow63Minus1) {
+  CounterTable table(10);
+  EXPECT_FALSE(table.Add(0, 1, 0));
+  EXPECT_FALSE(table.Add(uint64_t{1} << 63, 1, 0));
+  EXPECT_FALSE(table.Add(~uint64_t{0}, 0, 1));
+  EXPECT_EQ(table.refused(), 3u);
+  EXPECT_TRUE(table.Add(1, 1, 0));
+  EXPECT_TRUE(table.Add(CounterTable::kMaxKey, 0, 1));
+  EXPECT_TRUE(table.Add(uint64_t{1} << 32, 1, 0));
+  EXPECT_TRUE(table.Add((uint64_t{1} << 32) - 1, 1, 0));
+  std::vector<KeyDelta> out = DrainSorted(table);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0], (KeyDelta{1, 1, 0}));
+  EXPECT_EQ(out[1], (KeyDelta{(uint64_t{1} << 32) - 1, 1, 0}));
+  EXPECT_EQ(out[2], (KeyDelta{uint64_t{1} << 32, 1, 0}));
+  EXPECT_EQ(out[3], (KeyDelta{CounterTable::kMaxKey, 0, 1}));
+  EXPECT_EQ(table.refused(), 3u);
+}
+
+TEST(CounterTable, CountsPastThirtyTwoBitsExactly) {
+  CounterTable table(10);
+  const uint64_t big = (uint64_t{1} << 32) - 1;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(table.Add(3, big, big - 1));
+  }
+  ASSERT_TRUE(table.Add(3, uint64_t{1} << 40, 0));
+  std::vector<KeyDelta> out = DrainSorted(table);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], (KeyDelta{3, 5 * big + (uint64_t{1} << 40), 5 * (big - 1)}));
+}
+
+TEST(CounterTable, AddingNothingTakesNoSlot) {
+  CounterTable table(1);
+  EXPECT_TRUE(table.Add(5, 0, 0));
+  EXPECT_EQ(table.keys(), 0u);
+  EXPECT_TRUE(DrainSorted(table).empty());
+  EXPECT_TRUE(table.Add(6, 1, 0));  // the one room is still free
+  EXPECT_FALSE(table.Add(0, 0, 0));
 }
 
 TEST(CounterTable, RefusesNewKeysPastTheBound) {
@@ -26,14 +93,77 @@ TEST(CounterTable, RefusesNewKeysPastTheBound) {
   ASSERT_TRUE(table.Add(2, 1, 0));
   EXPECT_FALSE(table.Add(3, 1, 0));
   EXPECT_TRUE(table.Add(1, 1, 0));  // existing keys keep counting
-  EXPECT_EQ(table.refused(), 1u);
+  EXPECT_FALSE(table.Add(3, 0, 1));
+  EXPECT_EQ(table.refused(), 2u);
   EXPECT_EQ(table.keys(), 2u);
+  std::vector<KeyDelta> out = DrainSorted(table);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0], (KeyDelta{1, 2, 0}));
+  EXPECT_EQ(out[1], (KeyDelta{2, 1, 0}));
+  // Draining frees no room: the bound is on keys held, not on keys changed.
+  EXPECT_FALSE(table.Add(4, 1, 0));
 }
 
-TEST(CounterTable, RefusesKeyZero) {
-  CounterTable table(2);
-  EXPECT_FALSE(table.Add(0, 1, 0));
-  EXPECT_EQ(table.refused(), 1u);
+TEST(CounterTable, FillsExactlyToTheBoundWhateverTheKeys) {
+  // Sequential ids, ids equal modulo large powers of two, and ids near the top of the range.
+  for (uint64_t stride : {uint64_t{1}, uint64_t{1} << 20, uint64_t{1} << 41, uint64_t{1} << 52}) {
+    CounterTable table(1000, /*hash_seed=*/stride);
+    std::map<uint64_t, uint64_t> want;
+    uint64_t refused = 0;
+    for (uint64_t i = 1; i <= 3000; ++i) {
+      uint64_t key = (i * stride) % CounterTable::kMaxKey;
+      bool ok = table.Add(key, i, 0);
+      if (want.size() < 1000 || want.count(key) != 0) {
+        ASSERT_TRUE(ok) << "stride " << stride << " i " << i;
+        want[key] += i;
+      } else {
+        ASSERT_FALSE(ok) << "stride " << stride << " i " << i;
+        ++refused;
+      }
+    }
+    EXPECT_EQ(table.keys(), 1000u);
+    EXPECT_EQ(table.refused(), refused);
+    std::vector<KeyDelta> out = DrainSorted(table);
+    ASSERT_EQ(out.size(), want.size());
+    size_t j = 0;
+    for (const auto& [key, successes] : want) {
+      EXPECT_EQ(out[j++], (KeyDelta{key, successes, 0}));
+    }
+  }
+}
+
+TEST(CounterTable, SizedForTheBound) {
+  CounterTable table(1'000'000);
+  EXPECT_EQ(table.max_keys(), 1'000'000u);
+  EXPECT_GE(table.capacity(), 2'000'000u);
+  EXPECT_LT(table.capacity(), 2'000'064u);
+  EXPECT_EQ(table.reserved_bytes(), table.capacity() * 24 + table.capacity() / 8);
+  EXPECT_EQ(CounterTable(0).max_keys(), 1u);
+  EXPECT_THROW(CounterTable(size_t{1} << 31), std::length_error);
+}
+
+TEST(CounterTable, EveryChangedKeyOnceInALargeDrain) {
+  CounterTable table(100'000);
+  for (uint64_t key = 1; key <= 100'000; ++key) {
+    ASSERT_TRUE(table.Add(key, key % 3, key % 5 == 0 ? 1 : 0));
+  }
+  for (uint64_t key = 1; key <= 100'000; key += 2) {
+    ASSERT_TRUE(table.Add(key, 1, 0));
+  }
+  std::vector<KeyDelta> out = DrainSorted(table);
+  size_t want = 0;
+  for (uint64_t key = 1; key <= 100'000; ++key) {
+    uint64_t s = key % 3 + (key % 2 == 1 ? 1 : 0);
+    uint64_t f = key % 5 == 0 ? 1 : 0;
+    if (s == 0 && f == 0) {
+      continue;
+    }
+    ASSERT_LT(want, out.size());
+    EXPECT_EQ(out[want], (KeyDelta{key, s, f}));
+    ++want;
+  }
+  EXPECT_EQ(out.size(), want);
+  EXPECT_TRUE(DrainSorted(table).empty());
 }
 
 }  // namespace
