@@ -1,14 +1,30 @@
 // Api: tallyd's HTTP endpoints. Routes a request to its handler, checks auth, and renders
-// JSON. Handlers run on the I/O thread that read the request; the ones that must wait for a
-// flush answer later from the flusher thread.
+// JSON. The route table is in api.cc; the handlers are split by responsibility:
+//   api.cc          router, auth, health and operations routes, the store worker
+//   api_ingest.cc   POST /v1/ingest, /internal/apikey-stats/flush, /admin/flush, the summary
+//   api_records.cc  provider groups and API keys (GET/POST lists, GET/PUT/DELETE by id)
+//
+// Threads: Handle() runs on the I/O thread that read the request. Nothing that can block
+// runs there: store calls (reads too, since a flush holds the store's lock through its synced
+// write) run on a small worker pool, writes serialized on one strand of it (so an
+// idempotency-key lookup and the write it guards cannot interleave with another request's),
+// and wait=flush requests answer from the flusher thread. Answers go back through the
+// Responder, which posts them to the session's thread.
+//
+// Order of checks: unknown path 404; wrong method 405 (with Allow); missing or wrong token
+// 401; stopping 503 (except /healthz, /readyz, /metrics); then the handler.
 #pragma once
 
 #include <atomic>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "core/counter_table.h"
+#include "core/status.h"
 #include "daemon/config.h"
 #include "daemon/flusher.h"
 #include "daemon/http_server.h"
@@ -36,21 +52,71 @@ void SetThisThreadCounters(ThreadCounters* counters);
 // Compares in time independent of where the strings differ.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
-class Api : public Handler {
- public:
-  explicit Api(ApiContext ctx) : ctx_(std::move(ctx)) {}
-  void Handle(Request request, Responder done) override;
-
- private:
-  void Ingest(const Request& req, std::string_view query, Responder done);
-  Response Summary(std::string_view query);
-  bool AdminAuthorized(const Request& req) const;
-  bool InternalAuthorized(const Request& req) const;
-
-  ApiContext ctx_;
+// One routed request: the request, its query string, the {id} path segment when the route
+// has one, and the Responder to call exactly once.
+struct Call {
+  Request req;
+  std::string query;
+  uint64_t id = 0;
+  Responder done;
 };
 
-// The value of `name` in a query string "a=1&b=2", if present.
+enum class Auth : uint8_t {
+  kNone,      // health and metrics
+  kAdmin,     // Authorization: Bearer <admin token>
+  kInternal,  // X-Internal-Token: <internal token>
+};
+
+class Api : public Handler {
+ public:
+  explicit Api(ApiContext ctx);
+  // Waits for the store work already queued, then stops the worker threads.
+  ~Api() override;
+
+  void Handle(Request request, Responder done) override;
+
+  const ApiContext& ctx() const { return ctx_; }
+  // Runs `fn` on a worker thread, off the I/O threads (store reads, slow operations).
+  void RunBlocking(std::function<void()> fn);
+  // Runs `fn` on the worker strand that serializes store writes.
+  void RunWrite(std::function<void()> fn);
+
+  // Handlers (api_ingest.cc).
+  void Ingest(Call call);
+  void InternalFlush(Call call);
+  void AdminFlush(Call call);
+  void Summary(Call call);
+  // Handlers (api_records.cc).
+  void ListGroups(Call call);
+  void CreateGroup(Call call);
+  void GetGroup(Call call);
+  void PutGroup(Call call);
+  void DeleteGroup(Call call);
+  void ListKeys(Call call);
+  void CreateKey(Call call);
+  void GetKey(Call call);
+  void PutKey(Call call);
+  void DeleteKey(Call call);
+
+ private:
+  bool Authorized(Auth auth, const Request& req) const;
+
+  ApiContext ctx_;
+  boost::asio::thread_pool workers_{2};
+  boost::asio::strand<boost::asio::thread_pool::executor_type> writes_;
+};
+
+// The value of `name` in a query string "a=1&b=2", if present (not decoded).
 std::optional<std::string_view> QueryParam(std::string_view query, std::string_view name);
+// Decodes %XX escapes and '+' in a query value; nullopt on a bad escape.
+std::optional<std::string> PercentDecode(std::string_view text);
+// A decimal id in 1..2^63-1, or nullopt.
+std::optional<uint64_t> ParseId(std::string_view text);
+// The HTTP status for a store error: 400, 404, 409, 500 or 503.
+http::status StatusFor(const core::Status& status);
+// {"error": status.message()} with StatusFor(status).
+Response ErrorResponse(const core::Status& status);
+// An answer with no body (204 No Content).
+Response EmptyResponse(http::status status);
 
 }  // namespace tally::daemon

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -93,8 +94,13 @@ StatusOr<int> OpenUnixSocket(const std::string& path, uint64_t rcvbuf) {
   (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size());
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      chmod(path.c_str(), 0660) != 0) {
+  // The socket file is created with mode 0660 from the start (no window in which it is
+  // more open): bind under a umask that clears the other bits, then chmod to be exact.
+  // Called at startup, before any other thread creates files.
+  mode_t old_mask = umask(0117);
+  int bound = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  umask(old_mask);
+  if (bound != 0 || chmod(path.c_str(), 0660) != 0) {
     Status s = Errno("unix bind " + path);
     close(fd);
     return s;
@@ -121,6 +127,7 @@ DatagramReceiver::DatagramReceiver(boost::asio::io_context& io, int fd, Transpor
                                    core::CounterTable& table, std::string prefix,
                                    ThreadCounters& counters)
     : socket_(io, fd),
+      drain_timer_(io),
       transport_(transport),
       table_(table),
       prefix_(std::move(prefix)),
@@ -197,8 +204,57 @@ void DatagramReceiver::DrainAndClose() {
   stopped_ = true;
   boost::system::error_code ec;
   socket_.cancel(ec);
+  const int fd = socket_.native_handle();
+  // 1. Stop new datagrams from reaching this socket while keeping the queued ones readable.
+  //    UDP: connect to our own address; a connected socket only takes datagrams from its
+  //    peer, and SO_REUSEPORT never picks a connected socket, so the other sockets of the
+  //    group (or, once all are closed this way, an ICMP "port unreachable" that the
+  //    sender's next send reports) take over. Unix: shutdown(SHUT_RD) makes senders get
+  //    EPIPE instead of queueing.
+  if (transport_ == Transport::kUnix) {
+    (void)shutdown(fd, SHUT_RD);
+  } else {
+    sockaddr_storage self{};
+    socklen_t len = sizeof self;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&self), &len) == 0) {
+      if (self.ss_family == AF_INET) {
+        auto* a = reinterpret_cast<sockaddr_in*>(&self);
+        if (a->sin_addr.s_addr == htonl(INADDR_ANY)) {
+          a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        }
+      } else if (self.ss_family == AF_INET6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&self);
+        if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr)) {
+          a->sin6_addr = in6addr_loopback;
+        }
+      }
+      if (connect(fd, reinterpret_cast<sockaddr*>(&self), len) != 0) {
+        LogUdp()->warn("could not fence the socket before draining it: {}", std::strerror(errno));
+      }
+    }
+  }
+  // 2. Read what is queued, then once more after a short pause for datagrams a softirq on
+  //    another core was delivering while the fence went up; then close.
   (void)ReadAll();
-  socket_.close(ec);
+  drain_timer_.expires_after(std::chrono::milliseconds(20));
+  drain_timer_.async_wait([this](const boost::system::error_code&) {
+    (void)ReadAll();
+    UpdateKernelDrops();
+    boost::system::error_code close_ec;
+    socket_.close(close_ec);
+  });
+}
+
+void DatagramReceiver::UpdateKernelDrops() {
+  // SO_MEMINFO reads the socket's drop count directly, also when no datagram arrived after
+  // the drops (the SO_RXQ_OVFL control message only comes with a datagram).
+  uint32_t meminfo[SK_MEMINFO_VARS] = {};
+  socklen_t len = sizeof meminfo;
+  if (getsockopt(socket_.native_handle(), SOL_SOCKET, SO_MEMINFO, meminfo, &len) == 0 &&
+      len > SK_MEMINFO_DROPS * sizeof(uint32_t)) {
+    // Relaxed: this thread is the only writer; readers want a recent value.
+    kernel_drops_.store(meminfo[SK_MEMINFO_DROPS], std::memory_order_relaxed);
+  }
 }
 
 uint64_t DatagramReceiver::kernel_drops() const {

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <string>
 #include <vector>
 
@@ -38,8 +39,10 @@ class DatagramReceiver {
   ~DatagramReceiver();
 
   void Start();
-  // Stops waiting, reads whatever the socket still holds, and closes it. Call on the
-  // receiver's own thread.
+  // The orderly stop: fences the socket so no new datagram is queued to it (UDP: connect to
+  // itself; Unix: shutdown(SHUT_RD), so senders get EPIPE), reads whatever it still holds,
+  // and closes it ~20 ms later (a timer on the receiver's io_context keeps the thread
+  // running until then). Call on the receiver's own thread.
   void DrainAndClose();
   // Datagrams the kernel dropped on this socket for want of buffer space (SO_RXQ_OVFL).
   uint64_t kernel_drops() const;
@@ -51,8 +54,10 @@ class DatagramReceiver {
   void Wait();
   // Reads until the socket is empty. Returns false if the socket failed.
   bool ReadAll();
+  void UpdateKernelDrops();
 
   boost::asio::posix::stream_descriptor socket_;
+  boost::asio::steady_timer drain_timer_;
   Transport transport_;
   core::CounterTable& table_;
   std::string prefix_;

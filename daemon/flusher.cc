@@ -34,9 +34,15 @@ void Flusher::SetOnAttempt(std::function<void(const FlushStats&)> hook) {
 }
 
 void Flusher::AfterFlush(FlushCallback done) {
-  std::lock_guard lock(mu_);
+  AfterFlushOutcome(
+      [done = std::move(done)](const FlushOutcome& outcome) { done(outcome.committed); });
+}
+
+void Flusher::AfterFlushOutcome(OutcomeCallback done) {
+  std::unique_lock lock(mu_);
   if (finished_) {
-    done(false);
+    lock.unlock();
+    done(FlushOutcome{});
     return;
   }
   waiters_.push_back({drains_started_ + 1, std::move(done)});
@@ -89,17 +95,27 @@ bool Flusher::FlushOnce() {
   table_.Drain(&pending_);
   bool ok = true;
   core::Status error;
+  FlushOutcome outcome;
   if (!pending_.empty()) {
     core::StatusOr<persistence::FlushResult> result = store_.ApplyFlush(&pending_);
     ok = result.ok();
     if (ok) {
       pending_.clear();
+      outcome.epoch = result->epoch;
+      outcome.keys_updated = result->keys_updated;
+      outcome.groups_updated = result->groups_updated;
     } else {
       error = result.status();
     }
   }
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (ok) {
+    outcome.committed = true;
+    if (outcome.epoch == 0) {
+      outcome.epoch = store_.epoch();  // nothing was written: the epoch stands
+    }
+  }
 
   std::vector<Waiter> ready;
   FlushStats snapshot;
@@ -128,13 +144,18 @@ bool Flusher::FlushOnce() {
     }
     if (seconds * 1000 > static_cast<double>(interval_.count())) {
       ++stats_.overruns;
-      LogFlush()->warn("flush took {:.3f} s, longer than the {} ms interval", seconds,
-                       interval_.count());
+      static RateLimiter limiter(std::chrono::seconds(10));
+      if (uint64_t suppressed = 0; limiter.Allow(&suppressed)) {
+        LogFlush()->warn(
+            "flush took {:.3f} s, longer than the {} ms interval ({} overruns so far, {} not "
+            "logged since the last message)",
+            seconds, interval_.count(), stats_.overruns, suppressed);
+      }
     }
     snapshot = stats_;
   }
   for (Waiter& w : ready) {
-    w.done(true);
+    w.done(outcome);
   }
   if (on_attempt_) {
     on_attempt_(snapshot);
@@ -166,7 +187,7 @@ bool Flusher::Stop() {
     finished_ = true;
   }
   for (Waiter& w : abandoned) {
-    w.done(false);
+    w.done(FlushOutcome{});
   }
   if (!ok) {
     LogFlush()->error("final flush failed; {} keys were not persisted", pending_.size());

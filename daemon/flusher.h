@@ -2,8 +2,9 @@
 //
 // Every interval it drains the table into its pending deltas and applies them as one atomic,
 // synced flush. A failed flush keeps its deltas pending (they merge with the next drain) and
-// is retried with backoff; the failure is logged once per change of state. Receiving threads
-// never wait for it.
+// is retried with backoff; the failure is logged once per change of state. A flush that takes
+// longer than the interval is counted (stats().overruns) and logged, rate-limited. Receiving
+// threads never wait for it.
 //
 // wait=flush callers register with AfterFlush(): the callback runs once a flush whose drain
 // began after the registration has committed, so every increment added before the call is
@@ -33,9 +34,18 @@ struct FlushStats {
   double last_duration_s = 0;
 };
 
+// What a flush that a waiter was waiting for did.
+struct FlushOutcome {
+  bool committed = false;   // false: the flusher stopped without committing it
+  uint64_t epoch = 0;       // the store's epoch after it
+  size_t keys_updated = 0;  // 0 when there was nothing to write
+  size_t groups_updated = 0;
+};
+
 class Flusher {
  public:
   using FlushCallback = std::function<void(bool committed)>;
+  using OutcomeCallback = std::function<void(const FlushOutcome&)>;
 
   Flusher(core::CounterTable& table, persistence::Store& store, std::chrono::milliseconds interval);
   ~Flusher();
@@ -48,6 +58,8 @@ class Flusher {
   // Runs `done(true)` from the flusher thread once a flush that drained after this call has
   // committed, or `done(false)` if the flusher stopped without committing one.
   void AfterFlush(FlushCallback done);
+  // As AfterFlush, telling what that flush wrote (POST /admin/flush).
+  void AfterFlushOutcome(OutcomeCallback done);
   // Asks for a flush now instead of at the next tick.
   void Wake();
 
@@ -58,7 +70,7 @@ class Flusher {
  private:
   struct Waiter {
     uint64_t drain;  // the first drain that includes the waiter's increments
-    FlushCallback done;
+    OutcomeCallback done;
   };
 
   void Run();

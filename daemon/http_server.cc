@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <optional>
+#include <vector>
 
 #include "daemon/json_writer.h"
 #include "daemon/log.h"
@@ -65,23 +66,61 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Start() { DoRead(); }
 
-  // Closes the connection if it is waiting for a new request; a busy one closes after its
-  // answer because the listener is stopping.
-  void CloseIfIdle() {
-    if (!busy_ && buffer_.size() == 0) {
+  // Called when the listener stops. A connection waiting for a new request closes now; one
+  // in the middle of a request gets a short deadline to finish sending it; one whose request
+  // is being handled closes after its answer (keep-alive is off once stopping).
+  void OnStop() {
+    if (busy_) {
+      return;
+    }
+    if (!parser_->got_some() && buffer_.size() == 0) {
       beast::error_code ec;
       stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
       stream_.close();
+      return;
     }
+    stream_.expires_after(kStopGrace);
   }
 
  private:
+  static constexpr std::chrono::seconds kStopGrace{5};
+  static constexpr std::chrono::seconds kLinger{2};
+  static constexpr size_t kLingerBytes = 8 * 1024 * 1024;
+
   void DoRead() {
     busy_ = false;
     parser_.emplace();
     parser_->header_limit(listener_.limits_.header_limit);
     parser_->body_limit(listener_.limits_.max_body_bytes);
     stream_.expires_after(listener_.limits_.request_timeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  // The header is in: answer "100 Continue" if the client waits for it, then read the body.
+  void OnHeader(beast::error_code ec) {
+    if (ec) {
+      return OnRead(ec);
+    }
+    if (parser_->is_done()) {
+      return OnRead(ec);
+    }
+    auto expect = parser_->get().find(http::field::expect);
+    if (expect != parser_->get().end() && beast::iequals(expect->value(), "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      return asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                               [self = shared_from_this()](beast::error_code ec, size_t) {
+                                 if (ec) {
+                                   return self->Close();
+                                 }
+                                 self->ReadBody();
+                               });
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
@@ -91,7 +130,7 @@ class Session : public std::enable_shared_from_this<Session> {
     busy_ = true;
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
         ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
-        ec == asio::error::bad_descriptor) {
+        ec == asio::error::bad_descriptor || ec == asio::error::eof) {
       return Close();
     }
     if (ec == http::error::body_limit) {
@@ -106,17 +145,24 @@ class Session : public std::enable_shared_from_this<Session> {
     Request req = parser_->release();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
+    // The work guard keeps this thread's io_context running until the answer is written,
+    // even when the handler answers later from another thread and nothing else is pending
+    // (the orderly stop waits for exactly that).
     auto self = shared_from_this();
-    listener_.handler_.Handle(std::move(req), [self](Response res) {
-      asio::post(self->stream_.get_executor(),
-                 [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
-    });
+    listener_.handler_.Handle(
+        std::move(req),
+        [self, guard = asio::make_work_guard(stream_.get_executor())](Response res) mutable {
+          asio::post(self->stream_.get_executor(),
+                     [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
+          guard.reset();
+        });
   }
 
   // Answers an unreadable request and closes: the stream cannot be resynchronized.
   void Fail(http::status status, const std::string& message) {
     keep_alive_ = false;
     version_ = 11;
+    failed_ = true;
     Write(JsonError(status, message));
   }
 
@@ -129,11 +175,36 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(listener_.limits_.request_timeout);
     http::async_write(stream_, *sp,
                       [self = shared_from_this(), sp, keep_alive](beast::error_code ec, size_t) {
-                        if (ec || !keep_alive) {
+                        if (ec) {
                           return self->Close();
+                        }
+                        if (!keep_alive) {
+                          return self->failed_ ? self->Linger() : self->Close();
                         }
                         self->DoRead();
                       });
+  }
+
+  // After an error answer the client may still be sending (a body past the limit): closing
+  // now would reset the connection and could destroy the answer in flight. Stop sending,
+  // then discard what arrives for a short while before closing.
+  void Linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(kLinger);
+    discard_.resize(64 * 1024);
+    DiscardSome();
+  }
+
+  void DiscardSome() {
+    stream_.async_read_some(asio::buffer(discard_),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->discarded_ += n;
+                              if (ec || self->discarded_ > kLingerBytes) {
+                                return self->Close();
+                              }
+                              self->DiscardSome();
+                            });
   }
 
   void Close() {
@@ -146,7 +217,10 @@ class Session : public std::enable_shared_from_this<Session> {
   HttpListener& listener_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::vector<char> discard_;
+  size_t discarded_ = 0;
   bool keep_alive_ = false;
+  bool failed_ = false;
   unsigned version_ = 11;
   bool busy_ = false;
 };
@@ -158,7 +232,8 @@ HttpListener::HttpListener(asio::io_context& io, int fd, Handler& handler, const
       handler_(handler),
       limits_(limits),
       connections_(connections),
-      counters_(counters) {
+      counters_(counters),
+      backoff_(io) {
   // The protocol argument only tags the descriptor; fix it for IPv6 listeners.
   sockaddr_storage addr{};
   socklen_t len = sizeof addr;
@@ -178,22 +253,42 @@ void HttpListener::Accept() {
     if (ec == asio::error::operation_aborted || stopping_) {
       return;
     }
-    if (!ec) {
-      // Relaxed: the cap is approximate under races by at most the number of threads.
-      if (connections_.fetch_add(1, std::memory_order_relaxed) >= limits_.max_connections) {
-        connections_.fetch_sub(1, std::memory_order_relaxed);
-        counters_.connections_refused.Add(1);
-        beast::error_code ignored;
-        socket.close(ignored);
-      } else {
-        auto session = std::make_shared<Session>(std::move(socket), *this);
-        sessions_.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
-        sessions_.push_back(session);
-        session->Start();
-      }
-    } else if (ec == asio::error::no_descriptors) {
-      // Out of file descriptors: count it and keep accepting after a breath.
+    if (ec) {
+      // Out of descriptors (EMFILE, ENFILE) or memory: the pending connection stays in the
+      // backlog, so accepting again at once would spin. Count it, log it rate-limited, and
+      // try again after a breath.
       counters_.accept_errors.Add(1);
+      static RateLimiter limiter(std::chrono::seconds(10));
+      if (uint64_t suppressed = 0; limiter.Allow(&suppressed)) {
+        LogHttp()->warn("accept failed: {} ({} more since the last message); retrying in {} ms",
+                        ec.message(), suppressed, kAcceptBackoff.count());
+      }
+      backoff_.expires_after(kAcceptBackoff);
+      backoff_.async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec && !stopping_) {
+          Accept();
+        }
+      });
+      return;
+    }
+    // Relaxed: the cap is approximate under races by at most the number of threads.
+    if (connections_.fetch_add(1, std::memory_order_relaxed) >= limits_.max_connections) {
+      connections_.fetch_sub(1, std::memory_order_relaxed);
+      counters_.connections_refused.Add(1);
+      // Best effort, never blocking: tell the client why before closing.
+      static constexpr std::string_view kBusy =
+          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+          "Content-Length: 33\r\nConnection: close\r\n\r\n{\"error\":\"too many connections\"}";
+      beast::error_code ignored;
+      socket.non_blocking(true, ignored);
+      socket.write_some(asio::buffer(kBusy.data(), kBusy.size()), ignored);
+      socket.shutdown(tcp::socket::shutdown_send, ignored);
+      socket.close(ignored);
+    } else {
+      auto session = std::make_shared<Session>(std::move(socket), *this);
+      sessions_.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
+      sessions_.push_back(session);
+      session->Start();
     }
     Accept();
   });
@@ -203,9 +298,10 @@ void HttpListener::Stop() {
   stopping_ = true;
   beast::error_code ec;
   acceptor_.close(ec);
+  backoff_.cancel();
   for (const std::weak_ptr<Session>& w : sessions_) {
     if (std::shared_ptr<Session> s = w.lock()) {
-      s->CloseIfIdle();
+      s->OnStop();
     }
   }
 }

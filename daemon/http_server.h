@@ -2,17 +2,26 @@
 //
 // Each I/O thread runs its own io_context with its own acceptor (SO_REUSEPORT), so a
 // connection lives on one thread from accept to close and needs no strand. A session reads
-// one request at a time (pipelined requests wait in its buffer and are answered in order),
-// hands it to the Handler, and writes the answer, which may come later from another thread
-// (wait=flush): the answer is posted back to the session's thread.
+// one request at a time (keep-alive; pipelined requests wait in its buffer and are answered
+// in order), hands it to the Handler, and writes the answer, which may come later from
+// another thread (wait=flush, store work): the answer is posted back to the session's thread,
+// and a work guard keeps that thread running until it is written.
 //
-// Limits per connection: a deadline for each request read, a header limit, a body limit
-// (413 past it), and a cap on connections across all threads.
+// Limits per connection: a deadline for reading each request and writing each answer (a
+// slow or idle client only ever holds its own connection), a header limit (431), a body
+// limit (413, checked against Content-Length before the body is read), and a cap on
+// connections across all threads (503 and close past it). "Expect: 100-continue" is
+// honoured. An accept error (EMFILE...) is counted and retried after a short backoff.
+//
+// Stop: the acceptor closes, idle connections close, a connection in the middle of sending a
+// request gets a few seconds to finish it, and a request being handled is answered with
+// keep-alive off.
 #pragma once
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <functional>
@@ -71,6 +80,9 @@ class HttpListener {
   HttpLimits limits_;
   std::atomic<uint32_t>& connections_;
   ThreadCounters& counters_;
+  static constexpr std::chrono::milliseconds kAcceptBackoff{100};
+
+  boost::asio::steady_timer backoff_;  // delays the next accept after an accept error
   bool stopping_ = false;
   std::list<std::weak_ptr<Session>> sessions_;  // this thread only
 };
