@@ -6,6 +6,8 @@
 #                    [--duration S] [--build-dir DIR] [--no-build]
 # --build-dir: where to build (default build-bench; CMake build trees are reused);
 # --no-build: use the binaries already in the build dir.
+# --ref REF: measure the committed tree at git REF (e.g. HEAD), copied into
+#   /tmp/tally-compare-src and built there, instead of the working tree.
 # --quick: 1-second runs, 1 run per rate, 2 search steps; a smoke run, docs left alone.
 #
 # Systems (each alone, one after another; every receiver listens on 127.0.0.1 only):
@@ -24,13 +26,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-QUICK=0 INSTALL=1 BUILD_IT=1 BUILD_DIR_ARG="" DOCS=1 ONLY="tallyd,statsd,collectd,redis,floor" DUR=4
+QUICK=0 INSTALL=1 BUILD_IT=1 BUILD_DIR_ARG="" REF="" DOCS=1 ONLY="tallyd,statsd,collectd,redis,floor" DUR=4
 while (($#)); do
   case $1 in
     --quick) QUICK=1 DOCS=0 ;;
     --docs) DOCS=1 ;;
     --no-install) INSTALL=0 ;;
     --no-build) BUILD_IT=0 ;;
+    --ref) REF=$2; shift ;;
     --build-dir) BUILD_DIR_ARG=$2; shift ;;
     --no-docs) DOCS=0 ;;
     --only) ONLY=$2; shift ;;
@@ -87,9 +90,32 @@ install_deps() {
   fi
 }
 ((INSTALL)) && install_deps
+SRC=$ROOT
+if [[ -n $REF ]]; then
+  # Only files whose content changed are rewritten, so the build tree there stays incremental.
+  SRC=/tmp/tally-compare-src
+  rm -rf "$WORK/src" && mkdir -p "$WORK/src" "$SRC"
+  git archive "$REF" | tar -x -C "$WORK/src"
+  python3 - "$WORK/src" "$SRC" <<'EOF'
+import filecmp, os, shutil, sys
+src, dst = sys.argv[1], sys.argv[2]
+for root, _, files in os.walk(src):
+    for f in files:
+        a = os.path.join(root, f)
+        b = os.path.join(dst, os.path.relpath(a, src))
+        if not os.path.exists(b) or not filecmp.cmp(a, b, shallow=False):
+            os.makedirs(os.path.dirname(b), exist_ok=True)
+            shutil.copyfile(a, b)
+            shutil.copymode(a, b)
+EOF
+  BUILD=${BUILD_DIR_ARG:-$SRC/build-bench}
+  LOAD=$BUILD/bench/tally-load FLOOR=$BUILD/bench/tally-floor TALLYD=$BUILD/daemon/tallyd
+  log "measuring $REF = $(git rev-parse --short "$REF")"
+fi
 if ((BUILD_IT)); then
   log "build: $BUILD"
-  if ! { cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release &&
+  tests=ON; [[ -z $REF ]] || tests=OFF  # a --ref tree only needs the three binaries
+  if ! { cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTALLY_BUILD_TESTS=$tests &&
     cmake --build "$BUILD" -j2 --target tallyd tally-load tally-floor; } >"$WORK/build.log" 2>&1; then
     tail -25 "$WORK/build.log" >&2
     log "build failed (log: $WORK/build.log)"
@@ -195,7 +221,7 @@ run_once() {
   case $tr in
     udp) args+=(--target "127.0.0.1:$UDP_PORT") ;;
     unix) args+=(--target "$SOCK") ;;
-    http) args+=(--target "127.0.0.1:$HTTP_PORT" --connections 2) ;;
+    http) args+=(--target "127.0.0.1:$HTTP_PORT" --connections "$((lines == 1 ? 4 : 2))") ;;
   esac
   c0=$(cpu_ticks "$PID")
   case $sys in
@@ -283,7 +309,7 @@ finish_system() {  # records peak RSS and the receive buffer of the running syst
 # ---------------------------------------------------------------- the systems
 run_tallyd() {
   UDP_PORT=$(free_port) HTTP_PORT=$(free_port) SOCK=$WORK/tallyd.sock
-  local transports=("udp 1" "udp 50" "unix 50" "http 1000") t
+  local transports=("udp 1" "udp 50" "unix 50" "http 1000" "http 1") t
   for t in "${transports[@]}"; do
     set -- $t
     rm -rf "$WORK/tallyd-data"
@@ -296,6 +322,12 @@ run_tallyd() {
     rb=$(rcvbuf_of "$UDP_PORT")
     measure tallyd "$1" "$2"
     finish_system "tallyd-$1-$2" "$rb"
+    if [[ $1 == http && $2 == 1000 ]]; then
+      log "tallyd http: ?wait=flush latency, 100-line bodies, 4 connections, ${DUR}s"
+      record "$("$LOAD" --transport http --target "127.0.0.1:$HTTP_PORT" --lines 100 --wait-flush \
+        --connections 4 --duration "$DUR" --keys "$KEYS" --label tallyd 2>>"$WORK/load.log" || true)" \
+        system=tallyd phase=latency cpu_s=0 >/dev/null
+    fi
     stop_pid
   done
 }
@@ -418,162 +450,13 @@ run_redis() {
 # the compare markers in DOC's "## Comparison" section; the figures of the block it replaces
 # (kept as JSON in a comment) stay beside the new ones where they changed.
 render_table() {
-  python3 - "$@" <<'EOF'
-import json, re, statistics, sys
-runs_path, doc_path, need = sys.argv[1], sys.argv[2], int(sys.argv[3])
-recs = [json.loads(l) for l in open(runs_path) if l.strip()]
-machine = next(r for r in recs if r.get("phase") == "machine")
-end = next((r for r in recs if r.get("phase") == "end"), {})
-ORDER = [("floor", "udp", 1), ("floor", "udp", 50), ("tallyd", "udp", 1), ("tallyd", "udp", 50),
-         ("tallyd", "unix", 50), ("tallyd", "http", 1000), ("statsd", "udp", 1),
-         ("statsd", "udp", 50), ("collectd", "udp", 1), ("collectd", "udp", 50),
-         ("redis", "tcp", 100), ("redis", "tcp", 1)]
-NAMES = {"floor": "floor (bare recvmmsg loop)", "tallyd": "tallyd", "statsd": "Etsy statsd 0.9.0",
-         "collectd": "collectd statsd plugin", "redis": "Redis HINCRBY (redis-benchmark)"}
-def med(v):
-    return statistics.median(v) if v else None
-rows = {}
-for sys_, tr, lines in ORDER:
-    rid = f"{sys_}-{tr}-{lines}"
-    mine = [r for r in recs if r.get("system") == sys_ and r.get("transport") == tr
-            and r.get("lines_per_msg") == lines and "sent_events" in r]
-    if not mine:
-        continue
-    cap = [r for r in mine if r["phase"] == "capacity"]
-    capacity = med([r["accepted_eps"] for r in cap])
-    cpu = med([r["cpu_s"] / r["accepted"] * 1e6 for r in cap if r.get("accepted", 0) > 0])
-    note = ""
-    if all(r["lost"] == 0 for r in cap) and len(cap) >= need:
-        zero = med([r["sent_eps"] for r in cap])
-        note = "no loss flat out" if sys_ != "redis" else f"all {sum(r['sent_events'] for r in cap)} ops applied"
-    else:
-        by_rate = {}
-        for r in mine:
-            if r["phase"] == "search":
-                by_rate.setdefault(r["offered_eps"], []).append(r)
-        passed = [rate for rate, rs in by_rate.items()
-                  if len(rs) >= need and all(x["lost"] == 0 for x in rs)]
-        if passed:
-            best = max(passed)
-            zero = med([x["sent_eps"] for x in by_rate[best]])
-        else:
-            zero = 0
-            tried = [rate for rate in by_rate] or [0]
-            note = f"lost even at {int(min(tried))}/s"
-        worst = max(cap, key=lambda r: r["lost"])
-        note = note or f"flat out lost {100.0 * worst['lost'] / max(worst['sent_events'], 1):.1f}%"
-    foot = next((r for r in recs if r.get("phase") == "footprint"
-                 and r["system"] in (f"{sys_}-{tr}-{lines}", "redis-tcp" if sys_ == "redis" else "")), {})
-    checks = []
-    udp = [r for r in mine if r["transport"] == "udp"]
-    if udp:
-        lost = sum(r["lost"] for r in udp)
-        drops = sum(max(r.get("proc_udp_drops", 0), r.get("kernel_drops", 0)) * lines for r in udp)
-        if sys_ != "collectd":  # collectd's loss is computed from the drops; checked below
-            checks.append("loss = kernel drops" if lost == drops else f"loss {lost} != drops {drops}")
-    if sys_ == "collectd":
-        own = next((r["collectd_counted"] for r in recs if r.get("phase") == "crosscheck"
-                    and r.get("lines_per_msg") == lines), None)
-        acc = sum(r["accepted"] for r in mine)
-        checks.append(f"own count {own} = sent - drops" if own == acc
-                      else f"own count {own} != sent - drops {acc}")
-    if sys_ == "tallyd":
-        exact = sum(1 for r in mine if r.get("persisted_total") == r["accepted"])
-        checks.append(f"persisted = accepted in {exact}/{len(mine)} runs")
-    note = "; ".join([note] + checks)
-    rows[rid] = dict(system=sys_, tr=tr, lines=lines, capacity=capacity, zero=zero, cpu=cpu,
-                     rss=(foot.get("peak_rss_kib") or 0) / 1024, rcvbuf=foot.get("rcvbuf"), note=note)
-
-def ratio(a, b):
-    return None if not a or not b else a / b
-def tallyd_for(r):
-    key = f"tallyd-{r['tr']}-{r['lines']}" if r["system"] not in ("redis",) else "tallyd-udp-50"
-    return rows.get(key)
-
-old_text, prev = "", {}
-if doc_path != "-":
-    old_text = open(doc_path).read()
-    m = re.search(r"<!-- compare:data (.*?) -->", old_text)
-    if m:
-        prev = json.loads(m.group(1))
-def fmt(v, key=None, field=None, digits=0, suffix=""):
-    if v is None:
-        return "n/a"
-    s = f"{v:,.{digits}f}{suffix}"
-    old = prev.get(key, {}).get(field)
-    if old is not None and abs(old - v) > 0.005 * max(abs(old), abs(v), 1e-9):
-        s += f" (was {old:,.{digits}f})"
-    return s
-
-out = []
-out.append(f"Produced by `bench/compare.sh` on {machine['date']}: {machine['nproc']} vCPU "
-           f"({machine['cpu']}), kernel {machine['kernel']}, `net.core.rmem_max` = "
-           f"{machine['rmem_max']}; {machine['keys']:,} keys, runs of {machine['duration_s']} s, "
-           f"{machine['runs']} run(s) per rate. Load average before/after: "
-           f"{machine['load_before']} / {end.get('load_after', '?')} (a shared machine: other "
-           f"engineers were compiling).")
-out.append("")
-out.append("| system | transport | lines/msg | SO_RCVBUF | capacity (events/s) | zero-loss (events/s) "
-           "| CPU s per M events | peak RSS (MiB) | tallyd zero-loss ÷ this | note |")
-out.append("|---|---|---|---|---|---|---|---|---|---|")
-for rid, r in rows.items():
-    t = tallyd_for(r)
-    rb = f"{r['rcvbuf'] / 1024:,.0f} KiB" if r["rcvbuf"] and r["tr"] == "udp" else "n/a"
-    rat = ratio(t["zero"], r["zero"]) if t else None
-    out.append(f"| {NAMES[r['system']]} | {r['tr']} | {r['lines'] if r['system'] != 'redis' else '-P ' + str(r['lines'])} "
-               f"| {rb} | {fmt(r['capacity'], rid, 'capacity')} | {fmt(r['zero'], rid, 'zero')} "
-               f"| {fmt(r['cpu'], rid, 'cpu', 2)} | {fmt(r['rss'], rid, 'rss', 1)} "
-               f"| {'n/a' if rat is None else f'{rat:.2f}x'} | {r['note']} |")
-out.append("")
-def g(rid, f):
-    return rows.get(rid, {}).get(f)
-best_peer = max([g(k, "zero") or 0 for k in ("statsd-udp-50", "collectd-udp-50")]) or None
-checks = [
-    ("UDP 50: capacity ÷ floor's", ratio(g("tallyd-udp-50", "capacity"), g("floor-udp-50", "capacity")), 0.8),
-    ("UDP 50: zero-loss ÷ floor's", ratio(g("tallyd-udp-50", "zero"), g("floor-udp-50", "zero")), 0.4),
-    ("UDP 50: zero-loss ÷ best statsd peer's", ratio(g("tallyd-udp-50", "zero"), best_peer), 10),
-    ("UDP 1: zero-loss ÷ floor's", ratio(g("tallyd-udp-1", "zero"), g("floor-udp-1", "zero")), 0.9),
-    ("UDP 50 zero-loss ÷ Redis -P 100", ratio(g("tallyd-udp-50", "zero"), g("redis-tcp-100", "zero")), 5),
-]
-out.append("| target (issue 8) | measured | target | met |")
-out.append("|---|---|---|---|")
-for name, v, want in checks:
-    out.append(f"| {name} | {'n/a' if v is None else f'{v:.2f}'} | >= {want} | "
-               f"{'n/a' if v is None else ('yes' if v >= want else '**no**')} |")
-for lines, peers in ((1, ("statsd-udp-1", "collectd-udp-1", "redis-tcp-1")),
-                     (50, ("statsd-udp-50", "collectd-udp-50", "redis-tcp-100"))):
-    mine = g(f"tallyd-udp-{lines}", "cpu")
-    theirs = {k: g(k, "cpu") for k in peers if g(k, "cpu")}
-    if mine and theirs:
-        lowest = min(theirs, key=theirs.get)
-        ok = mine < theirs[lowest]
-        out.append(f"| CPU s per M events, UDP {lines}: tallyd ÷ lowest peer ({lowest}, "
-                   f"{theirs[lowest]:.2f} s) | {mine / theirs[lowest]:.2f} | < 1 | "
-                   f"{'yes' if ok else '**no**'} |")
-data = {rid: {k: r[k] for k in ("capacity", "zero", "cpu", "rss")} for rid, r in rows.items()}
-out.append("")
-out.append("<!-- compare:data " + json.dumps(data) + " -->")
-block = "<!-- compare:begin (generated by bench/compare.sh; edits here are overwritten) -->\n" + \
-        "\n".join(out) + "\n<!-- compare:end -->"
-if doc_path == "-":
-    print(block)
-    sys.exit(0)
-if "<!-- compare:begin" in old_text:
-    new_text = re.sub(r"<!-- compare:begin.*?<!-- compare:end -->", lambda _: block, old_text,
-                      flags=re.S)
-elif "## Comparison" in old_text:
-    new_text = old_text.replace("## Comparison\n", "## Comparison\n\n" + block + "\n", 1)
-else:
-    new_text = old_text.rstrip("\n") + "\n\n## Comparison\n\n" + block + "\n"
-open(doc_path, "w").write(new_text)
-print(block)
-EOF
+  python3 "$ROOT/bench/compare_table.py" "$@"
 }
 
 # ---------------------------------------------------------------- run everything
 log "work dir $WORK; runs of ${DUR}s, $RUNS per rate, $STEPS search steps, $KEYS keys"
 {
-  echo "{\"phase\":\"machine\",\"nproc\":$(nproc),\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\",\"kernel\":\"$(uname -r)\",\"date\":\"$(date -u +%Y-%m-%dT%H:%MZ)\",\"load_before\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"rmem_max\":$(cat /proc/sys/net/core/rmem_max),\"quick\":$QUICK,\"duration_s\":$DUR,\"runs\":$RUNS,\"keys\":$KEYS}"
+  echo "{\"phase\":\"machine\",\"commit\":\"$(git rev-parse --short "${REF:-HEAD}")$([[ -z $REF ]] && ! git diff --quiet HEAD -- core persistence daemon bench && echo +dirty)\",\"nproc\":$(nproc),\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\",\"kernel\":\"$(uname -r)\",\"date\":\"$(date -u +%Y-%m-%dT%H:%MZ)\",\"load_before\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"rmem_max\":$(cat /proc/sys/net/core/rmem_max),\"quick\":$QUICK,\"duration_s\":$DUR,\"runs\":$RUNS,\"keys\":$KEYS}"
 } >>"$RUNS_FILE"
 for s in floor tallyd statsd collectd redis; do
   if wanted "$s"; then "run_$s"; fi
