@@ -47,11 +47,69 @@ JsonWriter& JsonWriter::Key(std::string_view key) {
   return *this;
 }
 
+namespace {
+
+// The length of the valid UTF-8 sequence at s[i], or 0 if it is not one (Go replaces each
+// invalid byte with U+FFFD).
+size_t Utf8Length(std::string_view s, size_t i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  auto cont = [&](size_t k) {
+    return i + k < s.size() && (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+  };
+  if (c < 0x80) {
+    return 1;
+  }
+  if (c >= 0xC2 && c <= 0xDF) {
+    return cont(1) ? 2 : 0;
+  }
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) {
+      return 0;
+    }
+    auto c1 = static_cast<unsigned char>(s[i + 1]);
+    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F)) {
+      return 0;  // overlong, or a UTF-16 surrogate
+    }
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) {
+      return 0;
+    }
+    auto c1 = static_cast<unsigned char>(s[i + 1]);
+    if ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F)) {
+      return 0;
+    }
+    return 4;
+  }
+  return 0;
+}
+
+}  // namespace
+
 JsonWriter& JsonWriter::String(std::string_view value) {
   Separate();
   static constexpr char kHex[] = "0123456789abcdef";
   out_.push_back('"');
-  for (unsigned char c : value) {
+  for (size_t i = 0; i < value.size();) {
+    auto c = static_cast<unsigned char>(value[i]);
+    if (c >= 0x80) {
+      size_t n = Utf8Length(value, i);
+      if (n == 0) {
+        out_ += "\\ufffd";
+        ++i;
+      } else if (n == 3 && c == 0xE2 && static_cast<unsigned char>(value[i + 1]) == 0x80 &&
+                 (static_cast<unsigned char>(value[i + 2]) & 0xFE) == 0xA8) {
+        // U+2028 and U+2029, which Go escapes for JavaScript.
+        out_ += (static_cast<unsigned char>(value[i + 2]) == 0xA8) ? "\\u2028" : "\\u2029";
+        i += 3;
+      } else {
+        out_.append(value.data() + i, n);
+        i += n;
+      }
+      continue;
+    }
+    ++i;
     switch (c) {
       case '"':
         out_ += "\\\"";
@@ -67,6 +125,12 @@ JsonWriter& JsonWriter::String(std::string_view value) {
         break;
       case '\t':
         out_ += "\\t";
+        break;
+      case '\b':
+        out_ += "\\b";  // Go 1.22 and later
+        break;
+      case '\f':
+        out_ += "\\f";
         break;
       default:
         // Control characters, and <, >, & as Go escapes them for HTML safety.
@@ -107,7 +171,13 @@ JsonWriter& JsonWriter::Double(double value) {
   bool fixed = magnitude == 0 || (magnitude >= 1e-6 && magnitude < 1e21);
   auto result = std::to_chars(buf, buf + sizeof buf, value,
                               fixed ? std::chars_format::fixed : std::chars_format::scientific);
-  out_.append(buf, result.ptr);
+  size_t n = static_cast<size_t>(result.ptr - buf);
+  // Go writes a one-digit exponent without its leading zero: "1e-07" becomes "1e-7".
+  if (!fixed && n >= 4 && buf[n - 4] == 'e' && buf[n - 3] == '-' && buf[n - 2] == '0') {
+    buf[n - 2] = buf[n - 1];
+    --n;
+  }
+  out_.append(buf, n);
   return *this;
 }
 

@@ -38,5 +38,33 @@ TEST(JsonWriter, TimesRoundTrip) {
   EXPECT_FALSE(ParseTime("yesterday").has_value());
 }
 
+TEST(JsonWriter, FloatsLikeGo) {
+  auto render = [](double v) {
+    JsonWriter w;
+    w.Double(v);
+    return w.Take();
+  };
+  EXPECT_EQ(render(0), "0");
+  EXPECT_EQ(render(0.2), "0.2");
+  EXPECT_EQ(render(1e-7), "1e-7");  // Go drops the exponent's leading zero
+  EXPECT_EQ(render(1.5e-10), "1.5e-10");
+  EXPECT_EQ(render(1e21), "1e+21");
+  EXPECT_EQ(render(123456789.0), "123456789");
+  EXPECT_EQ(render(0.000001), "0.000001");
+}
+
+TEST(JsonWriter, StringsLikeGo) {
+  auto render = [](std::string_view v) {
+    JsonWriter w;
+    w.String(v);
+    return w.Take();
+  };
+  EXPECT_EQ(render("a\bc\b\f\x01"), R"("a\bc\b\f\u0001")");
+  EXPECT_EQ(render("caf\xc3\xa9"), "\"caf\xc3\xa9\"");                 // valid UTF-8 passes
+  EXPECT_EQ(render("x\xff\xc3y"), R"("x\ufffd\ufffdy")");              // invalid bytes replaced
+  EXPECT_EQ(render("\xe2\x80\xa8\xe2\x80\xa9"), R"("\u2028\u2029")");  // JS line separators
+  EXPECT_EQ(render("\xed\xa0\x80"), R"("\ufffd\ufffd\ufffd")");        // a surrogate is invalid
+}
+
 }  // namespace
 }  // namespace tally::daemon
