@@ -235,27 +235,38 @@ run_once() {
       c1=$(cpu_ticks "$PID")
       ;;
     statsd | collectd)
-      local before after d0 d1 drain
+      # A fresh daemon for each run, as in the earlier measurements (shared/reference/peers.md):
+      # collectd's 10-s dispatch then never falls inside a run.
+      local before=0 after d0 d1 drain rss
+      "start_$sys"
       read -r _ d0 < <(udp_queue "$UDP_PORT")
-      [[ $sys == statsd ]] && before=$(statsd_total "$STATSD_MGMT")
       c0=$(cpu_ticks "$PID")
       j=$("$LOAD" "${args[@]}" --readback none 2>>"$WORK/load.log" || true)
       drain=$(wait_drained "$UDP_PORT")
       c1=$(cpu_ticks "$PID")
+      rss=$(peak_rss_kib "$PID")
       read -r _ d1 < <(udp_queue "$UDP_PORT")
       if [[ $sys == statsd ]]; then
         after=$(statsd_total "$STATSD_MGMT")
         j=$(python3 -c "import json,sys; j=json.loads(sys.argv[1]); a=$after-$before
 j.update(accepted=a, lost=j['sent_events']-a, accepted_eps=int(a/(j['send_s']+$drain)),
-  kernel_drops=$d1-$d0, active_s=j['send_s']+$drain, counted_by='statsd counters')
+  kernel_drops=$d1-$d0, proc_udp_drops=$d1-$d0, active_s=j['send_s']+$drain,
+  counted_by='statsd counters', peak_rss_kib=$rss, rcvbuf=${PEER_RCVBUF:-None})
 print(json.dumps(j))" "$j")
       else
         j=$(python3 -c "import json,sys; j=json.loads(sys.argv[1]); d=$d1-$d0
 a=j['sent_events']-d*$lines
 j.update(accepted=a, lost=d*$lines, accepted_eps=int(a/(j['send_s']+$drain)), kernel_drops=d,
-  active_s=j['send_s']+$drain, counted_by='kernel drops')
+  proc_udp_drops=d, active_s=j['send_s']+$drain, counted_by='kernel drops', peak_rss_kib=$rss,
+  rcvbuf=${PEER_RCVBUF:-None})
 print(json.dumps(j))" "$j")
       fi
+      if [[ $phase == crosscheck ]]; then
+        sleep 12  # collectd's next dispatch (Interval 10) writes its cumulative counts
+        j=$(python3 -c "import json,sys; j=json.loads(sys.argv[1]); j.update(collectd_counted=$(collectd_total "$WORK/collectd.out"))
+print(json.dumps(j))" "$j")
+      fi
+      stop_pid
       ;;
   esac
   record "$j" system="$sys" phase="$phase" cpu_s="$(python3 -c "print(($c1-$c0)/$(getconf CLK_TCK))")"
@@ -346,6 +357,13 @@ run_floor() {
   done
 }
 
+start_statsd() {
+  node "$PEERS/node_modules/statsd/stats.js" "$WORK/statsd.js" >>"$WORK/statsd.log" 2>&1 &
+  PID=$!
+  wait_port tcp "$STATSD_MGMT"
+  PEER_RCVBUF=$(rcvbuf_of "$UDP_PORT")
+}
+
 run_statsd() {
   UDP_PORT=$(free_port) STATSD_MGMT=$(free_port)
   cat >"$WORK/statsd.js" <<EOF
@@ -354,12 +372,7 @@ run_statsd() {
 EOF
   local lines
   for lines in 1 50; do
-    node "$PEERS/node_modules/statsd/stats.js" "$WORK/statsd.js" >>"$WORK/statsd.log" 2>&1 &
-    PID=$!
-    wait_port tcp "$STATSD_MGMT"
     measure statsd udp "$lines"
-    finish_system "statsd-udp-$lines" "$(rcvbuf_of "$UDP_PORT")"
-    stop_pid
   done
 }
 
@@ -376,12 +389,17 @@ print(int(sum(last.values())))
 EOF
 }
 
+start_collectd() {
+  collectd -f -C "$WORK/collectd.conf" >"$WORK/collectd.out" 2>&1 &
+  PID=$!
+  wait_port udp "$UDP_PORT"
+  PEER_RCVBUF=$(rcvbuf_of "$UDP_PORT")
+}
+
 run_collectd() {
   UDP_PORT=$(free_port)
-  local lines
-  for lines in 1 50; do
-    mkdir -p "$WORK/collectd"
-    cat >"$WORK/collectd.conf" <<EOF
+  mkdir -p "$WORK/collectd"
+  cat >"$WORK/collectd.conf" <<EOF
 Hostname "bench"
 BaseDir "$WORK/collectd"
 PIDFile "$WORK/collectd/collectd.pid"
@@ -402,19 +420,12 @@ LoadPlugin write_log
   Format Graphite
 </Plugin>
 EOF
-    local out=$WORK/collectd-$lines.out
-    collectd -f -C "$WORK/collectd.conf" >"$out" 2>&1 &
-    PID=$!
-    wait_port udp "$UDP_PORT"
+  local lines verdict
+  for lines in 1 50; do
     measure collectd udp "$lines"
-    finish_system "collectd-udp-$lines" "$(rcvbuf_of "$UDP_PORT")"
-    # Cross-check: collectd's own count (next dispatch, <= 12 s) against sent - kernel drops.
-    sleep 12
-    local own
-    own=$(collectd_total "$out")
-    echo "{\"system\":\"collectd\",\"phase\":\"crosscheck\",\"lines_per_msg\":$lines,\"collectd_counted\":$own}" >>"$RUNS_FILE"
-    log "  collectd's own cumulative count: $own"
-    stop_pid
+    # Cross-check: one more flat-out run, then collectd's own count against sent - drops.
+    read -r verdict _ < <(run_once collectd udp "$lines" 0 crosscheck)
+    log "  cross-check run ($verdict): collectd's own count against sent - kernel drops recorded"
   done
 }
 
