@@ -1,8 +1,23 @@
-// Core micro benchmarks: the parser and the counter table. See docs/performance.md.
+// Core micro benchmarks: the counter table against a plain array of atomics, the drain, the
+// parser, and resident bytes per key. Figures and targets: docs/performance.md ("Core").
+//
+//   build-core/bench/tally_core_bench --benchmark_repetitions=5
+//       --benchmark_report_aggregates_only=true     (one command line)
+//
+// Add benchmarks replay a pre-drawn sequence of (key, outcome) pairs, 90% success, so the
+// timed loop holds nothing but the adds. The table is pre-filled: every key is present.
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <memory>
 #include <random>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/counter_table.h"
 #include "core/ingest.h"
@@ -12,7 +27,223 @@ namespace {
 
 using namespace tally::core;
 
-// Realistic 20-30 byte lines over 100k keys, 50 per buffer like a gateway's datagram.
+constexpr uint32_t kFailureBit = uint32_t{1} << 31;  // in a drawn op: count a failure
+constexpr size_t kSequence = size_t{1} << 20;        // ops drawn per thread
+constexpr size_t kBatch = 1024;                      // ops per benchmark iteration
+
+// ---- key sequences ------------------------------------------------------------------------
+
+uint32_t WithOutcome(uint32_t key, std::mt19937_64& rng) {
+  return rng() % 10 == 0 ? key | kFailureBit : key;
+}
+
+// Uniform over keys 1..n, split so that thread t of `threads` draws only keys k with
+// k % threads == t % threads: threads never share a key.
+std::vector<uint32_t> UniformOps(uint32_t n, int thread, int threads) {
+  std::mt19937_64 rng(7 + thread);
+  uint32_t per_thread = n / static_cast<uint32_t>(threads);
+  std::vector<uint32_t> ops(kSequence);
+  for (uint32_t& op : ops) {
+    uint32_t key = 1 + static_cast<uint32_t>(thread) +
+                   static_cast<uint32_t>(threads) * static_cast<uint32_t>(rng() % per_thread);
+    op = WithOutcome(key, rng);
+  }
+  return ops;
+}
+
+// Zipf(s) over ranks 1..n, ranks mapped to keys 1..n by a fixed random permutation so the
+// hot keys are scattered (an id's popularity has nothing to do with its value). Every
+// thread draws from the same distribution, so threads share the hot keys, as I/O threads do.
+std::vector<uint32_t> ZipfOps(uint32_t n, double s, int thread) {
+  static const std::vector<double> cdf = [n, s] {
+    std::vector<double> c(n);
+    double sum = 0;
+    for (uint32_t r = 1; r <= n; ++r) {
+      sum += 1.0 / std::pow(static_cast<double>(r), s);
+      c[r - 1] = sum;
+    }
+    for (double& x : c) {
+      x /= sum;
+    }
+    return c;
+  }();
+  static const std::vector<uint32_t> key_of_rank = [n] {
+    std::vector<uint32_t> k(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      k[i] = i + 1;
+    }
+    std::shuffle(k.begin(), k.end(), std::mt19937_64(99));
+    return k;
+  }();
+  std::mt19937_64 rng(11 + thread);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::vector<uint32_t> ops(kSequence);
+  for (uint32_t& op : ops) {
+    size_t rank =
+        static_cast<size_t>(std::lower_bound(cdf.begin(), cdf.end(), u(rng)) - cdf.begin());
+    op = WithOutcome(key_of_rank[std::min<size_t>(rank, n - 1)], rng);
+  }
+  return ops;
+}
+
+// Drawn once per (distribution, thread) and kept for the whole run.
+const std::vector<uint32_t>& Uniform100kOps(int thread, int threads) {
+  static const std::vector<uint32_t> one = UniformOps(100'000, 0, 1);
+  static const std::vector<uint32_t> two[2] = {UniformOps(100'000, 0, 2),
+                                               UniformOps(100'000, 1, 2)};
+  return threads == 1 ? one : two[thread % 2];
+}
+const std::vector<uint32_t>& Zipf1MOps(int thread) {
+  static const std::vector<uint32_t> ops[2] = {ZipfOps(1'000'000, 0.99, 0),
+                                               ZipfOps(1'000'000, 0.99, 1)};
+  return ops[thread % 2];
+}
+
+// ---- the two structures under test ----------------------------------------------------------
+
+struct alignas(16) ArraySlot {
+  std::atomic<uint64_t> successes{0};  // relaxed adds: a baseline that publishes nothing
+  std::atomic<uint64_t> failures{0};
+};
+
+// The physical limit of this design: one array slot per possible key id, no lookup.
+class AtomicArray {
+ public:
+  explicit AtomicArray(uint32_t max_key) : slots_(new ArraySlot[max_key + 1]) {}
+  void Add(uint32_t op) {
+    ArraySlot& slot = slots_[op & ~kFailureBit];
+    if ((op & kFailureBit) != 0) {
+      slot.failures.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      slot.successes.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+ private:
+  std::unique_ptr<ArraySlot[]> slots_;
+};
+
+CounterTable* FilledTable(size_t max_keys, uint32_t keys) {
+  auto* table = new CounterTable(max_keys, /*hash_seed=*/12345);
+  for (uint32_t k = 1; k <= keys; ++k) {
+    if (!table->Add(k, 1, 0)) {
+      std::abort();
+    }
+  }
+  return table;
+}
+
+// Tables and arrays live for the whole run (leaked on purpose), one per shape.
+CounterTable& Table100kSized() {
+  static CounterTable* t = FilledTable(100'000, 100'000);
+  return *t;
+}
+CounterTable& Table100kInDefault() {
+  static CounterTable* t = FilledTable(CounterTable::kDefaultMaxKeys, 100'000);
+  return *t;
+}
+CounterTable& Table1M() {
+  static CounterTable* t = FilledTable(CounterTable::kDefaultMaxKeys, 1'000'000);
+  return *t;
+}
+AtomicArray& Array100k() {
+  static AtomicArray* a = new AtomicArray(100'000);
+  return *a;
+}
+AtomicArray& Array1M() {
+  static AtomicArray* a = new AtomicArray(1'000'000);
+  return *a;
+}
+
+void TableAdd(CounterTable& table, uint32_t op) {
+  bool ok = (op & kFailureBit) != 0 ? table.Add(op & ~kFailureBit, 0, 1) : table.Add(op, 1, 0);
+  benchmark::DoNotOptimize(ok);
+}
+
+template <typename Target, typename AddFn>
+void RunAdds(benchmark::State& state, Target& target, const std::vector<uint32_t>& ops, AddFn add) {
+  size_t pos = 0;
+  for (auto _ : state) {
+    for (size_t i = 0; i < kBatch; ++i) {
+      add(target, ops[pos + i]);
+    }
+    pos = (pos + kBatch) & (kSequence - 1);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBatch));
+}
+
+// ---- Add: uniform over 100k keys, distinct keys per thread ----------------------------------
+
+void BM_AddUniform100k_Array(benchmark::State& state) {
+  const auto& ops = Uniform100kOps(state.thread_index(), state.threads());
+  RunAdds(state, Array100k(), ops, [](AtomicArray& a, uint32_t op) { a.Add(op); });
+}
+void BM_AddUniform100k_TableSized100k(benchmark::State& state) {
+  const auto& ops = Uniform100kOps(state.thread_index(), state.threads());
+  RunAdds(state, Table100kSized(), ops, TableAdd);
+}
+void BM_AddUniform100k_TableDefault1M(benchmark::State& state) {
+  const auto& ops = Uniform100kOps(state.thread_index(), state.threads());
+  RunAdds(state, Table100kInDefault(), ops, TableAdd);
+}
+BENCHMARK(BM_AddUniform100k_Array)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_AddUniform100k_TableSized100k)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_AddUniform100k_TableDefault1M)->Threads(1)->Threads(2)->UseRealTime();
+
+// ---- Add: Zipf(0.99) over 1M keys, shared by the threads ------------------------------------
+
+void BM_AddZipf1M_Array(benchmark::State& state) {
+  const auto& ops = Zipf1MOps(state.thread_index());
+  RunAdds(state, Array1M(), ops, [](AtomicArray& a, uint32_t op) { a.Add(op); });
+}
+void BM_AddZipf1M_Table(benchmark::State& state) {
+  const auto& ops = Zipf1MOps(state.thread_index());
+  RunAdds(state, Table1M(), ops, TableAdd);
+}
+BENCHMARK(BM_AddZipf1M_Array)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_AddZipf1M_Table)->Threads(1)->Threads(2)->UseRealTime();
+
+// ---- Drain ----------------------------------------------------------------------------------
+
+// 1M keys, every one changed since the last drain. Refilling is not timed.
+void BM_Drain1MChanged(benchmark::State& state) {
+  CounterTable& table = Table1M();
+  std::vector<KeyDelta> out;
+  out.reserve(1'000'000);
+  table.Drain(&out);
+  for (auto _ : state) {
+    state.PauseTiming();
+    out.clear();
+    for (uint32_t k = 1; k <= 1'000'000; ++k) {
+      benchmark::DoNotOptimize(table.Add(k, 1, k % 10 == 0 ? 1 : 0));
+    }
+    state.ResumeTiming();
+    size_t n = table.Drain(&out);
+    if (n != 1'000'000) {
+      state.SkipWithError("drain did not return every key");
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 1'000'000);
+}
+BENCHMARK(BM_Drain1MChanged)->Unit(benchmark::kMillisecond)->Iterations(10);
+
+// 1M keys held, none changed: the cost of a drain in a quiet interval (the bitmap pass).
+void BM_DrainIdle1M(benchmark::State& state) {
+  CounterTable& table = Table1M();
+  std::vector<KeyDelta> out;
+  out.reserve(1'000'000);
+  table.Drain(&out);
+  for (auto _ : state) {
+    out.clear();
+    benchmark::DoNotOptimize(table.Drain(&out));
+  }
+}
+BENCHMARK(BM_DrainIdle1M)->Unit(benchmark::kMicrosecond);
+
+// ---- Parser ---------------------------------------------------------------------------------
+
+// Realistic 20-30 byte lines ("apikey.<1..100000>.success:1|c"), 50 per buffer like a
+// gateway's datagram.
 std::string MakeBuffer(size_t lines) {
   std::mt19937_64 rng(42);
   std::string out;
@@ -35,9 +266,129 @@ void BM_ParseBuffer(benchmark::State& state) {
   }
   benchmark::DoNotOptimize(sink);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 50);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * buffer.size()));
+  state.counters["bytes_per_line"] = static_cast<double>(buffer.size()) / 50.0;
 }
 BENCHMARK(BM_ParseBuffer);
 
+// The DogStatsD tag form, for comparison (longer lines; no target).
+void BM_ParseBufferTagForm(benchmark::State& state) {
+  std::mt19937_64 rng(43);
+  std::string buffer;
+  for (int i = 0; i < 50; ++i) {
+    buffer +=
+        "apikey.requests:1|c|#key:" + std::to_string(1 + rng() % 100000) + ",outcome:success\n";
+  }
+  uint64_t sink = 0;
+  for (auto _ : state) {
+    LineCounts c = ParseBuffer(buffer, "apikey", [&](const Increment& inc) {
+      sink += inc.key;
+      return true;
+    });
+    benchmark::DoNotOptimize(c);
+  }
+  benchmark::DoNotOptimize(sink);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 50);
+  state.counters["bytes_per_line"] = static_cast<double>(buffer.size()) / 50.0;
+}
+BENCHMARK(BM_ParseBufferTagForm);
+
+// Parse and count: what a receiving thread does per datagram, into a table at the default
+// bound already holding the keys.
+void BM_IngestBuffer(benchmark::State& state) {
+  std::string buffer = MakeBuffer(50);
+  CounterTable& table = Table100kInDefault();
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(IngestBuffer(buffer, "apikey", table));
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 50);
+}
+BENCHMARK(BM_IngestBuffer);
+
+// ---- Memory ---------------------------------------------------------------------------------
+
+size_t ResidentBytes() {
+  long pages = 0;
+  long resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) {
+      resident = 0;
+    }
+    std::fclose(f);
+  }
+  return static_cast<size_t>(resident) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+// Resident memory per tracked key: RSS growth from constructing a table at the default bound
+// and inserting `keys` keys (range(0)), divided by the keys.
+void BM_MemoryPerKey(benchmark::State& state) {
+  const auto keys = static_cast<uint32_t>(state.range(0));
+  double per_key = 0;
+  double reserved_per_key = 0;
+  for (auto _ : state) {
+    size_t before = ResidentBytes();
+    CounterTable table(CounterTable::kDefaultMaxKeys, /*hash_seed=*/777);
+    for (uint32_t k = 1; k <= keys; ++k) {
+      benchmark::DoNotOptimize(table.Add(k, 1, 0));
+    }
+    size_t after = ResidentBytes();
+    per_key = static_cast<double>(after - before) / keys;
+    reserved_per_key = static_cast<double>(table.reserved_bytes()) / keys;
+  }
+  state.counters["resident_bytes_per_key"] = per_key;
+  state.counters["reserved_bytes_per_key"] = reserved_per_key;
+}
+BENCHMARK(BM_MemoryPerKey)
+    ->Arg(1'000'000)
+    ->Arg(100'000)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+
+// For valgrind (callgrind counts instructions, simulated cache misses and mispredicted
+// branches): --drive=<array|table-sized|table-default> replays 2^22 uniform adds over 100k
+// keys and exits, so per-add figures are the totals divided by 2^22. Setup is outside the
+// function Drive*, so `callgrind --toggle-collect=*Drive*` counts only the adds.
+__attribute__((noinline)) void DriveArray(AtomicArray& a, const std::vector<uint32_t>& ops) {
+  for (int round = 0; round < 4; ++round) {
+    for (uint32_t op : ops) {
+      a.Add(op);
+    }
+  }
+}
+__attribute__((noinline)) void DriveTable(CounterTable& t, const std::vector<uint32_t>& ops) {
+  for (int round = 0; round < 4; ++round) {
+    for (uint32_t op : ops) {
+      TableAdd(t, op);
+    }
+  }
+}
+
+int Drive(std::string_view what) {
+  const auto& ops = Uniform100kOps(0, 1);
+  if (what == "array") {
+    DriveArray(Array100k(), ops);
+  } else if (what == "table-sized") {
+    DriveTable(Table100kSized(), ops);
+  } else if (what == "table-default") {
+    DriveTable(Table100kInDefault(), ops);
+  } else {
+    std::fprintf(stderr, "--drive=array|table-sized|table-default\n");
+    return 2;
+  }
+  return 0;
+}
+
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  if (argc == 2 && std::string_view(argv[1]).starts_with("--drive=")) {
+    return Drive(std::string_view(argv[1]).substr(8));
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+    return 1;
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
