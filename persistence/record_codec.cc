@@ -19,6 +19,13 @@ class Writer {
     out_->append(buf, 8);
   }
   void I64(int64_t v) { U64(static_cast<uint64_t>(v)); }
+  void Varint(uint64_t v) {
+    while (v >= 0x80) {
+      out_->push_back(static_cast<char>((v & 0x7f) | 0x80));
+      v >>= 7;
+    }
+    out_->push_back(static_cast<char>(v));
+  }
   void Str(const std::string& s) {
     uint32_t n = static_cast<uint32_t>(s.size());
     for (int i = 0; i < 4; ++i) {
@@ -66,6 +73,22 @@ class Reader {
     return v;
   }
   int64_t I64() { return static_cast<int64_t>(U64()); }
+  uint64_t Varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (!Need(1)) {
+        return 0;
+      }
+      uint8_t b = static_cast<uint8_t>(in_[0]);
+      in_.remove_prefix(1);
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) {
+        return v;
+      }
+    }
+    ok_ = false;  // more than 10 bytes
+    return 0;
+  }
   std::string Str() {
     if (!Need(4)) {
       return {};
@@ -214,19 +237,48 @@ Status DecodeKey(std::string_view in, ApiKey* k) {
   return Finish(r, "key");
 }
 
+Status DecodeKeyHead(std::string_view in, uint64_t* id, bool* live, uint64_t* group_id) {
+  Reader r(in);
+  if (Status s = CheckVersion(r, "key"); !s.ok()) {
+    return s;
+  }
+  *id = r.U64();
+  (void)r.I64();  // created_at
+  (void)r.I64();  // updated_at
+  *live = !r.OptTime().has_value();
+  *group_id = r.U64();
+  if (!r.ok()) {
+    return Status::Corruption("truncated key value");
+  }
+  return Status::Ok();
+}
+
 void EncodeTotals(const core::Totals& t, std::string* out) {
   out->clear();
   Writer w(out);
-  w.U8(kFormatVersion);
-  w.Totals(t);
+  w.U8(kTotalsVersion);
+  w.Varint(static_cast<uint64_t>(t.success));
+  w.Varint(static_cast<uint64_t>(t.failure));
 }
 
 Status DecodeTotals(std::string_view in, core::Totals* t) {
   Reader r(in);
-  if (Status s = CheckVersion(r, "totals"); !s.ok()) {
-    return s;
+  uint8_t version = r.U8();
+  if (!r.ok()) {
+    return Status::Corruption("empty totals value");
   }
-  *t = r.Totals();
+  if (version == 1) {  // fixed-width total, success, failure
+    *t = r.Totals();
+  } else if (version == kTotalsVersion) {
+    *t = {};
+    int64_t success = static_cast<int64_t>(r.Varint());
+    int64_t failure = static_cast<int64_t>(r.Varint());
+    t->Add(success, failure);
+  } else {
+    return Status::Corruption("unknown totals format version " + std::to_string(version) +
+                              " (this build reads versions 1 and " +
+                              std::to_string(kTotalsVersion) + ")");
+  }
   return Finish(r, "totals");
 }
 

@@ -5,9 +5,10 @@
 // Layout (little-endian fixed-width integers, strings as u32 length + bytes):
 //   group  : v1 | id | created | updated | has_deleted deleted | 9 strings | totals(3 x i64)
 //   key    : v1 | id | created | updated | has_deleted deleted | group_id | strings... | ...
-//   totals : v1 | total | success | failure
+//   totals : v2 | varint success | varint failure        (total = success + failure)
+//            v1 | total | success | failure             (still decoded, no longer written)
 // Key totals live apart from the key record (see docs/architecture.md), so a flush rewrites
-// 25 bytes per key instead of the whole record.
+// a few bytes per key (3 to 21; 25 in v1) instead of the whole record.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,8 @@
 namespace tally::persistence {
 
 inline constexpr uint8_t kFormatVersion = 1;
+// Totals values are written in version 2 (varints); version 1 values still decode.
+inline constexpr uint8_t kTotalsVersion = 2;
 
 std::string EncodeGroup(const ProviderGroup& group);
 core::Status DecodeGroup(std::string_view in, ProviderGroup* group);
@@ -28,6 +31,10 @@ core::Status DecodeGroup(std::string_view in, ProviderGroup* group);
 // Encodes every field but totals.
 std::string EncodeKey(const ApiKey& key);
 core::Status DecodeKey(std::string_view in, ApiKey* key);
+
+// Decodes only what the store keeps in memory for every key: id, liveness, group id. Same
+// checks as DecodeKey on the version and on truncation of those fields.
+core::Status DecodeKeyHead(std::string_view in, uint64_t* id, bool* live, uint64_t* group_id);
 
 void EncodeTotals(const core::Totals& totals, std::string* out);
 core::Status DecodeTotals(std::string_view in, core::Totals* totals);

@@ -51,6 +51,43 @@ TEST(RecordCodec, TruncatedValueIsCorruption) {
   EXPECT_EQ(DecodeKey(v, &k).code(), core::Status::Code::kCorruption);
 }
 
+TEST(RecordCodec, TotalsRoundTripInVarintsAndVersion1StillDecodes) {
+  for (auto [success, failure] : {std::pair<int64_t, int64_t>{0, 0},
+                                  {127, 128},
+                                  {int64_t{1} << 40, 3},
+                                  {(int64_t{1} << 62) + 5, 1}}) {
+    core::Totals t;
+    t.Add(success, failure);
+    std::string v;
+    EncodeTotals(t, &v);
+    EXPECT_EQ(v[0], 2);
+    core::Totals back;
+    ASSERT_TRUE(DecodeTotals(v, &back).ok());
+    EXPECT_EQ(back, t);
+  }
+  core::Totals small;
+  small.Add(5, 1);
+  std::string v;
+  EncodeTotals(small, &v);
+  EXPECT_EQ(v.size(), 3u);
+  // Version 1: fixed-width little-endian total, success, failure.
+  std::string v1(1, '\x01');
+  for (int64_t x : {int64_t{9}, int64_t{7}, int64_t{2}}) {
+    for (int i = 0; i < 8; ++i) {
+      v1.push_back(static_cast<char>(x >> (8 * i)));
+    }
+  }
+  core::Totals old;
+  ASSERT_TRUE(DecodeTotals(v1, &old).ok());
+  EXPECT_EQ(old.total, 9);
+  EXPECT_EQ(old.success, 7);
+  EXPECT_EQ(old.failure, 2);
+  v[0] = 3;
+  EXPECT_EQ(DecodeTotals(v, &old).code(), core::Status::Code::kCorruption);
+  EXPECT_EQ(DecodeTotals(std::string("\x02\xff", 2), &old).code(),
+            core::Status::Code::kCorruption);  // truncated varint
+}
+
 TEST(RecordCodec, IdsSortBigEndian) {
   EXPECT_LT(IdKey(1), IdKey(256));
   EXPECT_EQ(IdFromKey(IdKey(0x0102030405060708ull)), 0x0102030405060708ull);

@@ -67,7 +67,7 @@ TEST(StoreCrash, SigkillDuringFlushesLeavesWholeEpochs) {
     for (uint64_t g = 1; g <= testing::kCrashGroups; ++g) {
       ProviderGroup group;
       group.id = g;
-      group.name = "g" + std::to_string(g);
+      group.name = std::string("g") + std::to_string(g);
       group.type = "openai";
       group.base_url = "u";
       ASSERT_TRUE((*store)->CreateGroup(group).ok());

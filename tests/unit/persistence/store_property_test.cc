@@ -129,7 +129,7 @@ TEST_P(StoreProperty, RandomOperationsKeepTheInvariant) {
     } else if (op < 52) {  // create a group, sometimes with a taken id or name
       ProviderGroup g;
       g.id = pick(0, 1) == 0 ? 0 : pick(1, next_group_id + 1);
-      g.name = "g" + std::to_string(pick(1, 12));
+      g.name = std::string("g") + std::to_string(pick(1, 12));
       g.type = "openai";
       g.base_url = "u";
       uint64_t id = g.id == 0 ? next_group_id : g.id;

@@ -23,7 +23,7 @@ ApiKey Key(uint64_t group_id, uint64_t id = 0) {
   ApiKey k;
   k.id = id;
   k.group_id = group_id;
-  k.api_key = "sk-" + std::to_string(id);
+  k.api_key = std::string("sk-") + std::to_string(id);
   return k;
 }
 
