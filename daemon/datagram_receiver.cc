@@ -242,6 +242,9 @@ void DatagramReceiver::DrainAndClose() {
     UpdateKernelDrops();
     boost::system::error_code close_ec;
     socket_.close(close_ec);
+    // The socket's final count, which /metrics can no longer show once the process exits.
+    LogUdp()->info("{} socket drained and closed; kernel drops: {}",
+                   kTransportNames[static_cast<size_t>(transport_)], kernel_drops());
   });
 }
 

@@ -276,9 +276,12 @@ void HttpListener::Accept() {
       connections_.fetch_sub(1, std::memory_order_relaxed);
       counters_.connections_refused.Add(1);
       // Best effort, never blocking: tell the client why before closing.
-      static constexpr std::string_view kBusy =
-          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-          "Content-Length: 33\r\nConnection: close\r\n\r\n{\"error\":\"too many connections\"}";
+      static const std::string kBusy = [] {
+        std::string body = R"({"error":"too many connections"})";
+        return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+               "Content-Length: " +
+               std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+      }();
       beast::error_code ignored;
       socket.non_blocking(true, ignored);
       socket.write_some(asio::buffer(kBusy.data(), kBusy.size()), ignored);
