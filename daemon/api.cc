@@ -31,7 +31,7 @@ const std::vector<Route>& Routes() {
   static const std::vector<Route> routes = {
       // Health and operations, no auth.
       {"/healthz", http::verb::get, Auth::kNone,
-       [](Api&, Call c) { c.done(JsonResponse(http::status::ok, R"({"status":"ok"})")); }},
+       [](Api& api, Call c) { c.done(HealthResponse(api.ctx())); }},
       {"/readyz", http::verb::get, Auth::kNone,
        [](Api& api, Call c) { c.done(ReadyResponse(api.ctx())); }},
       {"/metrics", http::verb::get, Auth::kNone,
@@ -46,6 +46,10 @@ const std::vector<Route>& Routes() {
        [](Api& api, Call c) { api.Summary(std::move(c)); }},
       {"/admin/flush", http::verb::post, Auth::kAdmin,
        [](Api& api, Call c) { api.AdminFlush(std::move(c)); }},
+      {"/admin/checkpoint", http::verb::post, Auth::kAdmin,
+       [](Api& api, Call c) {
+         api.RunBlocking([&api, c] { c.done(CheckpointResponse(api.ctx(), c.req)); });
+       }},
       {"/admin/provider-groups", http::verb::get, Auth::kAdmin,
        [](Api& api, Call c) { api.ListGroups(std::move(c)); }},
       {"/admin/provider-groups", http::verb::post, Auth::kAdmin,

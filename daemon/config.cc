@@ -2,6 +2,10 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/program_options.hpp>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -64,6 +68,7 @@ std::string Config::Redacted() const {
       << " unix-socket=" << (unix_socket.empty() ? "off" : unix_socket)
       << " flush-interval-ms=" << flush_interval_ms << " udp-rcvbuf=" << udp_rcvbuf
       << " io-threads=" << io_threads << " max-keys=" << max_keys
+      << " max-body-bytes=" << max_body_bytes << " max-connections=" << max_connections
       << " metric-prefix=" << metric_prefix << " log-level=" << log_level
       << " admin-token=" << (admin_token.empty() ? "(unset)" : "(set)")
       << " internal-token=" << (internal_token.empty() ? "(unset)" : "(set)");
@@ -104,12 +109,14 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
   opts.add_options()
       ("help", "print this help and exit")
       ("version", "print the version and exit")
-      ("config", po::value(&config_file), "INI file of `option = value` lines (command line wins)")
-      ("data-dir", po::value(&c.data_dir)->default_value(c.data_dir), "RocksDB directory")
+      ("config", po::value(&config_file),
+       "INI file of `option = value` lines, same names (command line wins); default: none")
+      ("data-dir", po::value(&c.data_dir)->default_value(c.data_dir),
+       "RocksDB directory (default under systemd: $STATE_DIRECTORY)")
       ("udp-listen", po::value(&udp)->default_value(udp), "UDP HOST:PORT, or off")
       ("http-listen", po::value(&http)->default_value(http), "HTTP HOST:PORT, or off")
-      ("unix-socket", po::value(&c.unix_socket)->default_value(""),
-       "Unix datagram socket path (mode 0660); empty: off")
+      ("unix-socket", po::value(&c.unix_socket)->default_value("", "off"),
+       "Unix datagram socket PATH (mode 0660), or off")
       ("flush-interval-ms", po::value(&c.flush_interval_ms)->default_value(c.flush_interval_ms),
        "flush period in milliseconds (10..3600000)")
       ("udp-rcvbuf", po::value(&c.udp_rcvbuf)->default_value(c.udp_rcvbuf),
@@ -127,10 +134,11 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
       ("log-level", po::value(&c.log_level)->default_value(c.log_level),
        "error, warn, info or debug")
       ("admin-token", po::value(&c.admin_token),
-       "bearer token for /admin (or TALLYD_ADMIN_TOKEN)")
+       "bearer token for /admin; default: none, or $TALLYD_ADMIN_TOKEN")
       ("admin-token-file", po::value(&admin_token_file), "file holding the admin token")
       ("internal-token", po::value(&c.internal_token),
-       "X-Internal-Token for /internal and /v1/ingest (or TALLYD_INTERNAL_TOKEN)")
+       "X-Internal-Token for /internal and /v1/ingest; default: none, or "
+       "$TALLYD_INTERNAL_TOKEN")
       ("internal-token-file", po::value(&internal_token_file),
        "file holding the internal token");
   // clang-format on
@@ -156,15 +164,32 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     }
     if (vm.count("config")) {
       std::string path = vm["config"].as<std::string>();
+      std::error_code ec;
+      if (std::filesystem::is_directory(path, ec)) {
+        return fail("--config: '" + path + "' is a directory");
+      }
       std::ifstream in(path);
       if (!in) {
-        return fail("--config: cannot read '" + path + "'");
+        return fail("--config: cannot read '" + path + "': " + std::strerror(errno));
       }
-      po::store(po::parse_config_file(in, opts), vm);
+      try {
+        // Options already stored from the command line keep their values: it wins.
+        po::store(po::parse_config_file(in, opts), vm);
+      } catch (const po::error& e) {
+        return fail("--config " + path + ": " + e.what());
+      }
     }
     po::notify(vm);
   } catch (const po::error& e) {
     return fail(e.what());
+  }
+  // Under systemd, StateDirectory= sets $STATE_DIRECTORY (colon-separated when it names
+  // several); its first entry is the data directory unless --data-dir was given.
+  if (vm["data-dir"].defaulted()) {
+    if (const char* state = std::getenv("STATE_DIRECTORY"); state != nullptr && *state != 0) {
+      std::string dirs = state;
+      c.data_dir = dirs.substr(0, dirs.find(':'));
+    }
   }
 
   for (auto [name, text, target] : {std::tuple{"udp-listen", &udp, &c.udp_listen},

@@ -1,9 +1,13 @@
 #include "daemon/daemon.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
+#include <cerrno>
+#include <cstring>
 
 #include "daemon/log.h"
 
@@ -19,6 +23,14 @@ Daemon::~Daemon() {
     if (t->thread.joinable()) {
       t->thread.join();
     }
+  }
+  // The flusher's last flush (if Stop was never called) still reports to the monitor.
+  if (monitor_) {
+    monitor_->StopSupervisor();
+  }
+  flusher_.reset();
+  for (int fd : inherited_udp_) {
+    close(fd);
   }
 }
 
@@ -43,6 +55,23 @@ int Daemon::WaitForSignal() {
 
 Status Daemon::Start() {
   LogMain()->info("starting: {}", config_.Redacted());
+  core::StatusOr<InheritedSockets> inherited = TakeInheritedSockets();
+  if (!inherited.ok()) {
+    return inherited.status();
+  }
+  if (inherited->empty() && !config_.udp_listen.enabled() && !config_.http_listen.enabled() &&
+      config_.unix_socket.empty()) {
+    return Status::InvalidArgument(
+        "every listener is off (--udp-listen, --http-listen, --unix-socket) and no socket was "
+        "passed by the service manager");
+  }
+  for (int fd : inherited->http) {
+    if (!BoundToLoopback(fd) && (config_.admin_token.empty() || config_.internal_token.empty())) {
+      return Status::InvalidArgument(
+          "the inherited HTTP socket is not on loopback: set both --admin-token and "
+          "--internal-token");
+    }
+  }
   core::StatusOr<std::unique_ptr<persistence::Store>> store =
       persistence::Store::Open(config_.data_dir);
   if (!store.ok()) {
@@ -54,16 +83,76 @@ Status Daemon::Start() {
   table_ = std::make_unique<core::CounterTable>(config_.max_keys);
   flusher_ = std::make_unique<Flusher>(*table_, *store_,
                                        std::chrono::milliseconds(config_.flush_interval_ms));
+  monitor_ = std::make_unique<ServiceMonitor>(*table_, counters_, *flusher_,
+                                              [this] { return KernelDrops(); });
+  flusher_->SetOnAttempt([m = monitor_.get()](const FlushStats& s) { m->OnFlushAttempt(s); });
   api_ = std::make_unique<Api>(ApiContext{config_, *table_, *store_, *flusher_, counters_,
                                           [this] { return KernelDrops(); }, listening_, stopping_});
 
+  if (Status s = OpenListeners(*inherited); !s.ok()) {
+    return s;
+  }
+
+  // Relaxed: written before the I/O threads start (see ProcessMetrics).
+  counters_.process.started_unix_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count(),
+                                          std::memory_order_relaxed);
+  flusher_->Start();
+  for (auto& t : threads_) {
+    IoThread* raw = t.get();
+    for (auto& r : raw->receivers) {
+      r->Start();
+    }
+    for (auto& h : raw->http) {
+      h->Start();
+    }
+    raw->counters->loop_heartbeat_ns.Set(SteadyNowNs());
+    Heartbeat(raw);
+    raw->thread = std::thread([raw] {
+      SetThisThreadCounters(raw->counters);
+      raw->io.run();
+    });
+  }
+  listening_.store(true, std::memory_order_relaxed);
+  monitor_->Ready();
+  LogMain()->info("ready{}", monitor_->notifier().enabled() ? " (READY=1 sent to systemd)" : "");
+  return Status::Ok();
+}
+
+Status Daemon::OpenListeners(InheritedSockets& inherited) {
   HttpLimits limits;
   limits.max_body_bytes = config_.max_body_bytes;
   limits.max_connections = config_.max_connections;
+  auto dup_for = [](int fd, uint32_t thread) -> core::StatusOr<int> {
+    if (thread == 0) {
+      return fd;  // thread 0 takes the inherited descriptor itself
+    }
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (copy < 0) {
+      return Status::IoError(std::string("dup of an inherited socket: ") + std::strerror(errno));
+    }
+    return copy;
+  };
+
   for (uint32_t i = 0; i < config_.io_threads; ++i) {
-    auto t = std::make_unique<IoThread>();
+    auto t = std::make_unique<IoThread>(i);
     t->counters = counters_.NewBlock();
-    if (config_.udp_listen.enabled()) {
+    auto add_udp = [&](int fd, Transport transport, int shared) {
+      t->receivers.push_back(std::make_unique<DatagramReceiver>(
+          t->io, fd, transport, *table_, config_.metric_prefix, *t->counters));
+      t->shared_socket.push_back(shared);
+    };
+    // UDP: the inherited sockets, shared by every thread through dup(); else one socket per
+    // thread with SO_REUSEPORT.
+    for (size_t k = 0; k < inherited.udp.size(); ++k) {
+      core::StatusOr<int> fd = dup_for(inherited.udp[k], i);
+      if (!fd.ok()) {
+        return fd.status();
+      }
+      add_udp(*fd, Transport::kUdp, static_cast<int>(k));
+    }
+    if (inherited.udp.empty() && config_.udp_listen.enabled()) {
       uint64_t granted = 0;
       core::StatusOr<int> fd = OpenUdpSocket(config_.udp_listen, config_.udp_rcvbuf, &granted);
       if (!fd.ok()) {
@@ -74,74 +163,120 @@ Status Daemon::Start() {
                        config_.udp_listen.ToString(), config_.io_threads, granted,
                        config_.udp_rcvbuf);
       }
-      t->receivers.push_back(std::make_unique<DatagramReceiver>(
-          t->io, *fd, Transport::kUdp, *table_, config_.metric_prefix, *t->counters));
+      add_udp(*fd, Transport::kUdp, -1);
     }
+    // Unix datagrams: thread 0 only.
     if (i == 0 && !config_.unix_socket.empty()) {
       core::StatusOr<int> fd = OpenUnixSocket(config_.unix_socket, config_.udp_rcvbuf);
       if (!fd.ok()) {
         return fd.status();
       }
       LogUdp()->info("listening on unix socket {}", config_.unix_socket);
-      t->receivers.push_back(std::make_unique<DatagramReceiver>(
-          t->io, *fd, Transport::kUnix, *table_, config_.metric_prefix, *t->counters));
+      add_udp(*fd, Transport::kUnix, -1);
     }
-    if (config_.http_listen.enabled()) {
+    // HTTP: as UDP.
+    for (int inherited_fd : inherited.http) {
+      core::StatusOr<int> fd = dup_for(inherited_fd, i);
+      if (!fd.ok()) {
+        return fd.status();
+      }
+      t->http.push_back(std::make_unique<HttpListener>(
+          t->io, *fd, *api_, limits, counters_.process.http_connections, *t->counters));
+    }
+    if (inherited.http.empty() && config_.http_listen.enabled()) {
       core::StatusOr<int> fd = OpenTcpListener(config_.http_listen);
       if (!fd.ok()) {
         return fd.status();
       }
-      t->http =
-          std::make_unique<HttpListener>(t->io, *fd, *api_, limits, connections_, *t->counters);
+      t->http.push_back(std::make_unique<HttpListener>(
+          t->io, *fd, *api_, limits, counters_.process.http_connections, *t->counters));
     }
     threads_.push_back(std::move(t));
   }
-  if (config_.http_listen.enabled()) {
+
+  for (int fd : inherited.udp) {
+    int keep = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (keep < 0) {
+      return Status::IoError(std::string("dup of an inherited socket: ") + std::strerror(errno));
+    }
+    inherited_udp_.push_back(keep);
+    uint64_t granted = 0;
+    if (Status s = PrepareInheritedUdp(fd, config_.udp_rcvbuf, &granted); !s.ok()) {
+      return s;
+    }
+    LogUdp()->info(
+        "listening on inherited UDP socket {} (port {}), shared by {} threads, "
+        "SO_RCVBUF {} bytes",
+        fd, BoundPort(fd), config_.io_threads, granted);
+  }
+  for (int fd : inherited.http) {
+    LogHttp()->info("listening on inherited TCP socket {} (port {}), shared by {} threads", fd,
+                    BoundPort(fd), config_.io_threads);
+  }
+  if (inherited.http.empty() && config_.http_listen.enabled()) {
     LogHttp()->info("listening on {}", config_.http_listen.ToString());
   }
-
-  flusher_->Start();
-  for (auto& t : threads_) {
-    IoThread* raw = t.get();
-    for (auto& r : raw->receivers) {
-      r->Start();
-    }
-    if (raw->http) {
-      raw->http->Start();
-    }
-    raw->thread = std::thread([raw] {
-      SetThisThreadCounters(raw->counters);
-      raw->io.run();
-    });
-  }
-  listening_.store(true, std::memory_order_relaxed);
-  LogMain()->info("ready");
   return Status::Ok();
 }
 
-uint64_t Daemon::KernelDrops() const {
-  uint64_t total = 0;
-  for (const auto& t : threads_) {
-    for (const auto& r : t->receivers) {
-      total += r->kernel_drops();
+void Daemon::Heartbeat(IoThread* t) {
+  t->heartbeat.expires_after(std::chrono::seconds(1));
+  t->heartbeat.async_wait([t](const boost::system::error_code& ec) {
+    if (ec) {
+      return;  // cancelled by Stop
     }
+    t->counters->loop_heartbeat_ns.Set(SteadyNowNs());
+    Heartbeat(t);
+  });
+}
+
+uint64_t Daemon::KernelDrops() const {
+  // A socket's own drop counter; receivers sharing an inherited socket all report it, so
+  // take the largest report per shared socket and sum the rest.
+  uint64_t total = 0;
+  std::vector<uint64_t> shared;
+  for (const auto& t : threads_) {
+    for (size_t i = 0; i < t->receivers.size(); ++i) {
+      uint64_t drops = t->receivers[i]->kernel_drops();
+      int k = t->shared_socket[i];
+      if (k < 0) {
+        total += drops;
+        continue;
+      }
+      if (shared.size() <= static_cast<size_t>(k)) {
+        shared.resize(k + 1, 0);
+      }
+      shared[k] = std::max(shared[k], drops);
+    }
+  }
+  for (uint64_t d : shared) {
+    total += d;
   }
   return total;
 }
 
 int Daemon::Stop() {
   LogMain()->info("stopping");
+  if (monitor_) {
+    monitor_->Stopping();
+  }
   stopping_.store(true, std::memory_order_relaxed);
   // 1-3: on each I/O thread, close the acceptor and idle connections and drain the
   // datagram sockets; the thread ends when its last in-flight request is answered.
   for (auto& t : threads_) {
     IoThread* raw = t.get();
-    asio::post(raw->io, [raw] {
-      for (auto& r : raw->receivers) {
-        r->DrainAndClose();
+    asio::post(raw->io, [this, raw] {
+      raw->heartbeat.cancel();
+      for (size_t i = 0; i < raw->receivers.size(); ++i) {
+        raw->receivers[i]->DrainAndClose();
+        // The drain fences the socket (connects it to itself); an inherited socket must
+        // keep taking datagrams from every sender for the next instance, so undo it.
+        if (int k = raw->shared_socket[i]; k >= 0) {
+          DisconnectUdp(inherited_udp_[k]);
+        }
       }
-      if (raw->http) {
-        raw->http->Stop();
+      for (auto& h : raw->http) {
+        h->Stop();
       }
     });
   }
@@ -157,7 +292,10 @@ int Daemon::Stop() {
     }
     t->thread.join();
   }
-  // 4: the final flush.
+  // 4: the final flush (the supervisor must not wake a flusher that is stopping).
+  if (monitor_) {
+    monitor_->StopSupervisor();
+  }
   bool flushed = flusher_ ? flusher_->Stop() : true;
   LogMain()->info("stopped{}", flushed ? "" : " with unflushed counts");
   return flushed ? 0 : 1;

@@ -1,12 +1,14 @@
 // Daemon: owns every part of a running tallyd and starts and stops them in order.
 //
-//   Start: open the store, bind every listener, start the I/O threads and the flusher.
-//   Stop:  stop accepting; drain the socket buffers; let in-flight HTTP requests finish
-//          (the flusher still runs, so wait=flush requests complete); final flush.
+//   Start: take the sockets systemd passed (socket activation), open the store, bind every
+//          other listener, start the I/O threads and the flusher, then tell systemd READY=1.
+//   Stop:  STOPPING=1; stop accepting; drain the socket buffers; let in-flight HTTP requests
+//          finish (the flusher still runs, so wait=flush requests complete); final flush.
 #pragma once
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -19,6 +21,8 @@
 #include "daemon/flusher.h"
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
+#include "daemon/service_monitor.h"
+#include "daemon/socket_activation.h"
 #include "persistence/store.h"
 
 namespace tally::daemon {
@@ -39,13 +43,23 @@ class Daemon {
 
  private:
   struct IoThread {
+    explicit IoThread(size_t index) : index(index) {}
+    size_t index;
     boost::asio::io_context io{1};
+    boost::asio::steady_timer heartbeat{io};
     ThreadCounters* counters = nullptr;
     std::vector<std::unique_ptr<DatagramReceiver>> receivers;
-    std::unique_ptr<HttpListener> http;
+    // Per receiver: which inherited UDP socket it shares (its dup), or -1 for a socket of
+    // its own. Receivers sharing a socket all see that socket's one drop counter.
+    std::vector<int> shared_socket;
+    std::vector<std::unique_ptr<HttpListener>> http;
     std::thread thread;
   };
 
+  // Binds (or adopts) every listener onto the I/O threads.
+  core::Status OpenListeners(InheritedSockets& inherited);
+  // Each I/O thread stamps ThreadCounters::loop_heartbeat_ns once a second (/healthz).
+  static void Heartbeat(IoThread* t);
   uint64_t KernelDrops() const;
 
   Config config_;
@@ -54,8 +68,10 @@ class Daemon {
   std::unique_ptr<Flusher> flusher_;
   CounterRegistry counters_;
   std::unique_ptr<Api> api_;
+  std::unique_ptr<ServiceMonitor> monitor_;
   std::vector<std::unique_ptr<IoThread>> threads_;
-  std::atomic<uint32_t> connections_{0};
+  // A dup of each inherited UDP socket, kept to undo the receivers' stop fence.
+  std::vector<int> inherited_udp_;
   // Relaxed: flags read by /readyz; no data is published through them.
   std::atomic<bool> listening_{false};
   std::atomic<bool> stopping_{false};

@@ -3,11 +3,15 @@
 // Each I/O thread gets its own cache-line-aligned ThreadCounters block and is its only writer,
 // so a bump is a relaxed load and store with no locked instruction and no shared line.
 // Readers (/metrics) sum the blocks with relaxed loads; a sum may miss a bump in flight,
-// which the next scrape shows.
+// which the next scrape shows. Process-wide values with other writers (the flusher's
+// histogram, the connection gauge) live in ProcessMetrics, each with its writer named.
+// /metrics renders all of it (daemon/ops_endpoints.cc); no reader ever takes a lock a
+// receiving thread needs.
 #pragma once
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <mutex>
@@ -36,6 +40,56 @@ class OwnedCounter {
   std::atomic<uint64_t> value_{0};
 };
 
+// A gauge with a single writer thread.
+class OwnedGauge {
+ public:
+  // Relaxed: one writer; readers want a recent value and nothing is published through it.
+  void Set(uint64_t v) { value_.store(v, std::memory_order_relaxed); }
+  uint64_t Get() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
+// A Prometheus histogram of durations in seconds with one writer at a time (the flusher
+// thread; the final flush runs on the stopping thread only after the flusher joined, which
+// orders the two). Buckets are stored per bucket and made cumulative when read.
+class DurationHistogram {
+ public:
+  static constexpr std::array<double, 14> kBounds = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+  void Observe(double seconds) {
+    size_t i = 0;
+    while (i < kBounds.size() && seconds > kBounds[i]) {
+      ++i;
+    }
+    buckets_[i].Add(1);
+    sum_ns_.Add(seconds <= 0 ? 0 : static_cast<uint64_t>(seconds * 1e9));
+  }
+
+  struct Snapshot {
+    std::array<uint64_t, kBounds.size() + 1> cumulative{};  // last: +Inf, equal to count
+    uint64_t count = 0;
+    double sum_seconds = 0;
+  };
+  Snapshot Read() const {
+    Snapshot s;
+    uint64_t running = 0;
+    for (size_t i = 0; i < buckets_.size(); ++i) {
+      running += buckets_[i].Get();
+      s.cumulative[i] = running;
+    }
+    s.count = running;
+    s.sum_seconds = static_cast<double>(sum_ns_.Get()) / 1e9;
+    return s;
+  }
+
+ private:
+  std::array<OwnedCounter, kBounds.size() + 1> buckets_;  // last: above every bound
+  OwnedCounter sum_ns_;
+};
+
 // The HTTP status codes tallyd answers with; anything else counts under "other".
 inline constexpr std::array<unsigned, 13> kHttpCodes = {200, 201, 202, 204, 400, 401, 404,
                                                         405, 409, 413, 431, 500, 503};
@@ -48,6 +102,9 @@ struct alignas(64) ThreadCounters {
   std::array<OwnedCounter, kHttpCodes.size() + 1> http_status;  // last slot: other codes
   OwnedCounter connections_refused;
   OwnedCounter accept_errors;
+  // Steady-clock ns of this thread's event loop's last heartbeat tick; 0 for a block whose
+  // thread runs no heartbeat. /healthz fails when a loop stops ticking.
+  OwnedGauge loop_heartbeat_ns;
 
   void CountStatus(unsigned code) {
     size_t slot = kHttpCodes.size();
@@ -70,6 +127,23 @@ struct alignas(64) ThreadCounters {
 };
 static_assert(alignof(ThreadCounters) == 64);
 
+// Process-wide metrics that are not per-thread counters.
+struct ProcessMetrics {
+  DurationHistogram flush_seconds;  // writer: the flusher (see DurationHistogram)
+  // Open HTTP connections; the HttpListeners' shared connection cap counts in it. Relaxed:
+  // a gauge, nothing is published through it.
+  std::atomic<uint32_t> http_connections{0};
+  // Unix ns when the daemon started serving; set once before the I/O threads start.
+  // Relaxed: written before the threads that read it are created (thread start orders it).
+  std::atomic<int64_t> started_unix_ns{0};
+};
+
+inline uint64_t SteadyNowNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
 // Owns every thread's block. Blocks live as long as the registry and never move.
 class CounterRegistry {
  public:
@@ -77,6 +151,16 @@ class CounterRegistry {
   ThreadCounters* NewBlock() {
     std::lock_guard lock(mu_);
     return &blocks_.emplace_back();
+  }
+
+  // Calls f(index, block) for every block, in creation order.
+  template <typename F>
+  void ForEach(F&& f) const {
+    std::lock_guard lock(mu_);
+    size_t i = 0;
+    for (const ThreadCounters& b : blocks_) {
+      f(i++, b);
+    }
   }
 
   template <typename F>
@@ -88,6 +172,8 @@ class CounterRegistry {
     }
     return total;
   }
+
+  ProcessMetrics process;
 
  private:
   mutable std::mutex mu_;

@@ -1,48 +1,255 @@
 #include "daemon/ops_endpoints.h"
 
-#include <sstream>
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <boost/json.hpp>
+#include <cerrno>
+#include <cstring>
+
+#include "daemon/json_writer.h"
+#include "daemon/log.h"
+
+#ifndef TALLYD_VERSION
+#define TALLYD_VERSION "0.0.0"
+#endif
 
 namespace tally::daemon {
+namespace {
+
+int64_t UnixNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Prometheus text format 0.0.4: a HELP and a TYPE line per family, then its samples.
+class PromText {
+ public:
+  void Family(std::string_view name, std::string_view type, std::string_view help) {
+    out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  }
+  void Sample(std::string_view name, std::string_view labels, uint64_t value) {
+    out_ += fmt::format("{}{}{}{} {}\n", name, labels.empty() ? "" : "{", labels,
+                        labels.empty() ? "" : "}", value);
+  }
+  void Sample(std::string_view name, std::string_view labels, double value) {
+    out_ += fmt::format("{}{}{}{} {}\n", name, labels.empty() ? "" : "{", labels,
+                        labels.empty() ? "" : "}", value);
+  }
+  // A family with a single unlabelled sample.
+  template <typename T>
+  void Single(std::string_view name, std::string_view type, std::string_view help, T value) {
+    Family(name, type, help);
+    Sample(name, "", value);
+  }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+constexpr std::array<const char*, 4> kResults = {"accepted", "ignored", "malformed", "refused"};
+
+}  // namespace
+
+Response HealthResponse(const ApiContext& ctx) {
+  if (ctx.stopping.load(std::memory_order_relaxed)) {
+    // Alive and stopping in order; the heartbeats are cancelled by then.
+    return JsonResponse(http::status::ok, R"({"status":"stopping"})");
+  }
+  const uint64_t now = SteadyNowNs();
+  const auto limit = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(kLoopStallLimit).count());
+  std::string stalled;
+  ctx.counters.ForEach([&](size_t index, const ThreadCounters& c) {
+    uint64_t beat = c.loop_heartbeat_ns.Get();
+    if (beat != 0 && now > beat && now - beat > limit && stalled.empty()) {
+      stalled = fmt::format("I/O thread {} has not run its event loop for {:.1f} s", index,
+                            static_cast<double>(now - beat) / 1e9);
+    }
+  });
+  if (!stalled.empty()) {
+    return JsonError(http::status::service_unavailable, stalled);
+  }
+  return JsonResponse(http::status::ok, R"({"status":"ok"})");
+}
+
+std::optional<std::string> NotReadyReason(const ReadinessInput& in) {
+  if (in.stopping) {
+    return "stopping";
+  }
+  if (!in.db_open) {
+    return "the database is not open";
+  }
+  if (!in.listening) {
+    return "the listeners are not bound yet";
+  }
+  if (in.flush_failing) {
+    return "the last flush failed";
+  }
+  int64_t since = in.last_ok_unix_ns != 0 ? in.last_ok_unix_ns : in.started_unix_ns;
+  if (in.now_unix_ns - since > 3 * in.interval_ns) {
+    return fmt::format("no successful flush for {:.1f} s, more than 3 flush intervals",
+                       static_cast<double>(in.now_unix_ns - since) / 1e9);
+  }
+  return std::nullopt;
+}
 
 Response ReadyResponse(const ApiContext& ctx) {
-  if (ctx.stopping.load(std::memory_order_relaxed)) {
-    return JsonError(http::status::service_unavailable, "stopping");
-  }
-  if (!ctx.listening.load(std::memory_order_relaxed)) {
-    return JsonError(http::status::service_unavailable, "listeners not bound yet");
-  }
   FlushStats stats = ctx.flusher.stats();
-  if (stats.failing) {
-    return JsonError(http::status::service_unavailable, "the last flush failed");
+  ReadinessInput in;
+  in.listening = ctx.listening.load(std::memory_order_relaxed);
+  in.stopping = ctx.stopping.load(std::memory_order_relaxed);
+  in.flush_failing = stats.failing;
+  in.last_ok_unix_ns = stats.last_ok_unix_ns;
+  in.started_unix_ns = ctx.counters.process.started_unix_ns.load(std::memory_order_relaxed);
+  in.now_unix_ns = UnixNowNs();
+  in.interval_ns = int64_t{ctx.config.flush_interval_ms} * 1'000'000;
+  if (std::optional<std::string> reason = NotReadyReason(in)) {
+    return JsonError(http::status::service_unavailable, *reason);
   }
   return JsonResponse(http::status::ok, R"({"status":"ready"})");
 }
 
-Response MetricsResponse(const ApiContext& ctx) {
-  std::ostringstream out;
+std::string RenderMetrics(const ApiContext& ctx) {
+  PromText p;
   const CounterRegistry& reg = ctx.counters;
-  static const char* kResults[] = {"accepted", "ignored", "malformed", "refused"};
-  out << "# HELP tallyd_lines_total Lines received, by transport and result.\n"
-      << "# TYPE tallyd_lines_total counter\n";
+  auto sum = [&reg](auto pick) { return reg.Sum(pick); };
+
+  p.Family("tallyd_build_info", "gauge", "Always 1; the version in a label.");
+  p.Sample("tallyd_build_info", fmt::format("version=\"{}\"", TALLYD_VERSION), uint64_t{1});
+  p.Single("tallyd_start_time_seconds", "gauge", "When tallyd started serving, Unix seconds.",
+           static_cast<double>(reg.process.started_unix_ns.load(std::memory_order_relaxed)) / 1e9);
+
+  p.Family("tallyd_lines_total", "counter", "Statsd lines received, by transport and result.");
   for (size_t t = 0; t < kTransports; ++t) {
-    for (size_t r = 0; r < 4; ++r) {
-      out << "tallyd_lines_total{transport=\"" << kTransportNames[t] << "\",result=\""
-          << kResults[r] << "\"} "
-          << reg.Sum([&](const ThreadCounters& c) -> const OwnedCounter& { return c.lines[t][r]; })
-          << "\n";
+    for (size_t r = 0; r < kResults.size(); ++r) {
+      p.Sample("tallyd_lines_total",
+               fmt::format("transport=\"{}\",result=\"{}\"", kTransportNames[t], kResults[r]),
+               sum([&](const ThreadCounters& c) -> const OwnedCounter& { return c.lines[t][r]; }));
     }
   }
-  out << "# HELP tallyd_udp_kernel_drops_total Datagrams the kernel dropped (SO_RXQ_OVFL).\n"
-      << "# TYPE tallyd_udp_kernel_drops_total counter\n"
-      << "tallyd_udp_kernel_drops_total " << ctx.kernel_drops() << "\n";
-  out << "# HELP tallyd_keys Distinct keys in the counter table.\n"
-      << "# TYPE tallyd_keys gauge\n"
-      << "tallyd_keys " << ctx.table.keys() << "\n";
+  p.Family("tallyd_datagrams_total", "counter", "Datagrams received, by transport.");
+  for (Transport t : {Transport::kUdp, Transport::kUnix}) {
+    auto i = static_cast<size_t>(t);
+    p.Sample("tallyd_datagrams_total", fmt::format("transport=\"{}\"", kTransportNames[i]),
+             sum([i](const ThreadCounters& c) -> const OwnedCounter& { return c.datagrams[i]; }));
+  }
+  p.Single(
+      "tallyd_datagrams_truncated_total", "counter",
+      "Datagrams longer than 64 KiB, cut short (their tail is lost).",
+      sum([](const ThreadCounters& c) -> const OwnedCounter& { return c.truncated_datagrams; }));
+  p.Single("tallyd_udp_kernel_drops_total", "counter",
+           "Datagrams the kernel dropped for want of receive buffer (SO_RXQ_OVFL), over the "
+           "life of the socket.",
+           ctx.kernel_drops ? ctx.kernel_drops() : uint64_t{0});
+
+  p.Family("tallyd_http_requests_total", "counter", "HTTP answers sent, by status code.");
+  for (size_t i = 0; i <= kHttpCodes.size(); ++i) {
+    std::string code = i < kHttpCodes.size() ? std::to_string(kHttpCodes[i]) : "other";
+    p.Sample("tallyd_http_requests_total", fmt::format("code=\"{}\"", code),
+             sum([i](const ThreadCounters& c) -> const OwnedCounter& { return c.http_status[i]; }));
+  }
+  p.Single("tallyd_http_connections", "gauge", "Open HTTP connections.",
+           uint64_t{reg.process.http_connections.load(std::memory_order_relaxed)});
+  p.Single(
+      "tallyd_http_connections_refused_total", "counter",
+      "Connections closed at once because --max-connections were open.",
+      sum([](const ThreadCounters& c) -> const OwnedCounter& { return c.connections_refused; }));
+  p.Single("tallyd_http_accept_errors_total", "counter",
+           "accept() failures (e.g. out of file descriptors).",
+           sum([](const ThreadCounters& c) -> const OwnedCounter& { return c.accept_errors; }));
+
+  p.Single("tallyd_keys", "gauge", "Distinct keys in the in-memory counter table.",
+           uint64_t{ctx.table.keys()});
+  p.Single("tallyd_keys_max", "gauge", "The counter table's capacity in keys (--max-keys).",
+           uint64_t{ctx.table.max_keys()});
+  p.Single("tallyd_keys_refused_total", "counter",
+           "Increments refused because the counter table was full.", ctx.table.refused());
+  // RocksDB's own bookkeeping, not the Store's lock (which a flush holds through its write).
+  p.Single("tallyd_db_size_bytes", "gauge", "RocksDB files on disk (SST and WAL), bytes.",
+           ctx.store.DiskBytes());
+
+  FlushStats stats = ctx.flusher.stats();
+  p.Family("tallyd_flushes_total", "counter",
+           "Flush attempts by result (an attempt with nothing pending is a drain only).");
+  p.Sample("tallyd_flushes_total", "result=\"ok\"", stats.ok);
+  p.Sample("tallyd_flushes_total", "result=\"error\"", stats.errors);
+  p.Single("tallyd_flush_overruns_total", "counter",
+           "Flushes that took longer than --flush-interval-ms.", stats.overruns);
+  p.Single("tallyd_last_flush_timestamp_seconds", "gauge",
+           "When the last successful flush committed, Unix seconds; 0 before the first.",
+           static_cast<double>(stats.last_ok_unix_ns) / 1e9);
+  p.Single("tallyd_flush_pending_keys", "gauge",
+           "Keys whose deltas wait for the next flush after the last attempt (non-zero while "
+           "flushes fail).",
+           uint64_t{stats.pending_keys});
+  p.Single("tallyd_flush_interval_seconds", "gauge", "--flush-interval-ms, in seconds.",
+           static_cast<double>(ctx.config.flush_interval_ms) / 1000);
+
+  DurationHistogram::Snapshot h = reg.process.flush_seconds.Read();
+  p.Family("tallyd_flush_duration_seconds", "histogram", "Time per flush attempt.");
+  for (size_t i = 0; i < DurationHistogram::kBounds.size(); ++i) {
+    p.Sample("tallyd_flush_duration_seconds_bucket",
+             fmt::format("le=\"{}\"", DurationHistogram::kBounds[i]), h.cumulative[i]);
+  }
+  p.Sample("tallyd_flush_duration_seconds_bucket", "le=\"+Inf\"", h.count);
+  p.Sample("tallyd_flush_duration_seconds_sum", "", h.sum_seconds);
+  p.Sample("tallyd_flush_duration_seconds_count", "", h.count);
+  return p.Take();
+}
+
+Response MetricsResponse(const ApiContext& ctx) {
   Response res{http::status::ok, 11};
   res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-  res.body() = out.str();
+  res.body() = RenderMetrics(ctx);
   res.prepare_payload();
   return res;
+}
+
+Response CheckpointResponse(const ApiContext& ctx, const Request& req) {
+  boost::system::error_code ec;
+  boost::json::value body = boost::json::parse(req.body(), ec);
+  if (ec || !body.is_object()) {
+    return JsonError(http::status::bad_request, R"(the body must be a JSON object {"dir":"..."})");
+  }
+  const boost::json::value* dir_value = body.as_object().if_contains("dir");
+  if (dir_value == nullptr || !dir_value->is_string() || dir_value->as_string().empty()) {
+    return JsonError(http::status::bad_request, "\"dir\" must be a non-empty string");
+  }
+  std::string dir(dir_value->as_string());
+  if (dir.front() != '/') {
+    return JsonError(http::status::bad_request, "\"dir\" must be an absolute path");
+  }
+  while (dir.size() > 1 && dir.back() == '/') {
+    dir.pop_back();
+  }
+  struct stat st {};
+  if (lstat(dir.c_str(), &st) == 0) {
+    return JsonError(http::status::conflict, dir + " already exists");
+  }
+  std::string parent = dir.substr(0, std::max<size_t>(dir.rfind('/'), 1));
+  if (stat(parent.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return JsonError(http::status::bad_request,
+                     "the parent directory " + parent + " does not exist");
+  }
+  auto started = std::chrono::steady_clock::now();
+  core::Status s = ctx.store.Checkpoint(dir);
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (!s.ok()) {
+    LogStore()->error("checkpoint into {} failed: {}", dir, s.message());
+    http::status code = s.code() == core::Status::Code::kConflict ? http::status::conflict
+                        : s.code() == core::Status::Code::kInvalidArgument
+                            ? http::status::bad_request
+                            : http::status::internal_server_error;
+    return JsonError(code, s.message());
+  }
+  LogStore()->info("checkpoint into {} in {:.3f} s", dir, seconds);
+  JsonWriter w;
+  w.BeginObject().Key("dir").String(dir).Key("seconds").Double(seconds).EndObject();
+  return JsonResponse(http::status::created, w.Take());
 }
 
 }  // namespace tally::daemon

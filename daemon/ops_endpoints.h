@@ -1,14 +1,55 @@
-// The operational endpoints: /metrics (Prometheus text 0.0.4) and /readyz.
+// The operational endpoints: /healthz, /readyz, /metrics (Prometheus text 0.0.4) and
+// POST /admin/checkpoint. The router (daemon/api.cc) checks the method and, for the
+// checkpoint, the admin token; these build the answers. Health, readiness and metrics run on
+// the I/O thread that read the request and only read what the hot path writes (per-thread
+// counters, relaxed atomics) or the flusher's stats under its short lock, so a scrape never
+// makes a receiving thread wait.
 #pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
 
 #include "daemon/api.h"
 #include "daemon/http_server.h"
 
 namespace tally::daemon {
 
-Response MetricsResponse(const ApiContext& ctx);
-// 200 when the database is open, the listeners are bound, tallyd is not stopping and the
-// last flush succeeded; otherwise 503 with the reason.
+// An event loop that has not stamped its heartbeat for this long fails /healthz.
+inline constexpr std::chrono::seconds kLoopStallLimit{5};
+
+// 200 {"status":"ok"} while every I/O thread's event loop runs (its heartbeat is recent);
+// otherwise 503 naming the stalled thread.
+Response HealthResponse(const ApiContext& ctx);
+
+// What readiness depends on; every time is Unix ns.
+struct ReadinessInput {
+  bool db_open = true;  // the Api exists only once the store is open
+  bool listening = false;
+  bool stopping = false;
+  bool flush_failing = false;   // the last flush attempt failed
+  int64_t last_ok_unix_ns = 0;  // the last successful flush; 0: none yet
+  int64_t started_unix_ns = 0;  // when serving began; stands in for a flush before the first
+  int64_t now_unix_ns = 0;
+  int64_t interval_ns = 0;
+};
+// Why tallyd is not ready, or nullopt when it is: the database is open, the listeners are
+// bound, it is not stopping, and the last flush succeeded within 3 flush intervals.
+std::optional<std::string> NotReadyReason(const ReadinessInput& in);
+
+// 200 {"status":"ready"}, or 503 {"error":"<reason>"}.
 Response ReadyResponse(const ApiContext& ctx);
+
+// The Prometheus text exposition of every tallyd_ metric.
+Response MetricsResponse(const ApiContext& ctx);
+// The same text, for tests and tools.
+std::string RenderMetrics(const ApiContext& ctx);
+
+// POST /admin/checkpoint {"dir":"/absolute/path"}: a RocksDB checkpoint of the live
+// database (hard links where possible). 201 {"dir":...} on success; 400 for a bad body or a
+// relative path or a missing parent; 409 when the target exists; 500 when RocksDB fails.
+// Blocks for the checkpoint (a memtable flush and file links: milliseconds to a second), so
+// the router runs it on the API's worker pool, never on an I/O thread.
+Response CheckpointResponse(const ApiContext& ctx, const Request& req);
 
 }  // namespace tally::daemon

@@ -10,6 +10,7 @@ packages=(
   librocksdb-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev python3 curl
+  systemd  # systemd-analyze, for the unit checks (systemd/check_units.sh)
 )
 
 missing=()

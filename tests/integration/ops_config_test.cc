@@ -1,0 +1,197 @@
+// Configuration through the real binary: bad options exit 2 with one line naming the option,
+// --help and --version, the config file and its precedence, listeners turned off,
+// $STATE_DIRECTORY, and the effective configuration logged once with tokens redacted.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "tests/support/ops_process.h"
+#include "tests/support/tallyd_process.h"
+#include "tests/support/temp_dir.h"
+
+namespace tally::testing {
+namespace {
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+}
+
+// Exit code 2, exactly one line, naming `option`.
+void ExpectRefused(const std::vector<std::string>& args, const std::string& option) {
+  std::string output;
+  int code = RunTallyd(args, &output);
+  std::string joined;
+  for (const std::string& a : args) {
+    joined += a + " ";
+  }
+  EXPECT_EQ(code, 2) << joined << "\n" << output;
+  EXPECT_EQ(CountOf(output, "\n"), 1) << joined << "\n" << output;
+  EXPECT_NE(output.find(option), std::string::npos) << joined << "\n" << output;
+}
+
+TEST(OpsConfig, BadOptionsExitTwoWithOneLineNamingTheOption) {
+  TempDir dir;
+  ExpectRefused({"--no-such-option"}, "--no-such-option");
+  ExpectRefused({"--flush-interval-ms", "abc"}, "--flush-interval-ms");
+  ExpectRefused({"--flush-interval-ms", "5"}, "--flush-interval-ms");
+  ExpectRefused({"--max-keys", "0"}, "--max-keys");
+  ExpectRefused({"--io-threads", "-1"}, "--io-threads");
+  ExpectRefused({"--udp-rcvbuf", "12"}, "--udp-rcvbuf");
+  ExpectRefused({"--udp-listen", "localhost:8125"}, "--udp-listen");
+  ExpectRefused({"--http-listen", "127.0.0.1:99999"}, "--http-listen");
+  ExpectRefused({"--log-level", "verbose"}, "--log-level");
+  ExpectRefused({"--metric-prefix", "a|b"}, "--metric-prefix");
+  ExpectRefused({"--http-listen", "0.0.0.0:8126"}, "--http-listen");
+  ExpectRefused({"--admin-token-file", dir.Sub("missing")}, "--admin-token-file");
+  ExpectRefused({"--config", dir.Sub("missing.conf")}, "--config");
+  ExpectRefused({"--config", dir.path()}, "--config");
+  ExpectRefused({"--data-dir"}, "--data-dir");
+
+  WriteFile(dir.Sub("unknown.conf"), "flush-interval-ms = 500\nfrobnicate = 1\n");
+  ExpectRefused({"--config", dir.Sub("unknown.conf")}, "frobnicate");
+  WriteFile(dir.Sub("bad.conf"), "max-keys = lots\n");
+  ExpectRefused({"--config", dir.Sub("bad.conf")}, "max-keys");
+}
+
+TEST(OpsConfig, HelpListsEveryOptionWithItsDefaultAndVersionPrintsIt) {
+  std::string help;
+  ASSERT_EQ(RunTallyd({"--help"}, &help), 0);
+  for (const char* option :
+       {"--config", "--data-dir", "--udp-listen", "--http-listen", "--unix-socket",
+        "--flush-interval-ms", "--udp-rcvbuf", "--io-threads", "--max-keys", "--max-body-bytes",
+        "--max-connections", "--metric-prefix", "--log-level", "--admin-token",
+        "--admin-token-file", "--internal-token", "--internal-token-file", "--version"}) {
+    EXPECT_NE(help.find(option), std::string::npos) << option;
+  }
+  for (const char* shown :
+       {"(=./tallyd-data)", "(=127.0.0.1:8125)", "(=127.0.0.1:8126)", "(=off)", "(=1000)",
+        "(=8388608)", "(=0)", "(=1000000)", "(=apikey)", "(=info)"}) {
+    EXPECT_NE(help.find(shown), std::string::npos) << shown;
+  }
+  std::string version;
+  ASSERT_EQ(RunTallyd({"--version"}, &version), 0);
+  EXPECT_EQ(version.rfind("tallyd ", 0), 0u) << version;
+  EXPECT_EQ(CountOf(version, "\n"), 1);
+}
+
+TEST(OpsConfig, ConfigFileAppliesAndTheCommandLineWins) {
+  TempDir dir;
+  uint16_t udp = FreePort();
+  uint16_t http = FreePort();
+  WriteFile(dir.Sub("tallyd.conf"),
+            "# comment\nflush-interval-ms = 2500\nmax-keys = 7\nhttp-listen = 127.0.0.1:" +
+                std::to_string(http) + "\nudp-listen = 127.0.0.1:" + std::to_string(udp) +
+                "\ndata-dir = " + dir.Sub("data") + "\nadmin-token = from-the-file\n");
+  OpsLaunch launch;
+  launch.args = {"--config", dir.Sub("tallyd.conf"), "--max-keys", "9", "--io-threads", "1"};
+  launch.wait_http_port = http;
+  OpsTallyd tallyd(launch, dir.Sub("log"));
+  EXPECT_EQ(OpsMetric(http, "tallyd_flush_interval_seconds"), 2.5);
+  EXPECT_EQ(OpsMetric(http, "tallyd_keys_max"), 9);
+  // The token from the file is in force.
+  EXPECT_EQ(Http(http, "GET", "/admin/apikey-stats/summary").status, 401);
+  EXPECT_EQ(Http(http, "GET", "/admin/apikey-stats/summary", {},
+                 {{"Authorization", "Bearer from-the-file"}})
+                .status,
+            200);
+  EXPECT_EQ(tallyd.Stop(), 0);
+  std::string log = tallyd.Log();
+  EXPECT_EQ(CountOf(log, "starting: "), 1) << log;
+  EXPECT_NE(log.find("max-keys=9 "), std::string::npos) << log;
+  EXPECT_NE(log.find("flush-interval-ms=2500 "), std::string::npos) << log;
+}
+
+TEST(OpsConfig, EffectiveConfigIsLoggedOnceWithTokensRedacted) {
+  TempDir dir;
+  WriteFile(dir.Sub("internal-token"), "internal-s3cret\n");
+  uint16_t http = FreePort();
+  OpsLaunch launch;
+  launch.args = {"--data-dir",
+                 dir.Sub("data"),
+                 "--udp-listen",
+                 "off",
+                 "--http-listen",
+                 "127.0.0.1:" + std::to_string(http),
+                 "--admin-token",
+                 "admin-s3cret",
+                 "--internal-token-file",
+                 dir.Sub("internal-token"),
+                 "--log-level",
+                 "debug"};
+  launch.wait_http_port = http;
+  OpsTallyd tallyd(launch, dir.Sub("log"));
+  EXPECT_EQ(Http(http, "POST", "/v1/ingest", "apikey.1.success:1|c",
+                 {{"X-Internal-Token", "internal-s3cret"}})
+                .status,
+            202);
+  EXPECT_EQ(tallyd.Stop(), 0);
+  std::string log = tallyd.Log();
+  EXPECT_EQ(CountOf(log, "starting: "), 1) << log;
+  EXPECT_NE(log.find("admin-token=(set)"), std::string::npos) << log;
+  EXPECT_NE(log.find("internal-token=(set)"), std::string::npos) << log;
+  EXPECT_NE(log.find("udp-listen=off"), std::string::npos) << log;
+  EXPECT_EQ(log.find("s3cret"), std::string::npos) << log;
+}
+
+TEST(OpsConfig, EachListenerCanBeTurnedOff) {
+  TempDir dir;
+  // UDP off: HTTP alone serves.
+  {
+    uint16_t http = FreePort();
+    OpsLaunch launch;
+    launch.args = {"--data-dir", dir.Sub("a"),    "--udp-listen",
+                   "off",        "--http-listen", "127.0.0.1:" + std::to_string(http)};
+    launch.wait_http_port = http;
+    OpsTallyd tallyd(launch, dir.Sub("log-a"));
+    EXPECT_EQ(tallyd.Stop(), 0);
+    EXPECT_EQ(tallyd.Log().find("[udp] listening"), std::string::npos) << tallyd.Log();
+  }
+  // HTTP off: UDP and the Unix socket count; the totals survive into a run with HTTP on.
+  {
+    uint16_t udp = FreePort();
+    OpsLaunch launch;
+    launch.args = {
+        "--data-dir",    dir.Sub("b"), "--udp-listen",  "127.0.0.1:" + std::to_string(udp),
+        "--http-listen", "off",        "--unix-socket", dir.Sub("sock")};
+    OpsTallyd tallyd(launch, dir.Sub("log-b"));
+    ASSERT_TRUE(tallyd.WaitForLog("] ready")) << tallyd.Log();
+    SendUdp(udp, "apikey.4.success:6|c");
+    usleep(300 * 1000);
+    EXPECT_EQ(tallyd.Stop(), 0) << tallyd.Log();
+    EXPECT_EQ(tallyd.Log().find("[http] listening"), std::string::npos) << tallyd.Log();
+  }
+  TallydProcess check(dir.Sub("b"));
+  EXPECT_NE(Http(check.http_port(), "GET", "/admin/apikey-stats/summary")
+                .body.find("\"total_requests\":6"),
+            std::string::npos);
+  // Everything off and nothing inherited: nothing to do, refused at start.
+  std::string output;
+  EXPECT_EQ(RunTallyd({"--data-dir", dir.Sub("c"), "--udp-listen", "off", "--http-listen", "off"},
+                      &output),
+            1);
+  EXPECT_NE(output.find("every listener is off"), std::string::npos) << output;
+}
+
+TEST(OpsConfig, DataDirComesFromStateDirectoryUnlessGiven) {
+  TempDir dir;
+  uint16_t http = FreePort();
+  OpsLaunch launch;
+  launch.args = {"--udp-listen", "off", "--http-listen", "127.0.0.1:" + std::to_string(http)};
+  launch.env = {{"STATE_DIRECTORY", dir.Sub("state") + ":" + dir.Sub("checkpoints")}};
+  launch.wait_http_port = http;
+  {
+    OpsTallyd tallyd(launch, dir.Sub("log1"));
+    EXPECT_EQ(tallyd.Stop(), 0);
+    EXPECT_NE(tallyd.Log().find("data-dir=" + dir.Sub("state") + " "), std::string::npos)
+        << tallyd.Log();
+  }
+  launch.args.insert(launch.args.end(), {"--data-dir", dir.Sub("explicit")});
+  OpsTallyd tallyd(launch, dir.Sub("log2"));
+  EXPECT_EQ(tallyd.Stop(), 0);
+  EXPECT_NE(tallyd.Log().find("data-dir=" + dir.Sub("explicit") + " "), std::string::npos)
+      << tallyd.Log();
+}
+
+}  // namespace
+}  // namespace tally::testing
