@@ -57,11 +57,14 @@ core::StatusOr<int> OpenTcpListener(const Endpoint& ep) {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, HttpListener& listener)
-      : stream_(std::move(socket)), listener_(listener) {}
+      : stream_(std::move(socket)), listener_(listener), connections_(listener.connections_) {}
 
+  // Touches only the Daemon-owned connection count, not the listener: a session whose
+  // handler was still pending when its io_context was cut short (the stop's deadline) is
+  // destroyed with the io_context, after the listener.
   ~Session() {
     // Relaxed: a bound on connections; nothing is published through it.
-    listener_.connections_.fetch_sub(1, std::memory_order_relaxed);
+    connections_.fetch_sub(1, std::memory_order_relaxed);
   }
 
   void Start() { DoRead(); }
@@ -215,6 +218,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   HttpListener& listener_;
+  std::atomic<uint32_t>& connections_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::vector<char> discard_;
