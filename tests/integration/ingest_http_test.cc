@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <boost/json.hpp>
 #include <chrono>
 #include <thread>
 
@@ -198,6 +200,50 @@ TEST(IngestHttp, StopClosesIdleConnectionsAndAnswersPartialRequests) {
   EXPECT_NE(
       Http(t.http_port(), "GET", "/admin/apikey-stats/summary").body.find(R"("total_requests":4,)"),
       std::string::npos);
+}
+
+TEST(IngestHttp, SigtermDuringConcurrentIngestKeepsEveryAcknowledgedLine) {
+  TempDir dir;
+  std::string data = dir.Sub("data");
+  std::atomic<int64_t> acknowledged{0};  // relaxed: summed after the threads are joined
+  {
+    TallydProcess t(data, {"--flush-interval-ms", "50"});
+    std::vector<std::thread> clients;
+    std::atomic<int> requests{0};
+    for (int c = 0; c < 4; ++c) {
+      clients.emplace_back([&, c] {
+        std::string body;
+        for (int i = 0; i < 10; ++i) {
+          body += "apikey." + std::to_string(1 + (c * 10 + i) % 7) + ".success:1|c\n";
+        }
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (std::chrono::steady_clock::now() < deadline) {
+          HttpResult r = Http(t.http_port(), "POST", "/v1/ingest", body);
+          if (r.status == 202) {
+            acknowledged.fetch_add(boost::json::parse(r.body).at("accepted").as_int64(),
+                                   std::memory_order_relaxed);
+            requests.fetch_add(1, std::memory_order_relaxed);
+          } else if (r.status == 0 || r.status == 503) {
+            return;  // stopped: refused, not accepted
+          } else {
+            ADD_FAILURE() << r.status << " " << r.body;
+            return;
+          }
+        }
+      });
+    }
+    while (requests.load(std::memory_order_relaxed) < 200) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_EQ(t.Stop(), 0) << t.Log();
+    for (std::thread& th : clients) {
+      th.join();
+    }
+  }
+  TallydProcess t(data);
+  HttpResult r = Http(t.http_port(), "GET", "/admin/apikey-stats/summary");
+  EXPECT_EQ(boost::json::parse(r.body).at("total_requests").as_int64(), acknowledged.load());
+  EXPECT_GE(acknowledged.load(), 2000);
 }
 
 }  // namespace
