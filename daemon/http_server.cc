@@ -258,10 +258,16 @@ void HttpListener::Accept() {
       return;
     }
     if (ec) {
-      // Out of descriptors (EMFILE, ENFILE) or memory: the pending connection stays in the
-      // backlog, so accepting again at once would spin. Count it, log it rate-limited, and
-      // try again after a breath.
       counters_.accept_errors.Add(1);
+      // Out of descriptors (EMFILE, ENFILE) or memory: the pending connection stays in the
+      // backlog, so accepting again at once would spin. Log it rate-limited and try again
+      // after a breath. Other errors (a client that reset before the accept) are per
+      // connection: carry on at once.
+      const bool exhausted = ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+                             ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
+      if (!exhausted) {
+        return Accept();
+      }
       static RateLimiter limiter(std::chrono::seconds(10));
       if (uint64_t suppressed = 0; limiter.Allow(&suppressed)) {
         LogHttp()->warn("accept failed: {} ({} more since the last message); retrying in {} ms",
