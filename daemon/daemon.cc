@@ -297,6 +297,9 @@ int Daemon::Stop() {
     monitor_->StopSupervisor();
   }
   bool flushed = flusher_ ? flusher_->Stop() : true;
+  if (monitor_) {
+    monitor_->FinalReport();
+  }
   LogMain()->info("stopped{}", flushed ? "" : " with unflushed counts");
   return flushed ? 0 : 1;
 }

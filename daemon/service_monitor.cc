@@ -80,8 +80,10 @@ void ServiceMonitor::OnFlushAttempt(const FlushStats& stats) {
     last_status_ns_ = now;
     last_failing_ = stats.failing;
   }
-  WarnRepeats(now);
+  WarnRepeats(now, /*force=*/false);
 }
+
+void ServiceMonitor::FinalReport() { WarnRepeats(SteadyNowNs(), /*force=*/true); }
 
 void ServiceMonitor::SendStatus(const FlushStats& stats) {
   if (!notifier_.enabled()) {
@@ -101,8 +103,9 @@ void ServiceMonitor::SendStatus(const FlushStats& stats) {
   notifier_.Status(line);
 }
 
-void ServiceMonitor::Summarize(Repeat& r, uint64_t current, uint64_t now_ns, const char* what) {
-  if (current <= r.reported || now_ns < r.next_log_ns) {
+void ServiceMonitor::Summarize(Repeat& r, uint64_t current, uint64_t now_ns, bool force,
+                               const char* what) {
+  if (current <= r.reported || (!force && now_ns < r.next_log_ns)) {
     return;
   }
   uint64_t period_s = static_cast<uint64_t>(kRepeatPeriod.count());
@@ -112,7 +115,7 @@ void ServiceMonitor::Summarize(Repeat& r, uint64_t current, uint64_t now_ns, con
   r.next_log_ns = now_ns + Ns(kRepeatPeriod);
 }
 
-void ServiceMonitor::WarnRepeats(uint64_t now_ns) {
+void ServiceMonitor::WarnRepeats(uint64_t now_ns, bool force) {
   uint64_t malformed = 0;
   uint64_t refused = 0;
   for (size_t t = 0; t < kTransports; ++t) {
@@ -121,15 +124,15 @@ void ServiceMonitor::WarnRepeats(uint64_t now_ns) {
     refused += counters_.Sum(
         [t](const ThreadCounters& c) -> const OwnedCounter& { return c.lines[t][3]; });
   }
-  Summarize(malformed_, malformed, now_ns, "malformed lines");
-  Summarize(refused_, refused, now_ns,
+  Summarize(malformed_, malformed, now_ns, force, "malformed lines");
+  Summarize(refused_, refused, now_ns, force,
             "refused lines (sample rate below 1, or no room for a new key)");
-  Summarize(drops_, kernel_drops_ ? kernel_drops_() : 0, now_ns,
+  Summarize(drops_, kernel_drops_ ? kernel_drops_() : 0, now_ns, force,
             "datagrams dropped by the kernel (receive buffer full)");
   Summarize(truncated_, counters_.Sum([](const ThreadCounters& c) -> const OwnedCounter& {
     return c.truncated_datagrams;
   }),
-            now_ns, "truncated datagrams (over 64 KiB)");
+            now_ns, force, "truncated datagrams (over 64 KiB)");
 
   size_t keys = table_.keys();
   size_t threshold = table_.max_keys() / 10 * 9;

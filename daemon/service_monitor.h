@@ -52,6 +52,8 @@ class ServiceMonitor {
 
   // The flusher hook; see the file comment.
   void OnFlushAttempt(const FlushStats& stats);
+  // Logs what the once-a-minute summaries still hold back. Call after Flusher::Stop.
+  void FinalReport();
 
   const Notifier& notifier() const { return notifier_; }
 
@@ -66,8 +68,8 @@ class ServiceMonitor {
 
   void Supervise();
   void SendStatus(const FlushStats& stats);
-  void WarnRepeats(uint64_t now_ns);
-  void Summarize(Repeat& r, uint64_t current, uint64_t now_ns, const char* what);
+  void WarnRepeats(uint64_t now_ns, bool force);
+  void Summarize(Repeat& r, uint64_t current, uint64_t now_ns, bool force, const char* what);
 
   const core::CounterTable& table_;
   CounterRegistry& counters_;
