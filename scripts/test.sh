@@ -11,7 +11,7 @@
 # passed. Measured times per stage: docs/reliability.md.
 #
 # Environment (all optional):
-#   TALLY_TEST_STAGES   stages to run, in order (default "release asan tsan")
+#   TALLY_TEST_STAGES   stages to run, in order (default "release asan tsan fuzz")
 #   TALLY_BUILD_PREFIX  build tree prefix (default "build": build, build-asan, ...)
 #   TALLY_FUZZ_SECONDS  seconds per fuzz target (default 60)
 set -euo pipefail
@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 root=$(pwd)
 jobs=$(nproc)
-stages=${TALLY_TEST_STAGES:-release asan tsan}
+stages=${TALLY_TEST_STAGES:-release asan tsan fuzz}
 prefix=${TALLY_BUILD_PREFIX:-build}
 fuzz_seconds=${TALLY_FUZZ_SECONDS:-60}
 export TALLY_FUZZ_SECONDS="$fuzz_seconds"
@@ -34,7 +34,8 @@ header() {
   echo "================================================================"
 }
 
-# build <dir> <cmake args...> -- <targets...>: configures (first run) and builds, timed.
+# build <dir> <cmake args...> -- <targets...>: configures (first run) and builds, timed
+# (wall and CPU). The tests' wall time is in ctest's own "Total Test time" line.
 build() {
   local dir=$1
   shift
@@ -47,15 +48,17 @@ build() {
     shift
     targets=("$@")
   fi
-  local start=$SECONDS
-  cmake -S . -B "$dir" -G Ninja "${args[@]}" >/dev/null
-  if ((${#targets[@]})); then
-    cmake --build "$dir" -j "$jobs" --target "${targets[@]}"
-  else
-    cmake --build "$dir" -j "$jobs"
-  fi
-  echo "== build of $dir took $((SECONDS - start)) s"
+  local TIMEFORMAT="== build of $dir: %0R s wall, %0U s user + %0S s sys CPU"
+  time {
+    cmake -S . -B "$dir" -G Ninja "${args[@]}" >/dev/null
+    if ((${#targets[@]})); then
+      cmake --build "$dir" -j "$jobs" --target "${targets[@]}"
+    else
+      cmake --build "$dir" -j "$jobs"
+    fi
+  }
 }
+
 
 # sanitizer_clean <dir>: empties the tree's sanitizer log directory and prints its path.
 sanitizer_logs() {
