@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -247,6 +249,198 @@ std::string WaitForTotal(uint16_t http_port, int64_t total, int timeout_ms,
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+}
+
+RawConnection::RawConnection(uint16_t port, int timeout_ms) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) {
+    return;
+  }
+  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return;
+  }
+  fd_ = fd;
+}
+
+RawConnection::~RawConnection() {
+  if (fd_ >= 0) {
+    close(fd_);
+  }
+}
+
+bool RawConnection::Send(std::string_view bytes) {
+  while (!bytes.empty() && fd_ >= 0) {
+    ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return false;
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return fd_ >= 0;
+}
+
+HttpResult RawConnection::ReadResponse() {
+  HttpResult result;
+  auto fill = [this]() {
+    char chunk[16384];
+    ssize_t n;
+    do {
+      n = recv(fd_, chunk, sizeof chunk, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+      return false;
+    }
+    buffer_.append(chunk, static_cast<size_t>(n));
+    return true;
+  };
+  if (fd_ < 0) {
+    return result;
+  }
+  size_t header_end;
+  while ((header_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
+    if (!fill()) {
+      return result;
+    }
+  }
+  std::string head = buffer_.substr(0, header_end);
+  size_t body_length = 0;
+  std::istringstream lines(head);
+  std::string line;
+  bool first = true;
+  while (std::getline(lines, line)) {
+    if (!line.empty() && line.back() == '\r') {
+      line.pop_back();
+    }
+    if (first) {
+      first = false;
+      if (line.size() < 12) {
+        return result;
+      }
+      result.status = std::atoi(line.c_str() + 9);
+      continue;
+    }
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) {
+      continue;
+    }
+    std::string name = line.substr(0, colon);
+    std::string value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(' '));
+    for (char& c : name) {
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    if (name == "content-length") {
+      body_length = std::stoul(value);
+    }
+    result.headers[name] = value;
+  }
+  while (buffer_.size() < header_end + 4 + body_length) {
+    if (!fill()) {
+      result.status = 0;
+      return result;
+    }
+  }
+  result.body = buffer_.substr(header_end + 4, body_length);
+  buffer_.erase(0, header_end + 4 + body_length);
+  return result;
+}
+
+bool RawConnection::WaitClosed(int timeout_ms) {
+  if (fd_ < 0) {
+    return true;
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return false;
+    }
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+      continue;
+    }
+    char chunk[4096];
+    ssize_t n = recv(fd_, chunk, sizeof chunk, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      return true;
+    }
+  }
+}
+
+HttpResult RawConnection::Request(std::string_view method, std::string_view target,
+                                  std::string_view body,
+                                  const std::map<std::string, std::string>& headers) {
+  std::string req =
+      std::string(method) + " " + std::string(target) +
+      " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  for (const auto& [k, v] : headers) {
+    req += k + ": " + v + "\r\n";
+  }
+  req += "\r\n";
+  req += body;
+  if (!Send(req)) {
+    return {};
+  }
+  return ReadResponse();
+}
+
+std::optional<double> ScrapeMetric(uint16_t http_port, std::string_view series) {
+  HttpResult r = Http(http_port, "GET", "/metrics");
+  if (r.status != 200) {
+    return std::nullopt;
+  }
+  std::istringstream in(r.body);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+        line[series.size()] == ' ') {
+      try {
+        return std::stod(line.substr(series.size() + 1));
+      } catch (const std::exception&) {
+        return std::nullopt;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+int64_t ProcessRssKb(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      return std::stoll(line.substr(6));
+    }
+  }
+  return -1;
+}
+
+int ProcessFdCount(pid_t pid) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec);
+  if (ec) {
+    return -1;
+  }
+  int n = 0;
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (ec) {
+      return -1;
+    }
+    ++n;
+  }
+  return n;
 }
 
 }  // namespace tally::testing

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,5 +64,42 @@ void SendUdp(uint16_t port, std::string_view payload);
 // passes; returns the last body.
 std::string WaitForTotal(uint16_t http_port, int64_t total, int timeout_ms = 10000,
                          const std::map<std::string, std::string>& headers = {});
+
+// A raw TCP connection to 127.0.0.1:port with send and receive timeouts, for tests that need
+// keep-alive, pipelining or hostile bytes. Not thread-safe; one per thread.
+class RawConnection {
+ public:
+  explicit RawConnection(uint16_t port, int timeout_ms = 5000);
+  ~RawConnection();
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  bool connected() const { return fd_ >= 0; }
+  // Writes all of `bytes`; false on error or timeout.
+  bool Send(std::string_view bytes);
+  // Reads one response (status line, headers, Content-Length body); status 0 if the
+  // connection closed or timed out first.
+  HttpResult ReadResponse();
+  // True when the peer closes the connection (EOF or reset) within `timeout_ms`; bytes that
+  // arrive meanwhile are discarded.
+  bool WaitClosed(int timeout_ms);
+  // Sends one request with a Content-Length and reads its answer.
+  HttpResult Request(std::string_view method, std::string_view target, std::string_view body = {},
+                     const std::map<std::string, std::string>& headers = {});
+
+ private:
+  int fd_ = -1;
+  std::string buffer_;  // bytes read past the last response
+};
+
+// The value of one series on /metrics, e.g.
+// `tallyd_lines_total{transport="udp",result="malformed"}` (the exact text before the value), or
+// nullopt when /metrics does not answer or lacks it.
+std::optional<double> ScrapeMetric(uint16_t http_port, std::string_view series);
+
+// From /proc/<pid>: resident memory in KiB (VmRSS) and the number of open descriptors;
+// -1 when the process is gone.
+int64_t ProcessRssKb(pid_t pid);
+int ProcessFdCount(pid_t pid);
 
 }  // namespace tally::testing

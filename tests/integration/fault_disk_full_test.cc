@@ -1,0 +1,192 @@
+// Fault test: the data directory's filesystem fills up under load, then frees up.
+//
+// The data directory sits on a small tmpfs mounted for the test (root only; the test is
+// skipped, saying why, where mounting is not permitted). A filler file takes every free
+// byte while UDP and HTTP load runs.
+// Guarantees checked: tallyd does not crash and keeps taking lines; /readyz turns 503 while
+// flushes fail; a ?wait=flush request is not answered 200 while nothing can commit; once
+// the space is freed, /readyz turns 200 again and the totals are exact (every line tallyd
+// accepted, per its answers and tallyd_lines_total), also after a restart.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <string>
+#include <thread>
+
+#include "tests/support/tallyd_process.h"
+#include "tests/support/temp_dir.h"
+
+namespace tally::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class TmpfsMount {
+ public:
+  TmpfsMount(const std::string& dir, const std::string& size) : dir_(dir) {
+    std::filesystem::create_directories(dir);
+    std::string opts = "size=" + size + ",mode=0700";
+    if (mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) == 0) {
+      mounted_ = true;
+    } else {
+      error_ = std::strerror(errno);
+    }
+  }
+  ~TmpfsMount() {
+    if (mounted_) {
+      umount2(dir_.c_str(), MNT_DETACH);
+    }
+  }
+  bool mounted() const { return mounted_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+  std::string error_;
+};
+
+// Writes until the filesystem is full; returns the bytes written.
+int64_t Fill(const std::string& path) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) {
+    return -1;
+  }
+  std::string chunk(1 << 16, 'f');
+  int64_t total = 0;
+  while (true) {
+    ssize_t n = write(fd, chunk.data(), chunk.size());
+    if (n <= 0) {
+      break;
+    }
+    total += n;
+  }
+  fsync(fd);
+  close(fd);
+  return total;
+}
+
+int Ready(uint16_t port) { return Http(port, "GET", "/readyz").status; }
+
+// Polls /readyz until it answers `want` or `seconds` pass.
+bool WaitReady(uint16_t port, int want, int seconds) {
+  auto deadline = Clock::now() + std::chrono::seconds(seconds);
+  while (Clock::now() < deadline) {
+    if (Ready(port) == want) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+int64_t Total(uint16_t http_port) {
+  HttpResult r = Http(http_port, "GET", "/admin/apikey-stats/summary");
+  return r.status == 200 ? boost::json::parse(r.body).at("total_requests").to_number<int64_t>()
+                         : -1;
+}
+
+TEST(FaultDiskFull, FullDataFilesystemTurnsReadyzAndLosesNothing) {
+  TempDir dir;
+  const std::string mnt = dir.Sub("mnt");
+  TmpfsMount fs(mnt, "48m");
+  if (!fs.mounted()) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (" << fs.error()
+                 << "); needs root with CAP_SYS_ADMIN";
+  }
+  const std::string data = mnt + "/data";
+  TallydProcess tallyd(data, {"--flush-interval-ms", "100"});
+  const uint16_t http = tallyd.http_port();
+  const uint16_t udp = tallyd.udp_port();
+  ASSERT_TRUE(WaitReady(http, 200, 10)) << tallyd.Log();
+
+  // Load: HTTP ingest (its answers say exactly what was accepted) and UDP alongside.
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> http_accepted{0};
+  std::atomic<int> http_errors{0};
+  std::thread http_load([&] {
+    RawConnection conn(http, 5000);
+    uint64_t i = 0;
+    while (!stop.load()) {
+      std::string body;
+      for (int j = 0; j < 20; ++j, ++i) {
+        body += "apikey." + std::to_string(1 + i % 500) + ".success:1|c\n";
+      }
+      HttpResult r = conn.Request("POST", "/v1/ingest", body);
+      if (r.status == 202) {
+        http_accepted += boost::json::parse(r.body).at("accepted").to_number<int64_t>();
+      } else {
+        ++http_errors;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  std::thread udp_load([&] {
+    uint64_t i = 0;
+    while (!stop.load()) {
+      std::string d;
+      for (int j = 0; j < 20; ++j, ++i) {
+        d += "apikey." + std::to_string(1000 + i % 500) + ".failure:1|c\n";
+      }
+      SendUdp(udp, d);
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+
+  // Fill the filesystem.
+  ASSERT_GE(Fill(mnt + "/filler"), 0);
+  EXPECT_TRUE(WaitReady(http, 503, 15)) << "/readyz stayed 200 with the disk full";
+  // A wait=flush request now cannot be answered 200 until a flush commits.
+  auto waiter = std::async(std::launch::async, [&] {
+    RawConnection c(http, 60000);
+    HttpResult r = c.Request("POST", "/v1/ingest?wait=flush", "apikey.7777.success:1|c");
+    return std::make_pair(r.status, Clock::now());
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_EQ(Http(http, "GET", "/healthz").status, 200) << "tallyd died with the disk full";
+  EXPECT_EQ(Ready(http), 503);
+  EXPECT_NE(waiter.wait_for(std::chrono::seconds(0)), std::future_status::ready)
+      << "wait=flush answered while no flush could commit";
+
+  // Free the space: flushes commit again, and nothing was lost meanwhile.
+  const auto freed_at = Clock::now();
+  std::filesystem::remove(mnt + "/filler");
+  EXPECT_TRUE(WaitReady(http, 200, 20)) << "/readyz stayed 503 after the space was freed\n"
+                                        << tallyd.Log();
+  auto [wait_status, wait_time] = waiter.get();
+  EXPECT_EQ(wait_status, 200);
+  EXPECT_GE(wait_time, freed_at);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  stop = true;
+  http_load.join();
+  udp_load.join();
+  EXPECT_EQ(http_errors.load(), 0);
+
+  // Exact: every accepted line, HTTP (from its answers) plus UDP (from the metric).
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::optional<double> udp_accepted =
+      ScrapeMetric(http, R"(tallyd_lines_total{transport="udp",result="accepted"})");
+  ASSERT_TRUE(udp_accepted.has_value());
+  const int64_t want =
+      http_accepted.load() + static_cast<int64_t>(*udp_accepted) + (wait_status == 200 ? 1 : 0);
+  ASSERT_GT(http_accepted.load(), 0);
+  ASSERT_GT(*udp_accepted, 0);
+  WaitForTotal(http, want, 10000);
+  EXPECT_EQ(Total(http), want);
+  EXPECT_EQ(tallyd.Stop(), 0) << tallyd.Log();
+  TallydProcess again(data);
+  EXPECT_EQ(Total(again.http_port()), want);
+}
+
+}  // namespace
+}  // namespace tally::testing
