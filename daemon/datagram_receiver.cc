@@ -180,7 +180,14 @@ bool DatagramReceiver::ReadAll() {
       msghdr& h = msgs_[i].msg_hdr;
       std::string_view data(static_cast<const char*>(iovs_[i].iov_base), msgs_[i].msg_len);
       if ((h.msg_flags & MSG_TRUNC) != 0) {
+        // The kernel cut the datagram at our buffer's end: its last line is incomplete and
+        // could parse as another valid line (a shorter key or value), so only the whole
+        // lines before the cut are parsed and the cut line counts as malformed.
         counters_.truncated_datagrams.Add(1);
+        size_t last_newline = data.rfind('\n');
+        data = last_newline == std::string_view::npos ? std::string_view()
+                                                      : data.substr(0, last_newline + 1);
+        ++counts.malformed;
       }
       for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {

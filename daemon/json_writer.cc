@@ -3,6 +3,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 
 namespace tally::daemon {
@@ -289,6 +290,12 @@ std::optional<int64_t> ParseTime(std::string_view s) {
   }
   int64_t secs =
       sys_days(ymd).time_since_epoch().count() * 86400 + h * 3600 + mi * 60 + sec - offset_s;
+  // Unix nanoseconds in an int64 span 1677-09-21 to 2262-04-11; outside that there is no
+  // time to return (found by json_body_fuzz: year 7781 overflowed the multiplication).
+  constexpr int64_t kMaxSeconds = INT64_MAX / 1'000'000'000 - 1;
+  if (secs > kMaxSeconds || secs < -kMaxSeconds) {
+    return std::nullopt;
+  }
   return secs * 1'000'000'000 + frac_ns;
 }
 

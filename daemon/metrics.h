@@ -91,8 +91,8 @@ class DurationHistogram {
 };
 
 // The HTTP status codes tallyd answers with; anything else counts under "other".
-inline constexpr std::array<unsigned, 13> kHttpCodes = {200, 201, 202, 204, 400, 401, 404,
-                                                        405, 409, 413, 431, 500, 503};
+inline constexpr std::array<unsigned, 14> kHttpCodes = {200, 201, 202, 204, 400, 401, 404,
+                                                        405, 409, 413, 422, 431, 500, 503};
 
 struct alignas(64) ThreadCounters {
   // lines[transport][result], result order: accepted, ignored, malformed, refused.

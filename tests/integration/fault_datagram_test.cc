@@ -143,10 +143,7 @@ TEST(FaultDatagram, HostileUdpDatagramsAreCountedMalformed) {
 
 // A Unix datagram can be larger than tallyd's 64 KiB receive buffer: the kernel truncates
 // it. The line cut in the middle must not count, whatever the cut leaves.
-// DISABLED: it fails today (key 12 gets the count of key 123456789): DatagramReceiver counts
-// MSG_TRUNC datagrams but still parses their cut last line (daemon/datagram_receiver.cc,
-// reported to the lead). Enable it with the fix.
-TEST(FaultDatagram, DISABLED_TruncatedUnixDatagramNeverCountsTheCutLine) {
+TEST(FaultDatagram, TruncatedUnixDatagramNeverCountsTheCutLine) {
   TempDir dir;
   std::string sock = dir.Sub("tallyd.sock");
   TallydProcess tallyd(dir.Sub("data"), {"--unix-socket", sock, "--flush-interval-ms", "100"});

@@ -68,3 +68,21 @@ TEST(JsonWriter, StringsLikeGo) {
 
 }  // namespace
 }  // namespace tally::daemon
+
+namespace tally::daemon {
+namespace {
+
+// Regression (json_body_fuzz): a year past 2262 overflowed int64 nanoseconds.
+TEST(JsonWriter, TimesOutsideInt64NanosecondsAreRejected) {
+  EXPECT_FALSE(ParseTime("7781-01-02T03:04:05Z").has_value());
+  EXPECT_FALSE(ParseTime("1000-01-01T00:00:00Z").has_value());
+  auto late = ParseTime("2262-04-10T00:00:00Z");
+  ASSERT_TRUE(late.has_value());
+  EXPECT_EQ(FormatTime(*late), "2262-04-10T00:00:00Z");
+  auto early = ParseTime("1677-09-22T00:00:00Z");
+  ASSERT_TRUE(early.has_value());
+  EXPECT_EQ(FormatTime(*early), "1677-09-22T00:00:00Z");
+}
+
+}  // namespace
+}  // namespace tally::daemon

@@ -74,6 +74,8 @@ TEST(RecordJson, ParsesLikeEncodingJson) {
   EXPECT_FALSE(ParseKey(R"({"weight":"1"})").ok());
   EXPECT_FALSE(ParseKey(R"({"group_id":-1})").ok());
   EXPECT_FALSE(ParseKey(R"({"ban_until":"tomorrow"})").ok());
+  // Regression (json_body_fuzz): a time past int64 nanoseconds is refused, not wrapped.
+  EXPECT_FALSE(ParseKey(R"({"api_key":"sk-5","expires_at":"7781-01-02T03:04:05Z"})").ok());
   EXPECT_FALSE(ParseKey("[]").ok());
   EXPECT_FALSE(ParseKey("{").ok());
 
