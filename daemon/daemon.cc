@@ -29,9 +29,6 @@ Daemon::~Daemon() {
     monitor_->StopSupervisor();
   }
   flusher_.reset();
-  for (int fd : inherited_udp_) {
-    close(fd);
-  }
 }
 
 void Daemon::BlockSignals() {
@@ -151,6 +148,7 @@ Status Daemon::OpenListeners(InheritedSockets& inherited) {
         return fd.status();
       }
       add_udp(*fd, Transport::kUdp, static_cast<int>(k));
+      t->receivers.back()->SetInherited();
     }
     if (inherited.udp.empty() && config_.udp_listen.enabled()) {
       uint64_t granted = 0;
@@ -195,11 +193,6 @@ Status Daemon::OpenListeners(InheritedSockets& inherited) {
   }
 
   for (int fd : inherited.udp) {
-    int keep = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    if (keep < 0) {
-      return Status::IoError(std::string("dup of an inherited socket: ") + std::strerror(errno));
-    }
-    inherited_udp_.push_back(keep);
     uint64_t granted = 0;
     if (Status s = PrepareInheritedUdp(fd, config_.udp_rcvbuf, &granted); !s.ok()) {
       return s;
@@ -269,11 +262,6 @@ int Daemon::Stop() {
       raw->heartbeat.cancel();
       for (size_t i = 0; i < raw->receivers.size(); ++i) {
         raw->receivers[i]->DrainAndClose();
-        // The drain fences the socket (connects it to itself); an inherited socket must
-        // keep taking datagrams from every sender for the next instance, so undo it.
-        if (int k = raw->shared_socket[i]; k >= 0) {
-          DisconnectUdp(inherited_udp_[k]);
-        }
       }
       for (auto& h : raw->http) {
         h->Stop();

@@ -70,8 +70,6 @@ class Daemon {
   std::unique_ptr<Api> api_;
   std::unique_ptr<ServiceMonitor> monitor_;
   std::vector<std::unique_ptr<IoThread>> threads_;
-  // A dup of each inherited UDP socket, kept to undo the receivers' stop fence.
-  std::vector<int> inherited_udp_;
   // Relaxed: flags read by /readyz; no data is published through them.
   std::atomic<bool> listening_{false};
   std::atomic<bool> stopping_{false};

@@ -218,6 +218,16 @@ void DatagramReceiver::DrainAndClose() {
   //    group (or, once all are closed this way, an ICMP "port unreachable" that the
   //    sender's next send reports) take over. Unix: shutdown(SHUT_RD) makes senders get
   //    EPIPE instead of queueing.
+  //    An inherited socket is not fenced: systemd holds it open for the next instance, and a
+  //    fence would make the kernel refuse the datagrams sent during the restart. Whatever
+  //    arrives after this drain stays queued for that instance.
+  if (inherited_) {
+    (void)ReadAll();
+    UpdateKernelDrops();
+    boost::system::error_code close_ec;
+    socket_.close(close_ec);
+    return;
+  }
   if (transport_ == Transport::kUnix) {
     (void)shutdown(fd, SHUT_RD);
   } else {

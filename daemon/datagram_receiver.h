@@ -39,10 +39,15 @@ class DatagramReceiver {
   ~DatagramReceiver();
 
   void Start();
+  // Marks the socket as shared with whoever passed it in (systemd socket activation): the
+  // stop then drains it without the fence below, so the kernel keeps queueing datagrams for
+  // the next instance instead of refusing them. Call before Start.
+  void SetInherited() { inherited_ = true; }
   // The orderly stop: fences the socket so no new datagram is queued to it (UDP: connect to
   // itself; Unix: shutdown(SHUT_RD), so senders get EPIPE), reads whatever it still holds,
-  // and closes it ~20 ms later (a timer on the receiver's io_context keeps the thread
-  // running until then). Call on the receiver's own thread.
+  // and closes it ~20 ms later; an inherited socket is only drained and closed, unfenced (a timer
+  // on the receiver's io_context keeps the thread running until then). Call on the receiver's own
+  // thread.
   void DrainAndClose();
   // Datagrams the kernel dropped on this socket for want of buffer space (SO_RXQ_OVFL).
   uint64_t kernel_drops() const;
@@ -58,6 +63,7 @@ class DatagramReceiver {
 
   boost::asio::posix::stream_descriptor socket_;
   boost::asio::steady_timer drain_timer_;
+  bool inherited_ = false;
   Transport transport_;
   core::CounterTable& table_;
   std::string prefix_;

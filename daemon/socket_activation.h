@@ -11,9 +11,11 @@
 // An inherited socket replaces the listener tallyd would otherwise bind for that transport
 // (--udp-listen, --http-listen are then not bound). Because the service manager keeps its
 // own copy open, datagrams and connections queue in the kernel while tallyd restarts and are
-// read by the next instance. The receiver's stop fence (connect() to itself) is undone at
-// once for an inherited UDP socket (DisconnectUdp), so the socket keeps taking datagrams
-// from every sender for the next instance.
+// read by the next instance. The receivers of an inherited UDP socket skip their stop fence
+// (DatagramReceiver::SetInherited): they drain what is queued and close their dup, and the
+// socket keeps taking datagrams from every sender for the next instance. At start an
+// inherited UDP socket is disconnected (DisconnectUdp) in case an older instance left it
+// fenced.
 //
 // Per-thread sockets: when tallyd binds its own UDP and HTTP sockets, each I/O thread gets a
 // socket of its own (SO_REUSEPORT) and the kernel spreads the load. An inherited socket is a
