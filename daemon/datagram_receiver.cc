@@ -8,7 +8,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <boost/asio/post.hpp>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "core/ingest.h"
@@ -147,15 +149,31 @@ void DatagramReceiver::Wait() {
                        if (ec || stopped_) {
                          return;
                        }
-                       if (ReadAll()) {
-                         Wait();
-                       }
+                       ReadSome();
                      });
 }
 
-bool DatagramReceiver::ReadAll() {
+void DatagramReceiver::ReadSome() {
+  if (stopped_) {
+    return;
+  }
+  switch (Read(kBatchesPerTurn)) {
+    case ReadResult::kEmpty:
+      Wait();
+      break;
+    case ReadResult::kBudgetSpent:
+      // A flood never empties the socket: give the thread's other work (HTTP sessions, the
+      // stop) its turn, then carry on without waiting for readiness.
+      boost::asio::post(socket_.get_executor(), [this] { ReadSome(); });
+      break;
+    case ReadResult::kFailed:
+      break;
+  }
+}
+
+DatagramReceiver::ReadResult DatagramReceiver::Read(size_t max_batches) {
   const int fd = socket_.native_handle();
-  while (true) {
+  for (size_t batch = 0; batch < max_batches; ++batch) {
     for (size_t i = 0; i < kBatch; ++i) {
       iovs_[i] = {buffers_.data() + i * kMaxDatagram, kMaxDatagram};
       msgs_[i].msg_hdr = {};
@@ -167,13 +185,13 @@ bool DatagramReceiver::ReadAll() {
     int n = recvmmsg(fd, msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        return true;
+        return ReadResult::kEmpty;
       }
       if (errno == EINTR) {
         continue;
       }
       LogUdp()->error("recvmmsg failed: {}", std::strerror(errno));
-      return false;
+      return ReadResult::kFailed;
     }
     core::LineCounts counts;
     for (int i = 0; i < n; ++i) {
@@ -202,9 +220,10 @@ bool DatagramReceiver::ReadAll() {
     counters_.datagrams[static_cast<size_t>(transport_)].Add(static_cast<uint64_t>(n));
     counters_.CountLines(transport_, counts);
     if (static_cast<size_t>(n) < kBatch) {
-      return true;
+      return ReadResult::kEmpty;
     }
   }
+  return ReadResult::kBudgetSpent;
 }
 
 void DatagramReceiver::DrainAndClose() {
@@ -222,7 +241,9 @@ void DatagramReceiver::DrainAndClose() {
   //    fence would make the kernel refuse the datagrams sent during the restart. Whatever
   //    arrives after this drain stays queued for that instance.
   if (inherited_) {
-    (void)ReadAll();
+    // Bounded: under a flood the queue never empties, and what is left stays queued for the
+    // next instance.
+    (void)Read(kBatchesPerTurn * 64);
     UpdateKernelDrops();
     boost::system::error_code close_ec;
     socket_.close(close_ec);
@@ -252,10 +273,10 @@ void DatagramReceiver::DrainAndClose() {
   }
   // 2. Read what is queued, then once more after a short pause for datagrams a softirq on
   //    another core was delivering while the fence went up; then close.
-  (void)ReadAll();
+  (void)Read(SIZE_MAX);  // finite: the fence stops new datagrams
   drain_timer_.expires_after(std::chrono::milliseconds(20));
   drain_timer_.async_wait([this](const boost::system::error_code&) {
-    (void)ReadAll();
+    (void)Read(SIZE_MAX);
     UpdateKernelDrops();
     boost::system::error_code close_ec;
     socket_.close(close_ec);

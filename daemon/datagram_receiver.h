@@ -56,9 +56,16 @@ class DatagramReceiver {
   static constexpr size_t kBatch = 32;
   static constexpr size_t kMaxDatagram = 65536;
 
+  // Batches read per turn of the event loop before yielding to the thread's other work.
+  static constexpr size_t kBatchesPerTurn = 16;
+  enum class ReadResult { kEmpty, kBudgetSpent, kFailed };
+
   void Wait();
-  // Reads until the socket is empty. Returns false if the socket failed.
-  bool ReadAll();
+  // One turn: reads up to kBatchesPerTurn batches, then waits for readiness again if the
+  // socket is empty or posts the next turn if it is not.
+  void ReadSome();
+  // Reads batches until the socket is empty or `max_batches` were read.
+  ReadResult Read(size_t max_batches);
   void UpdateKernelDrops();
 
   boost::asio::posix::stream_descriptor socket_;
