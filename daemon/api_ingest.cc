@@ -28,18 +28,9 @@ Response Counts(http::status status, const core::LineCounts& c) {
 
 std::string RenderTotals(const core::Totals& t) {
   JsonWriter w;
-  w.BeginObject()
-      .Key("total_requests")
-      .Int(t.total)
-      .Key("success_requests")
-      .Int(t.success)
-      .Key("failure_requests")
-      .Int(t.failure)
-      .Key("success_rate")
-      .Double(t.success_rate())
-      .Key("failure_rate")
-      .Double(t.failure_rate())
-      .EndObject();
+  w.BeginObject();
+  WriteTotals(w, t);
+  w.EndObject();
   return w.Take();
 }
 

@@ -14,19 +14,6 @@ using persistence::ProviderGroup;
 
 namespace {
 
-void WriteTotals(JsonWriter& w, const core::Totals& t) {
-  w.Key("total_requests")
-      .Int(t.total)
-      .Key("success_requests")
-      .Int(t.success)
-      .Key("failure_requests")
-      .Int(t.failure)
-      .Key("success_rate")
-      .Double(t.success_rate())
-      .Key("failure_rate")
-      .Double(t.failure_rate());
-}
-
 // gorm.Model's fields, which have no json tags and keep their Go names.
 template <typename Record>
 void WriteModel(JsonWriter& w, const Record& r) {
@@ -226,6 +213,19 @@ const std::vector<Field<ApiKey>>& KeyFields() {
 }
 
 }  // namespace
+
+void WriteTotals(JsonWriter& w, const core::Totals& t) {
+  w.Key("total_requests")
+      .Int(t.total)
+      .Key("success_requests")
+      .Int(t.success)
+      .Key("failure_requests")
+      .Int(t.failure)
+      .Key("success_rate")
+      .Double(t.success_rate())
+      .Key("failure_rate")
+      .Double(t.failure_rate());
+}
 
 void WriteGroup(JsonWriter& w, const ProviderGroup& g) {
   w.BeginObject();

@@ -25,6 +25,8 @@
 
 namespace tally::daemon {
 
+// The five counter fields of a record or a summary, in ez-api's order.
+void WriteTotals(JsonWriter& w, const core::Totals& t);
 void WriteGroup(JsonWriter& w, const persistence::ProviderGroup& g);
 void WriteKey(JsonWriter& w, const persistence::ApiKey& k);
 std::string RenderGroup(const persistence::ProviderGroup& g);
