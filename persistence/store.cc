@@ -79,6 +79,17 @@ class ManualRecovery : public rocksdb::EventListener {
   }
 };
 
+// Memtable and WAL bounds (see Store::Open). key_totals gets one Put per changed key per
+// flush (~35 bytes each in its memtable): 16 MiB holds about 450k of them, so a flush of
+// 1M keys fills one memtable by itself; a third buffer lets the next flush proceed while
+// the previous memtable is still being written out instead of stalling. The other
+// families take a few records per flush or admin change. The WAL total bounds what a start
+// after a crash has to read: past it RocksDB flushes the families that pin the oldest WAL.
+constexpr size_t kTotalsWriteBufferBytes = size_t{16} << 20;
+constexpr int kTotalsWriteBuffers = 3;
+constexpr size_t kSmallWriteBufferBytes = size_t{4} << 20;
+constexpr uint64_t kMaxTotalWalBytes = uint64_t{128} << 20;
+
 // RocksDB's info LOG is not written into the data dir: when the disk is full, Debian's
 // RocksDB build (assertions on) aborts the process on the LOG write that follows a failed
 // one. The store reports what matters through Status; StoreOptions::info_log can forward
@@ -125,12 +136,27 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Store
     options.env = opts.env;
   }
   options.info_log = opts.info_log ? opts.info_log : std::make_shared<DiscardLogger>();
+  // Memory and replay bounds. RocksDB's defaults (a 64 MiB memtable per column family, two
+  // of them, and a WAL total of four times all of that) let key_totals hold up to ~128 MiB
+  // of memtables, which glibc keeps resident once touched (bench/soak.sh: RSS crept for
+  // minutes toward that peak), and let the WAL grow to gigabytes before the rarely written
+  // families are flushed, all of which a start after a crash must read.
+  options.max_total_wal_size = kMaxTotalWalBytes;
+  // RocksDB preallocates each WAL file (fallocate) by 1.1x the largest write buffer. With
+  // the 64 MiB default that reservation failed on a nearly full disk and writes met ENOSPC
+  // at once; at 16 MiB it succeeds, and a full disk would go unnoticed (/readyz 200, the
+  // fault test FaultDiskFull) until the WAL outgrew its reservation. No preallocation:
+  // a full disk fails the next write, as before.
+  options.allow_fallocate = false;
   rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.write_buffer_size = kSmallWriteBufferBytes;
   // key_totals takes every flush's bulk (one Put per changed key) and is read only at open
   // and by Verify(), so its memtable is a vector: an insert is an append, sorted once when
   // the memtable is flushed, instead of a skip-list insert (the flush's main CPU cost).
   rocksdb::ColumnFamilyOptions totals_options;
   totals_options.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
+  totals_options.write_buffer_size = kTotalsWriteBufferBytes;
+  totals_options.max_write_buffer_number = kTotalsWriteBuffers;
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, cf_options},
       {kGroupsCf, cf_options},
