@@ -4,31 +4,53 @@
 // is taken by exactly one drain: each counter word is emptied with exchange(0), never with a
 // read followed by a store.
 //
-// Layout: one open-addressing table (linear probing) of 24-byte slots {key, successes,
-// failures}, 2 * max_keys slots (rounded up to a multiple of 64), so the load factor never
-// passes 0.5 and a probe always ends. The home slot comes from a seeded 64-bit mix of the key
-// (the seed is random per table unless given), so senders cannot aim many keys at one probe
-// chain. A bitmap marks the slots changed since the last drain, so a drain costs the changed
-// keys plus one pass over the bitmap (2 Mbit, 256 KiB, for the default million keys), not a
-// scan of the slots. Slots are never removed: a key keeps its slot for the life of the table.
+// Layout: an open-addressing table of 64-byte buckets, one cache line each, holding four
+// 16-byte slots {key, counts}. `counts` packs the successes since the last drain (low 32
+// bits) and the failures (high 32 bits), so one fetch_add adds an increment and one exchange
+// takes both counts at the same instant. There are 2 * max_keys slots (rounded up to a
+// multiple of 64), so the load factor never passes 0.5 and a probe always ends. A key's probe
+// starts at the first slot of its home bucket, chosen by a seeded 64-bit mix of the key (the
+// seed is random per table unless given, so senders cannot aim many keys at one probe chain),
+// and runs slot by slot into the following buckets. A lookup loads the four keys of a bucket
+// and compares them all at once, so at this load factor it almost never leaves the home line
+// or mispredicts its exit. Slots are never removed: a key keeps its slot for the table's life.
 //
-// Add on a key already present: a probe (relaxed loads) and one relaxed fetch_add per
-// non-zero outcome; only the add that takes a counter from 0 (the first since the last drain)
+// Overflow rule (the halves of `counts` must never carry into each other):
+//   - an Add with either value >= 2^16 bypasses the packed word and adds to the slot's wide
+//     counters: two 64-bit words in a separate mapping that becomes resident only for the
+//     slots that use it;
+//   - an add after which either half has reached 2^31 spills: it empties the word with
+//     exchange(0) and adds what it took to the wide counters. Until some spill or drain
+//     empties the word, every add to it comes from a writer that will spill after it, each
+//     under 2^16, so a half stays below 2^31 + W * 2^16 < 2^32 with W < 2^15 concurrent
+//     writer threads.
+// Two bitmaps mark the slots with a non-empty word and those with non-empty wide counters,
+// so a drain costs the changed keys plus one pass over the bitmaps (4 Mbit, 512 KiB, for the
+// default million keys), not a scan of the slots.
+//
+// Add on a key already present, values under 2^16: a bucket lookup (relaxed loads) and one
+// relaxed fetch_add; only the add that finds the word empty (the first since the last drain)
 // also sets the slot's dirty bit. No lock, no allocation, no system call.
 //
 // A new key claims its slot with one CAS; two threads inserting the same key race on the
-// same CAS and count into the same slot. Memory is reserved once with mmap at construction
-// (48 bytes per allowed key plus the bitmap); pages become resident when first touched. A new
-// key past max_keys is refused and counted, exactly: it is refused only if the table holds
-// max_keys keys when no insert is in flight (see Add in the .cc).
+// same CAS and count into the same slot. Memory is reserved once with mmap at construction:
+// 32 bytes per allowed key plus the bitmaps, resident when first touched, and 32 more per key
+// for the wide counters, resident only where used. A new key past max_keys is refused and
+// counted, exactly: it is refused only if the table holds max_keys keys when no insert is in
+// flight (see Reserve in the .cc).
 //
 // Thread safety: Add() and the accessors from any thread; Drain() from one thread at a time.
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace tally::core {
 
@@ -44,6 +66,9 @@ class CounterTable {
  public:
   static constexpr size_t kDefaultMaxKeys = 1'000'000;
   static constexpr uint64_t kMaxKey = (uint64_t{1} << 63) - 1;
+  static constexpr size_t kSlotsPerBucket = 4;
+  // Values from here up go to the wide counters (see the overflow rule above).
+  static constexpr uint64_t kPackedLimit = uint64_t{1} << 16;
 
   // A table for up to `max_keys` keys (0 is taken as 1), with a random hash seed. Throws
   // std::bad_alloc if the mapping fails, std::length_error if max_keys >= 2^31.
@@ -58,22 +83,27 @@ class CounterTable {
   // the table already holds max_keys keys, or when the key is out of range. Adding 0 and 0
   // does nothing (and takes no slot) and answers true for a key in range.
   [[nodiscard]] bool Add(uint64_t key, uint64_t successes, uint64_t failures) {
-    if (key - 1 >= kMaxKey || (successes | failures) == 0) {
+    // One compare each rules out the rare cases: a key out of range; nothing to add (the
+    // subtraction wraps) or a value for the wide counters.
+    if (key - 1 >= kMaxKey || (successes | failures) - 1 >= kPackedLimit - 1) {
       return AddRare(key, successes, failures);
     }
-    // Inline fast path: the key is present on its probe path (see AddRare for the orders).
-    for (size_t i = Home(key);; i = Next(i)) {
-      // Relaxed: see AddRare.
-      uint64_t seen = std::atomic_ref<uint64_t>(slots_[i].key).load(std::memory_order_relaxed);
-      if (seen == key) {
-        AddCounts(i, successes, failures);
+    for (size_t b = HomeBucket(key);; b = NextBucket(b)) {
+      Match m = Compare(buckets_[b], key);
+      if (m.found != 0) {
+        AddPacked(b * kSlotsPerBucket + static_cast<size_t>(std::countr_zero(m.found)),
+                  successes | failures << 32);
         return true;
       }
-      if (seen == 0) {
-        return AddRare(key, successes, failures);
+      if (m.empty != 0) {
+        return AddRare(key, successes, failures);  // a new key, or a claim not yet seen
       }
     }
   }
+
+  // Starts loading the cache line where `key`'s lookup begins, so that a caller holding
+  // several increments can overlap their memory latency: prefetch each, then Add each.
+  void Prefetch(uint64_t key) const { __builtin_prefetch(&buckets_[HomeBucket(key)], 1, 3); }
 
   // Appends to *out the exact delta of every key changed since the previous drain and resets
   // those keys to zero. Each key appears at most once per call, never with two zero counts.
@@ -85,61 +115,96 @@ class CounterTable {
   size_t keys() const;
   // Add() calls refused (table full or key out of range), since construction.
   uint64_t refused() const;
+  // Spills of a packed word into its wide counters (see the overflow rule), since
+  // construction.
+  uint64_t spills() const;
   size_t max_keys() const { return max_keys_; }
+  // Slots (a multiple of 64).
   size_t capacity() const { return capacity_; }
-  // Bytes reserved for slots and the dirty bitmap (virtual; resident grows with use).
-  size_t reserved_bytes() const { return bytes_; }
+  // Bytes mapped for the slots and the bitmaps, which become resident as keys arrive (32.5
+  // per allowed key), plus the wide counters, resident only where a slot used them.
+  size_t reserved_bytes() const { return bytes_ + wide_bytes_; }
 
  private:
-  struct Slot {
-    uint64_t key;        // 0 while empty; written once, by CAS
-    uint64_t successes;  // since the last drain
-    uint64_t failures;   // since the last drain
+  // Slot j of a bucket is {keys[j], counts[j]}; the keys sit together so one lookup compares
+  // all four with two vector compares.
+  struct alignas(64) Bucket {
+    uint64_t keys[kSlotsPerBucket];    // 0 while empty; written once, by CAS
+    uint64_t counts[kSlotsPerBucket];  // successes (low half), failures (high half)
   };
-  static_assert(sizeof(Slot) == 24);
+  static_assert(sizeof(Bucket) == 64);
+  struct Match {
+    unsigned found;  // bit j: keys[j] == the key
+    unsigned empty;  // bit j: keys[j] == 0
+  };
+  struct Wide {
+    uint64_t successes;  // since the last drain
+    uint64_t failures;
+  };
+  // The dirty bits of 64 slots: a non-empty `counts` word, non-empty wide counters.
+  struct DirtyWords {
+    uint64_t counts;
+    uint64_t wide;
+  };
 
   enum class Reservation { kTaken, kFull, kBusy };
   // key_state_ packs two counts so one atomic read sees both at the same instant.
   static constexpr uint64_t kReservedMask = 0xffff'ffff;       // low: keys + inserts in flight
   static constexpr uint64_t kInFlightOne = uint64_t{1} << 32;  // high: inserts in flight
+  // The top bit of each half of `counts`: set after an add means spill.
+  static constexpr uint64_t kHalfTops = (uint64_t{1} << 31) | (uint64_t{1} << 63);
 
-  // MurmurHash3's 64-bit finalizer of key ^ seed, reduced to [0, capacity) by Lemire's
-  // multiply-high: every key bit moves every slot bit, even for sequential ids.
-  size_t Home(uint64_t key) const {
+  // Compares the four keys of `bucket` with `key` (see counter_table_match.h for the loads).
+  static Match Compare(const Bucket& bucket, uint64_t key);
+  // MurmurHash3's 64-bit finalizer of key ^ seed, reduced to [0, buckets) by Lemire's
+  // multiply-high: every key bit moves every bucket bit, even for sequential ids.
+  size_t HomeBucket(uint64_t key) const {
     uint64_t k = key ^ seed_;
     k ^= k >> 33;
     k *= 0xff51afd7ed558ccdull;
     k ^= k >> 33;
     k *= 0xc4ceb9fe1a85ec53ull;
     k ^= k >> 33;
-    return static_cast<size_t>((static_cast<unsigned __int128>(k) * capacity_) >> 64);
+    return static_cast<size_t>((static_cast<unsigned __int128>(k) * buckets_count_) >> 64);
   }
-  // Adds to the counters of slot i, marking it dirty on a counter's first add since the last
-  // drain (see AddRare for why relaxed is enough).
-  void AddCounts(size_t i, uint64_t successes, uint64_t failures) {
-    if (successes != 0 && std::atomic_ref<uint64_t>(slots_[i].successes)
-                                  .fetch_add(successes, std::memory_order_relaxed) == 0) {
-      MarkDirty(i);
-    }
-    if (failures != 0 && std::atomic_ref<uint64_t>(slots_[i].failures)
-                                 .fetch_add(failures, std::memory_order_relaxed) == 0) {
-      MarkDirty(i);
+  size_t NextBucket(size_t b) const { return b + 1 == buckets_count_ ? 0 : b + 1; }
+  size_t NextSlot(size_t i) const { return i + 1 == capacity_ ? 0 : i + 1; }
+  uint64_t& KeyAt(size_t i) const {
+    return buckets_[i / kSlotsPerBucket].keys[i % kSlotsPerBucket];
+  }
+  uint64_t& CountsAt(size_t i) const {
+    return buckets_[i / kSlotsPerBucket].counts[i % kSlotsPerBucket];
+  }
+
+  // Adds packed counts (each half under 2^16) to slot i; the rare follow-ups are out of line.
+  void AddPacked(size_t i, uint64_t packed) {
+    // Relaxed: see AddRare for why the first add's dirty mark is enough.
+    uint64_t old =
+        std::atomic_ref<uint64_t>(CountsAt(i)).fetch_add(packed, std::memory_order_relaxed);
+    if (old == 0 || ((old + packed) & kHalfTops) != 0) [[unlikely]] {
+      AfterAdd(i, old, old + packed);
     }
   }
-  // Add for a key not yet present, out of range, or with nothing to add.
+  // Marks slot i dirty when `old` was empty; spills when `now` has a half at 2^31 or more.
+  void AfterAdd(size_t i, uint64_t old, uint64_t now);
+  // Empties slot i's word into its wide counters.
+  void Spill(size_t i);
+  void AddWide(size_t i, uint64_t successes, uint64_t failures);
+  // Add for a key not yet present, out of range, with nothing to add, or with a large value.
   bool AddRare(uint64_t key, uint64_t successes, uint64_t failures);
-  size_t Next(size_t i) const { return i + 1 == capacity_ ? 0 : i + 1; }
-  // Takes room for one new key (see Add in the .cc for the protocol).
+  // Takes room for one new key (see the protocol in the .cc).
   Reservation Reserve();
   void Unreserve();
-  void MarkDirty(size_t index);
 
   const size_t max_keys_;
   const uint64_t seed_;
-  size_t capacity_ = 0;
-  size_t bytes_ = 0;
-  Slot* slots_ = nullptr;      // capacity_ slots, accessed through std::atomic_ref
-  uint64_t* dirty_ = nullptr;  // capacity_/64 words, one bit per slot, through atomic_ref
+  size_t capacity_ = 0;          // slots
+  size_t buckets_count_ = 0;     // capacity_ / kSlotsPerBucket
+  size_t bytes_ = 0;             // buckets and dirty bitmaps (one mapping)
+  size_t wide_bytes_ = 0;        // wide counters (a second mapping)
+  Bucket* buckets_ = nullptr;    // accessed through std::atomic_ref (and see Compare)
+  DirtyWords* dirty_ = nullptr;  // capacity_ / 64 pairs, through std::atomic_ref
+  Wide* wide_ = nullptr;         // capacity_ pairs, through std::atomic_ref
 
   // Written only when a key is inserted, on its own line, apart from the read-mostly fields
   // above (read on every Add) and from refused_. Low 32 bits: keys holding a slot plus
@@ -148,8 +213,60 @@ class CounterTable {
   alignas(64) std::atomic<uint64_t> key_state_{0};
   // Refused Add() calls. Relaxed: a statistic, publishing nothing.
   alignas(64) std::atomic<uint64_t> refused_{0};
+  // Spills (see spills()); on refused_'s line, both rare. Relaxed: a statistic.
+  std::atomic<uint64_t> spills_{0};
 };
 
 static_assert(alignof(CounterTable) == 64);
+
+// The lookup's loads. On x86-64 the four keys are read with two aligned 16-byte loads and
+// compared as vectors: without branches, and measured 2x faster per Add than four scalar
+// compares (docs/performance.md). Those loads are not std::atomic loads, but every x86-64
+// processor reads each aligned 8-byte half of them in a single access, exactly what a relaxed
+// atomic load compiles to (a plain mov), so a key is never seen torn: each is 0 or its final
+// value. A stale 0 only sends the Add to AddRare, which rereads with atomic loads and CASes.
+// Elsewhere, and under ThreadSanitizer (which cannot see that argument), four relaxed atomic
+// loads.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TALLY_COUNTER_TABLE_SCALAR_LOOKUP 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || !defined(__SSE2__)
+#define TALLY_COUNTER_TABLE_SCALAR_LOOKUP 1
+#endif
+
+inline CounterTable::Match CounterTable::Compare(const Bucket& bucket, uint64_t key) {
+#if defined(TALLY_COUNTER_TABLE_SCALAR_LOOKUP)
+  auto load = [&bucket](size_t j) {
+    // Relaxed: see AddRare.
+    return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(bucket.keys[j]))
+        .load(std::memory_order_relaxed);
+  };
+  unsigned found = 0;
+  unsigned empty = 0;
+  for (size_t j = 0; j < kSlotsPerBucket; ++j) {
+    uint64_t k = load(j);
+    found |= static_cast<unsigned>(k == key) << j;
+    empty |= static_cast<unsigned>(k == 0) << j;
+  }
+  return {found, empty};
+#else
+  const auto* keys = reinterpret_cast<const __m128i*>(bucket.keys);
+  __m128i low = _mm_load_si128(keys);
+  __m128i high = _mm_load_si128(keys + 1);
+  // 64-bit lanes equal: both 32-bit halves equal (SSE2 has no 64-bit compare).
+  auto equal = [](__m128i a, __m128i b) {
+    __m128i e = _mm_cmpeq_epi32(a, b);
+    return _mm_castsi128_pd(_mm_and_si128(e, _mm_shuffle_epi32(e, _MM_SHUFFLE(2, 3, 0, 1))));
+  };
+  __m128i want = _mm_set1_epi64x(static_cast<long long>(key));
+  __m128i zero = _mm_setzero_si128();
+  auto mask = [](__m128d lo, __m128d hi) {
+    return static_cast<unsigned>(_mm_movemask_pd(lo) | _mm_movemask_pd(hi) << 2);
+  };
+  return {mask(equal(low, want), equal(high, want)), mask(equal(low, zero), equal(high, zero))};
+#endif
+}
 
 }  // namespace tally::core

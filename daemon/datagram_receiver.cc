@@ -134,7 +134,7 @@ DatagramReceiver::DatagramReceiver(boost::asio::io_context& io, int fd, Transpor
       table_(table),
       prefix_(std::move(prefix)),
       counters_(counters),
-      buffers_(kBatch * kMaxDatagram),
+      buffers_(kBatch * kBufferStride),
       msgs_(kBatch),
       iovs_(kBatch),
       control_(kBatch * kControlSpace) {}
@@ -175,7 +175,7 @@ DatagramReceiver::ReadResult DatagramReceiver::Read(size_t max_batches) {
   const int fd = socket_.native_handle();
   for (size_t batch = 0; batch < max_batches; ++batch) {
     for (size_t i = 0; i < kBatch; ++i) {
-      iovs_[i] = {buffers_.data() + i * kMaxDatagram, kMaxDatagram};
+      iovs_[i] = {buffers_.data() + i * kBufferStride, kMaxDatagram};
       msgs_[i].msg_hdr = {};
       msgs_[i].msg_hdr.msg_iov = &iovs_[i];
       msgs_[i].msg_hdr.msg_iovlen = 1;

@@ -217,6 +217,61 @@ TEST(CounterTableConcurrency, HotKeysHammeredWhileDrainingLoseNothing) {
   EXPECT_GE(flusher.nonempty_drains(), 2u);
 }
 
+// The overflow rule under races: two writers add values just under the packed limit to two
+// hot keys (so a half of the packed word passes 2^31 every ~32,768 adds and spills into the
+// wide counters, often with both writers spilling at once), and now and then a value past
+// it (straight to the wide counters), while a flusher drains every 200 us. Totals exact.
+TEST(CounterTableConcurrency, SpillsRacingAddsAndDrainsLoseNothing) {
+  constexpr int kWriters = 2;
+  constexpr uint64_t kAdds = 400'000;
+  const uint64_t big = CounterTable::kPackedLimit - 1;
+  CounterTable table(16);
+  std::latch start(kWriters + 1);
+  std::atomic<bool> stop{false};
+  TotalsByKey drained;
+  std::thread flusher([&] {
+    std::vector<KeyDelta> out;
+    while (!stop.load(std::memory_order_relaxed)) {  // relaxed: a flag; join orders the rest
+      out.clear();
+      table.Drain(&out);
+      for (const KeyDelta& d : out) {
+        drained[d.key].successes += d.successes;
+        drained[d.key].failures += d.failures;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&] {
+      start.arrive_and_wait();
+      for (uint64_t n = 0; n < kAdds; ++n) {
+        bool ok = table.Add(7, big, 1) && table.Add(9, 1, big);
+        if (n % 1000 == 0) {
+          ok = ok && table.Add(7, uint64_t{1} << 20, 0);
+        }
+        EXPECT_TRUE(ok);
+      }
+    });
+  }
+  start.arrive_and_wait();
+  for (auto& t : writers) {
+    t.join();
+  }
+  stop.store(true, std::memory_order_relaxed);
+  flusher.join();
+  std::vector<KeyDelta> out;
+  table.Drain(&out);
+  for (const KeyDelta& d : out) {
+    drained[d.key].successes += d.successes;
+    drained[d.key].failures += d.failures;
+  }
+  const uint64_t total = kWriters * kAdds;
+  const uint64_t wide = kWriters * (kAdds / 1000) * (uint64_t{1} << 20);
+  ExpectSameTotals({{7, {total * big + wide, total}}, {9, {total, total * big}}}, drained);
+  EXPECT_GT(table.spills(), 0u);  // the test exercised what it is about
+}
+
 TEST(CounterTableConcurrency, SameNewKeysFromManyThreadsCountIntoOneEntry) {
   constexpr int kThreads = 4;
   constexpr uint64_t kKeys = 5'000;

@@ -78,6 +78,43 @@ TEST(CounterTable, CountsPastThirtyTwoBitsExactly) {
   EXPECT_EQ(out[0], (KeyDelta{3, 5 * big + (uint64_t{1} << 40), 5 * (big - 1)}));
 }
 
+// Small adds fill a half of the packed word past 2^31 and 2^32: the spill to the wide
+// counters keeps both outcomes exact, across drains too.
+TEST(CounterTable, SmallAddsPastThirtyTwoBitsSpillExactly) {
+  CounterTable table(10);
+  const uint64_t step = CounterTable::kPackedLimit - 1;
+  const uint64_t adds = ((uint64_t{1} << 33) / step) + 7;  // two full halves and some
+  for (uint64_t n = 0; n < adds; ++n) {
+    ASSERT_TRUE(table.Add(4, step, n % 3 == 0 ? 1 : 0));
+    ASSERT_TRUE(table.Add(5, 1, step));
+  }
+  std::vector<KeyDelta> out = DrainSorted(table);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0], (KeyDelta{4, adds * step, (adds + 2) / 3}));
+  EXPECT_EQ(out[1], (KeyDelta{5, adds, adds * step}));
+  // After the drain both the word and the wide counters are empty, and count on from zero.
+  EXPECT_TRUE(DrainSorted(table).empty());
+  ASSERT_TRUE(table.Add(4, 2, 3));
+  ASSERT_TRUE(table.Add(4, CounterTable::kPackedLimit, 0));
+  out = DrainSorted(table);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], (KeyDelta{4, 2 + CounterTable::kPackedLimit, 3}));
+}
+
+// Values at the packed limit take the wide path; just under it the packed one. Both meet in
+// one delta per key.
+TEST(CounterTable, PackedAndWideAddsMeetInOneDelta) {
+  CounterTable table(10);
+  const uint64_t limit = CounterTable::kPackedLimit;
+  ASSERT_TRUE(table.Add(8, limit - 1, limit - 1));
+  ASSERT_TRUE(table.Add(8, limit, 0));
+  ASSERT_TRUE(table.Add(8, 0, limit));
+  ASSERT_TRUE(table.Add(8, 1, (uint64_t{1} << 32) - 1));
+  std::vector<KeyDelta> out = DrainSorted(table);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], (KeyDelta{8, 2 * limit, 2 * limit - 1 + (uint64_t{1} << 32) - 1}));
+}
+
 TEST(CounterTable, AddingNothingTakesNoSlot) {
   CounterTable table(1);
   EXPECT_TRUE(table.Add(5, 0, 0));
@@ -137,7 +174,9 @@ TEST(CounterTable, SizedForTheBound) {
   EXPECT_EQ(table.max_keys(), 1'000'000u);
   EXPECT_GE(table.capacity(), 2'000'000u);
   EXPECT_LT(table.capacity(), 2'000'064u);
-  EXPECT_EQ(table.reserved_bytes(), table.capacity() * 24 + table.capacity() / 8);
+  // 16-byte slots and two bits per slot; 16 bytes of wide counters per slot.
+  EXPECT_EQ(table.reserved_bytes(),
+            table.capacity() * 16 + table.capacity() / 4 + table.capacity() * 16);
   EXPECT_EQ(CounterTable(0).max_keys(), 1u);
   EXPECT_THROW(CounterTable(size_t{1} << 31), std::length_error);
 }

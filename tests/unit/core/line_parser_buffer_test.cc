@@ -2,6 +2,7 @@
 // the others, long lines, embedded NUL, buffers cut anywhere.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -180,6 +181,37 @@ TEST(IngestBuffer, AddsAcceptedLinesToTheTableAndRefusesPastItsBound) {
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0], (KeyDelta{1, 2, 1}));
   EXPECT_EQ(out[1], (KeyDelta{2, 0, 3}));
+}
+
+// IngestBuffer adds in batches of kIngestBatch: a buffer of several batches and a partial
+// last one, with refusals in more than one batch, counts every line exactly once.
+TEST(IngestBuffer, CountsExactlyAcrossItsBatches) {
+  constexpr uint64_t kRoom = 50;
+  CounterTable table(kRoom);
+  std::string buffer;
+  std::map<uint64_t, uint64_t> want;  // key -> successes, for the keys that got room
+  const size_t lines = kIngestBatch * 3 + 17;
+  uint64_t refused = 0;
+  for (size_t i = 0; i < lines; ++i) {
+    uint64_t key = 1 + (i * 7) % 160;  // 160 keys, room for 50: later new keys are refused
+    buffer += "apikey." + std::to_string(key) + ".success:" + std::to_string(i + 1) + "|c\n";
+    if (want.contains(key) || want.size() < kRoom) {
+      want[key] += i + 1;
+    } else {
+      ++refused;
+    }
+  }
+  LineCounts c = IngestBuffer(buffer, "apikey", table);
+  EXPECT_EQ(c, Counts(lines - refused, 0, 0, refused));
+  ASSERT_GT(refused, kIngestBatch);  // refusals in more than one batch
+  std::vector<KeyDelta> out;
+  table.Drain(&out);
+  std::map<uint64_t, uint64_t> got;
+  for (const KeyDelta& d : out) {
+    EXPECT_EQ(d.failures, 0u);
+    got[d.key] += d.successes;
+  }
+  EXPECT_EQ(got, want);
 }
 
 }  // namespace
