@@ -180,6 +180,10 @@ bool IsEventOrServiceCheck(std::string_view line) {
 
 }  // namespace
 
+bool detail::PrefixIsNameSafe(std::string_view prefix) {
+  return std::all_of(prefix.begin(), prefix.end(), IsNameByte);
+}
+
 LineResult ParseLine(std::string_view line, std::string_view prefix, Increment* out) {
   if (!line.empty() && line.back() == '\r') {
     line.remove_suffix(1);

@@ -3,7 +3,8 @@
 // Beyond "no crash, no out-of-bounds read" (ASan) and "no undefined behaviour" (UBSan), it
 // checks the parser's contract on every input:
 //   - ParseBuffer gives every '\n'-separated line exactly one result, the same one ParseLine
-//     gives that line alone;
+//     gives that line alone (so its one-pass path for common lines, ParseCommonLine, never
+//     disagrees with ParseLine);
 //   - an accepted line names a key in 1..2^63-1 and exactly one non-zero outcome;
 //   - an accepted line, written back in canonical form, parses to the same increment;
 //   - what IngestBuffer puts in a small CounterTable is exactly what it reports accepted:
