@@ -97,13 +97,20 @@ def fmt(v, key=None, field=None, digits=0, suffix=""):
         s += f" (was {old:,.{digits}f})"
     return s
 
+def busy_note(m):
+    """Says the machine was shared only when the 1-minute load before the run shows it."""
+    try:
+        busy = float(str(m['load_before']).split()[0]) > float(m['nproc'])
+    except (KeyError, ValueError, IndexError):
+        return ""
+    return " (more runnable jobs than vCPUs: other work shared the machine)" if busy else ""
+
 out = []
 out.append(f"Produced by `bench/compare.sh` on {machine['date']} (tallyd at {machine.get('commit', '?')}): {machine['nproc']} vCPU "
            f"({machine['cpu']}), kernel {machine['kernel']}, `net.core.rmem_max` = "
            f"{machine['rmem_max']}; {machine['keys']:,} keys, runs of {machine['duration_s']} s, "
            f"{machine['runs']} run(s) per rate. Load average before/after: "
-           f"{machine['load_before']} / {end.get('load_after', '?')} (a shared machine: other "
-           f"engineers were compiling).")
+           f"{machine['load_before']} / {end.get('load_after', '?')}{busy_note(machine)}.")
 out.append("")
 out.append("| system | transport | lines/msg | SO_RCVBUF | capacity (events/s) | zero-loss (events/s) "
            "| CPU s per M events | peak RSS (MiB) | tallyd zero-loss ÷ this | note |")
