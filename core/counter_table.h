@@ -101,6 +101,47 @@ class CounterTable {
     }
   }
 
+  // Adds n increments (each with `key`, `successes` and `failures`, like the parser's
+  // Increment) and answers how many were refused. Same effect as n Add() calls, faster: it
+  // hashes and prefetches every home bucket of a chunk, then does all the lookups, then all
+  // the locked adds, so no lookup waits behind a locked add (a full barrier on x86) and the
+  // chunk's cache misses overlap. Increments whose key is not in its home bucket, new keys
+  // and large values take Add().
+  template <typename Increment>
+  size_t AddBatch(const Increment* incs, size_t n) {
+    constexpr size_t kChunk = 64;
+    constexpr uint32_t kNoSlot = UINT32_MAX;  // capacity_ < 2^32 (max_keys < 2^31)
+    size_t refused = 0;
+    Bucket* const buckets = buckets_;
+    for (size_t first = 0; first < n; first += kChunk) {
+      const size_t m = n - first < kChunk ? n - first : kChunk;
+      const Increment* chunk = incs + first;
+      uint32_t slot[kChunk];
+      for (size_t j = 0; j < m; ++j) {
+        slot[j] = static_cast<uint32_t>(HomeBucket(chunk[j].key));
+        __builtin_prefetch(&buckets[slot[j]], 1, 3);
+      }
+      for (size_t j = 0; j < m; ++j) {
+        const Increment& inc = chunk[j];
+        unsigned found = Compare(buckets[slot[j]], inc.key).found;
+        bool packed =
+            inc.key - 1 < kMaxKey && (inc.successes | inc.failures) - 1 < kPackedLimit - 1;
+        slot[j] = found != 0 && packed
+                      ? slot[j] * kSlotsPerBucket + static_cast<uint32_t>(std::countr_zero(found))
+                      : kNoSlot;
+      }
+      for (size_t j = 0; j < m; ++j) {
+        const Increment& inc = chunk[j];
+        if (slot[j] != kNoSlot) {
+          AddPacked(slot[j], inc.successes | inc.failures << 32);
+        } else if (!Add(inc.key, inc.successes, inc.failures)) {
+          ++refused;
+        }
+      }
+    }
+    return refused;
+  }
+
   // Starts loading the cache line where `key`'s lookup begins, so that a caller holding
   // several increments can overlap their memory latency: prefetch each, then Add each.
   void Prefetch(uint64_t key) const { __builtin_prefetch(&buckets_[HomeBucket(key)], 1, 3); }

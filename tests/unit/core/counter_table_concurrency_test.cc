@@ -220,8 +220,9 @@ TEST(CounterTableConcurrency, HotKeysHammeredWhileDrainingLoseNothing) {
 // The overflow rule under races: two writers add values just under the packed limit to two
 // hot keys (so a half of the packed word passes 2^31 every ~32,768 adds and spills into the
 // wide counters, often with both writers spilling at once), and now and then a value past
-// it (straight to the wide counters), while a flusher drains every 2 ms. The writers go on
-// until 20 spills have happened (or 5 s passed). Totals exact.
+// it (straight to the wide counters), while a flusher drains every 50 ms (often enough to
+// race the spills, seldom enough to let words fill up even under TSan). The writers go on
+// until 20 spills and 5 drains have happened (or 10 s passed). Totals exact.
 TEST(CounterTableConcurrency, SpillsRacingAddsAndDrainsLoseNothing) {
   constexpr int kWriters = 2;
   constexpr uint64_t kMinAdds = 100'000;
@@ -229,6 +230,7 @@ TEST(CounterTableConcurrency, SpillsRacingAddsAndDrainsLoseNothing) {
   CounterTable table(16);
   std::latch start(kWriters + 1);
   std::atomic<bool> stop{false};
+  std::atomic<int> drains{0};
   TotalsByKey drained;
   auto drain = [&] {
     std::vector<KeyDelta> out;
@@ -241,17 +243,19 @@ TEST(CounterTableConcurrency, SpillsRacingAddsAndDrainsLoseNothing) {
   std::thread flusher([&] {
     while (!stop.load(std::memory_order_relaxed)) {  // relaxed: a flag; join orders the rest
       drain();
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      drains.fetch_add(1, std::memory_order_relaxed);  // relaxed: a progress gauge
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   std::vector<std::thread> writers;
   std::vector<uint64_t> adds(kWriters);
   for (int w = 0; w < kWriters; ++w) {
     writers.emplace_back([&, w] {
       start.arrive_and_wait();
       uint64_t n = 0;
-      while (n < kMinAdds || (table.spills() < 20 && std::chrono::steady_clock::now() < deadline)) {
+      while (n < kMinAdds || ((table.spills() < 20 || drains.load(std::memory_order_relaxed) < 5) &&
+                              std::chrono::steady_clock::now() < deadline)) {
         for (int i = 0; i < 1000; ++i, ++n) {
           bool ok = table.Add(7, big, 1) && table.Add(9, 1, big);
           if (i == 0) {
@@ -274,6 +278,7 @@ TEST(CounterTableConcurrency, SpillsRacingAddsAndDrainsLoseNothing) {
   const uint64_t wide = (total / 1000) * (uint64_t{1} << 20);
   ExpectSameTotals({{7, {total * big + wide, total}}, {9, {total, total * big}}}, drained);
   EXPECT_GE(table.spills(), 20u);  // the test exercised what it is about
+  EXPECT_GE(drains.load(), 5);
 }
 
 TEST(CounterTableConcurrency, SameNewKeysFromManyThreadsCountIntoOneEntry) {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <random>
 #include <vector>
 
 namespace tally::core {
@@ -113,6 +114,44 @@ TEST(CounterTable, PackedAndWideAddsMeetInOneDelta) {
   std::vector<KeyDelta> out = DrainSorted(table);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0], (KeyDelta{8, 2 * limit, 2 * limit - 1 + (uint64_t{1} << 32) - 1}));
+}
+
+// AddBatch does what the same Add calls do, refusals included: keys present and new, keys
+// out of range, nothing to add, values for the wide counters, more keys than room, more
+// increments than one chunk.
+TEST(CounterTable, AddBatchEqualsTheSameAdds) {
+  struct Inc {
+    uint64_t key, successes, failures;
+  };
+  std::vector<Inc> incs;
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 1000; ++i) {
+    uint64_t pick = rng() % 20;
+    uint64_t key = 1 + rng() % 300;  // 300 keys, room for 200 below
+    if (pick == 0) {
+      key = 0;
+    } else if (pick == 1) {
+      key = uint64_t{1} << 63;
+    }
+    uint64_t s = rng() % 3;
+    uint64_t f = rng() % 2;
+    if (pick == 2) {
+      s = CounterTable::kPackedLimit + rng() % 1000;
+    }
+    incs.push_back({key, s, f});
+  }
+  CounterTable batched(200, /*hash_seed=*/9);
+  CounterTable single(200, /*hash_seed=*/9);
+  size_t refused_single = 0;
+  for (const Inc& inc : incs) {
+    refused_single += single.Add(inc.key, inc.successes, inc.failures) ? 0 : 1;
+  }
+  size_t refused_batched = batched.AddBatch(incs.data(), 100);  // a chunk and a half
+  refused_batched += batched.AddBatch(incs.data() + 100, incs.size() - 100);
+  EXPECT_EQ(refused_batched, refused_single);
+  EXPECT_GT(refused_single, 50u);
+  EXPECT_EQ(batched.refused(), single.refused());
+  EXPECT_EQ(DrainSorted(batched), DrainSorted(single));
 }
 
 TEST(CounterTable, AddingNothingTakesNoSlot) {
