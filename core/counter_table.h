@@ -110,30 +110,36 @@ class CounterTable {
   template <typename Increment>
   size_t AddBatch(const Increment* incs, size_t n) {
     constexpr size_t kChunk = 64;
-    constexpr uint32_t kNoSlot = UINT32_MAX;  // capacity_ < 2^32 (max_keys < 2^31)
     size_t refused = 0;
     Bucket* const buckets = buckets_;
     for (size_t first = 0; first < n; first += kChunk) {
       const size_t m = n - first < kChunk ? n - first : kChunk;
       const Increment* chunk = incs + first;
-      uint32_t slot[kChunk];
+      uint32_t home[kChunk];
+      uint64_t* word[kChunk];  // the packed word to add to, or null: take Add()
       for (size_t j = 0; j < m; ++j) {
-        slot[j] = static_cast<uint32_t>(HomeBucket(chunk[j].key));
-        __builtin_prefetch(&buckets[slot[j]], 1, 3);
+        home[j] = static_cast<uint32_t>(HomeBucket(chunk[j].key));
+        __builtin_prefetch(&buckets[home[j]], 1, 3);
       }
       for (size_t j = 0; j < m; ++j) {
         const Increment& inc = chunk[j];
-        unsigned found = Compare(buckets[slot[j]], inc.key).found;
+        Bucket& bucket = buckets[home[j]];
+        unsigned found = Compare(bucket, inc.key).found;
         bool packed =
             inc.key - 1 < kMaxKey && (inc.successes | inc.failures) - 1 < kPackedLimit - 1;
-        slot[j] = found != 0 && packed
-                      ? slot[j] * kSlotsPerBucket + static_cast<uint32_t>(std::countr_zero(found))
-                      : kNoSlot;
+        word[j] = found != 0 && packed ? &bucket.counts[std::countr_zero(found)] : nullptr;
       }
+      // Only the locked adds, at addresses already known, as in a plain array of atomics.
       for (size_t j = 0; j < m; ++j) {
         const Increment& inc = chunk[j];
-        if (slot[j] != kNoSlot) {
-          AddPacked(slot[j], inc.successes | inc.failures << 32);
+        if (word[j] != nullptr) {
+          uint64_t packed = inc.successes | inc.failures << 32;
+          // Relaxed: as in AddPacked.
+          uint64_t old =
+              std::atomic_ref<uint64_t>(*word[j]).fetch_add(packed, std::memory_order_relaxed);
+          if (old == 0 || ((old + packed) & kHalfTops) != 0) [[unlikely]] {
+            AfterAdd(SlotOf(word[j]), old, old + packed);
+          }
         } else if (!Add(inc.key, inc.successes, inc.failures)) {
           ++refused;
         }
@@ -210,6 +216,13 @@ class CounterTable {
   }
   size_t NextBucket(size_t b) const { return b + 1 == buckets_count_ ? 0 : b + 1; }
   size_t NextSlot(size_t i) const { return i + 1 == capacity_ ? 0 : i + 1; }
+  // The slot index of a bucket's counts word.
+  size_t SlotOf(const uint64_t* counts_word) const {
+    auto offset = static_cast<size_t>(reinterpret_cast<const char*>(counts_word) -
+                                      reinterpret_cast<const char*>(buckets_));
+    return offset / sizeof(Bucket) * kSlotsPerBucket +
+           (offset % sizeof(Bucket) - offsetof(Bucket, counts)) / sizeof(uint64_t);
+  }
   uint64_t& KeyAt(size_t i) const {
     return buckets_[i / kSlotsPerBucket].keys[i % kSlotsPerBucket];
   }
