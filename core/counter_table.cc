@@ -159,8 +159,8 @@ bool CounterTable::AddRare(uint64_t key, uint64_t successes, uint64_t failures) 
   // before the drain's exchange of its word and is taken by it, or reads an exchange's 0 and
   // marks the slot for a later drain. The wide counters follow the same rule with their own
   // bitmap, except that every add to them marks (spills are rare).
-  if (successes < kPackedLimit && failures < kPackedLimit) {
-    AddPacked(i, successes | failures << 32);
+  if (Packable(key, successes, failures)) {
+    AddPacked(CountsAt(i), successes | failures << 32);
   } else {
     AddWide(i, successes, failures);
   }

@@ -83,16 +83,13 @@ class CounterTable {
   // the table already holds max_keys keys, or when the key is out of range. Adding 0 and 0
   // does nothing (and takes no slot) and answers true for a key in range.
   [[nodiscard]] bool Add(uint64_t key, uint64_t successes, uint64_t failures) {
-    // One compare each rules out the rare cases: a key out of range; nothing to add (the
-    // subtraction wraps) or a value for the wide counters.
-    if (key - 1 >= kMaxKey || (successes | failures) - 1 >= kPackedLimit - 1) {
+    if (!Packable(key, successes, failures)) {
       return AddRare(key, successes, failures);
     }
     for (size_t b = HomeBucket(key);; b = NextBucket(b)) {
       Match m = Compare(buckets_[b], key);
       if (m.found != 0) {
-        AddPacked(b * kSlotsPerBucket + static_cast<size_t>(std::countr_zero(m.found)),
-                  successes | failures << 32);
+        AddPacked(buckets_[b].counts[std::countr_zero(m.found)], successes | failures << 32);
         return true;
       }
       if (m.empty != 0) {
@@ -125,21 +122,14 @@ class CounterTable {
         const Increment& inc = chunk[j];
         Bucket& bucket = buckets[home[j]];
         unsigned found = Compare(bucket, inc.key).found;
-        bool packed =
-            inc.key - 1 < kMaxKey && (inc.successes | inc.failures) - 1 < kPackedLimit - 1;
-        word[j] = found != 0 && packed ? &bucket.counts[std::countr_zero(found)] : nullptr;
+        bool packable = Packable(inc.key, inc.successes, inc.failures);
+        word[j] = found != 0 && packable ? &bucket.counts[std::countr_zero(found)] : nullptr;
       }
       // Only the locked adds, at addresses already known, as in a plain array of atomics.
       for (size_t j = 0; j < m; ++j) {
         const Increment& inc = chunk[j];
         if (word[j] != nullptr) {
-          uint64_t packed = inc.successes | inc.failures << 32;
-          // Relaxed: as in AddPacked.
-          uint64_t old =
-              std::atomic_ref<uint64_t>(*word[j]).fetch_add(packed, std::memory_order_relaxed);
-          if (old == 0 || ((old + packed) & kHalfTops) != 0) [[unlikely]] {
-            AfterAdd(SlotOf(word[j]), old, old + packed);
-          }
+          AddPacked(*word[j], inc.successes | inc.failures << 32);
         } else if (!Add(inc.key, inc.successes, inc.failures)) {
           ++refused;
         }
@@ -147,10 +137,6 @@ class CounterTable {
     }
     return refused;
   }
-
-  // Starts loading the cache line where `key`'s lookup begins, so that a caller holding
-  // several increments can overlap their memory latency: prefetch each, then Add each.
-  void Prefetch(uint64_t key) const { __builtin_prefetch(&buckets_[HomeBucket(key)], 1, 3); }
 
   // Appends to *out the exact delta of every key changed since the previous drain and resets
   // those keys to zero. Each key appears at most once per call, never with two zero counts.
@@ -230,13 +216,19 @@ class CounterTable {
     return buckets_[i / kSlotsPerBucket].counts[i % kSlotsPerBucket];
   }
 
-  // Adds packed counts (each half under 2^16) to slot i; the rare follow-ups are out of line.
-  void AddPacked(size_t i, uint64_t packed) {
+  // Whether an Add takes the fast path: a key in range and something to add, each value
+  // under kPackedLimit. One compare each (for zero, the subtraction wraps).
+  static bool Packable(uint64_t key, uint64_t successes, uint64_t failures) {
+    return key - 1 < kMaxKey && (successes | failures) - 1 < kPackedLimit - 1;
+  }
+  // Adds packed counts (each half under 2^16) to a slot's counts word; the rare follow-ups
+  // (the dirty mark, a spill) are out of line.
+  void AddPacked(uint64_t& counts_word, uint64_t packed) {
     // Relaxed: see AddRare for why the first add's dirty mark is enough.
     uint64_t old =
-        std::atomic_ref<uint64_t>(CountsAt(i)).fetch_add(packed, std::memory_order_relaxed);
+        std::atomic_ref<uint64_t>(counts_word).fetch_add(packed, std::memory_order_relaxed);
     if (old == 0 || ((old + packed) & kHalfTops) != 0) [[unlikely]] {
-      AfterAdd(i, old, old + packed);
+      AfterAdd(SlotOf(&counts_word), old, old + packed);
     }
   }
   // Marks slot i dirty when `old` was empty; spills when `now` has a half at 2^31 or more.
