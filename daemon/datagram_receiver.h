@@ -45,9 +45,9 @@ class DatagramReceiver {
   void SetInherited() { inherited_ = true; }
   // The orderly stop: fences the socket so no new datagram is queued to it (UDP: connect to
   // itself; Unix: shutdown(SHUT_RD), so senders get EPIPE), reads whatever it still holds,
-  // and closes it ~20 ms later; an inherited socket is only drained and closed, unfenced (a timer
-  // on the receiver's io_context keeps the thread running until then). Call on the receiver's own
-  // thread.
+  // and closes it ~20 ms later (a timer on the receiver's io_context keeps the thread running
+  // until then). An inherited socket is drained and closed at once, unfenced. Call on the
+  // receiver's own thread.
   void DrainAndClose();
   // Datagrams the kernel dropped on this socket for want of buffer space (SO_RXQ_OVFL).
   uint64_t kernel_drops() const;

@@ -36,6 +36,12 @@ struct Totals {
   int64_t total = -1;
   int64_t success = -1;
   int64_t failure = -1;
+  Totals& operator+=(const Totals& o) {
+    total += o.total;
+    success += o.success;
+    failure += o.failure;
+    return *this;
+  }
 };
 
 Totals FromObject(const json::object& o) {
@@ -70,12 +76,8 @@ void ExpectInvariant(uint16_t port) {
     if (g.total < 0) {
       g = {0, 0, 0};
     }
-    g.total += t.total;
-    g.success += t.success;
-    g.failure += t.failure;
-    all.total += t.total;
-    all.success += t.success;
-    all.failure += t.failure;
+    g += t;
+    all += t;
   }
   for (const json::value& v : group_list.as_array()) {
     const json::object& g = v.as_object();

@@ -87,8 +87,8 @@ TEST(OpsConfig, ConfigFileAppliesAndTheCommandLineWins) {
   launch.args = {"--config", dir.Sub("tallyd.conf"), "--max-keys", "9", "--io-threads", "1"};
   launch.wait_http_port = http;
   OpsTallyd tallyd(launch, dir.Sub("log"));
-  EXPECT_EQ(OpsMetric(http, "tallyd_flush_interval_seconds"), 2.5);
-  EXPECT_EQ(OpsMetric(http, "tallyd_keys_max"), 9);
+  EXPECT_EQ(ScrapeMetric(http, "tallyd_flush_interval_seconds"), 2.5);
+  EXPECT_EQ(ScrapeMetric(http, "tallyd_keys_max"), 9);
   // The token from the file is in force.
   EXPECT_EQ(Http(http, "GET", "/admin/apikey-stats/summary").status, 401);
   EXPECT_EQ(Http(http, "GET", "/admin/apikey-stats/summary", {},

@@ -179,10 +179,11 @@ TEST(OpsMetrics, KeysPastTheMaximumAreRefusedAndCounted) {
           "apikey.1.success:1|c\napikey.2.success:1|c\napikey.3.success:1|c\n"
           "apikey.4.success:1|c\napikey.5.failure:2|c\napikey.1.success:1|c");
   ASSERT_NE(WaitForTotal(tallyd.http_port(), 4).find("\"total_requests\":4"), std::string::npos);
-  EXPECT_EQ(OpsMetric(tallyd.http_port(), "tallyd_keys"), 3);
-  EXPECT_EQ(OpsMetric(tallyd.http_port(), "tallyd_keys_refused_total"), 2);
+  EXPECT_EQ(ScrapeMetric(tallyd.http_port(), "tallyd_keys"), 3);
+  EXPECT_EQ(ScrapeMetric(tallyd.http_port(), "tallyd_keys_refused_total"), 2);
   EXPECT_EQ(
-      OpsMetric(tallyd.http_port(), R"(tallyd_lines_total{transport="udp",result="refused"})"), 2);
+      ScrapeMetric(tallyd.http_port(), R"(tallyd_lines_total{transport="udp",result="refused"})"),
+      2);
   EXPECT_EQ(tallyd.Stop(), 0);
   // Near the maximum: warned once in the log.
   EXPECT_EQ(CountOf(tallyd.Log(), "of --max-keys 3"), 1) << tallyd.Log();
@@ -195,8 +196,8 @@ TEST(OpsMetrics, RepeatedMalformedLinesAreSummarizedNotLoggedPerLine) {
     SendUdp(tallyd.udp_port(), "garbage line " + std::to_string(i));
   }
   for (int i = 0; i < 100; ++i) {
-    if (OpsMetric(tallyd.http_port(),
-                  R"(tallyd_lines_total{transport="udp",result="malformed"})") == 100) {
+    if (ScrapeMetric(tallyd.http_port(),
+                     R"(tallyd_lines_total{transport="udp",result="malformed"})") == 100) {
       break;
     }
     usleep(20 * 1000);

@@ -70,7 +70,7 @@ TEST(OpsNotify, WatchdogPingsWhileTheFlusherIsIdle) {
   ASSERT_TRUE(notify.WaitFor("WATCHDOG=1", 5, 5000)) << tallyd.Log();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   // The pings came from flush attempts: the flusher really ran.
-  std::optional<double> flushes = OpsMetric(http, "tallyd_flushes_total{result=\"ok\"}");
+  std::optional<double> flushes = ScrapeMetric(http, "tallyd_flushes_total{result=\"ok\"}");
   ASSERT_TRUE(flushes.has_value());
   EXPECT_GE(*flushes, 4);
   EXPECT_EQ(tallyd.Stop(), 0);

@@ -43,13 +43,8 @@ OpsLaunch Activated(const ListenSockets& sockets, const TempDir& dir,
 // Connects to the HTTP port and sends a whole request without reading the answer; the
 // connection waits in the listen backlog while nobody accepts.
 int SendRequestNoWait(uint16_t port, const std::string& request) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
+  int fd = ConnectLoopback(SOCK_STREAM, port);
+  if (fd < 0) {
     return -1;
   }
   if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
@@ -111,7 +106,7 @@ TEST(OpsSocketActivation, DatagramsSentWhileStoppedAreCountedAfterRestart) {
   // Exactly: nothing lost, nothing counted twice. Only the 200 queued datagrams reached the
   // second instance.
   std::optional<double> datagrams =
-      OpsMetric(sockets.http_port, "tallyd_datagrams_total{transport=\"udp\"}");
+      ScrapeMetric(sockets.http_port, "tallyd_datagrams_total{transport=\"udp\"}");
   ASSERT_TRUE(datagrams.has_value());
   EXPECT_EQ(*datagrams, 200);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));

@@ -81,22 +81,6 @@ int CountOf(std::string_view haystack, std::string_view needle) {
   return n;
 }
 
-std::optional<double> OpsMetric(uint16_t http_port, std::string_view series) {
-  HttpResult r = Http(http_port, "GET", "/metrics");
-  if (r.status != 200) {
-    return std::nullopt;
-  }
-  std::istringstream in(r.body);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
-        line[series.size()] == ' ') {
-      return std::stod(line.substr(series.size() + 1));
-    }
-  }
-  return std::nullopt;
-}
-
 NotifySocket::NotifySocket(bool abstract) {
   fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
@@ -181,10 +165,7 @@ int NotifySocket::FirstIndex(std::string_view line) const {
 ListenSockets::ListenSockets() {
   for (int attempt = 0; attempt < 20 && udp_fd < 0; ++attempt) {
     uint16_t port = FreePort();
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sockaddr_in addr = LoopbackAddress(port);
     int udp = socket(AF_INET, SOCK_DGRAM, 0);
     int tcp = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;

@@ -95,11 +95,6 @@ class OpsTallyd {
   pid_t pid_ = -1;
 };
 
-// The value of one series on /metrics, e.g. `tallyd_keys` or
-// `tallyd_lines_total{transport="udp",result="accepted"}` (the exact text before the value);
-// nullopt when /metrics does not answer or lacks it.
-std::optional<double> OpsMetric(uint16_t http_port, std::string_view series);
-
 // Counts occurrences of `needle` in `haystack`.
 int CountOf(std::string_view haystack, std::string_view needle);
 

@@ -2,6 +2,7 @@
 // blocking UDP and HTTP clients to talk to it.
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -91,6 +92,11 @@ class RawConnection {
   int fd_ = -1;
   std::string buffer_;  // bytes read past the last response
 };
+
+// 127.0.0.1:`port`, for bind, connect and sendto.
+sockaddr_in LoopbackAddress(uint16_t port);
+// A socket of `type` (SOCK_STREAM, SOCK_DGRAM) connected to 127.0.0.1:`port`, or -1.
+int ConnectLoopback(int type, uint16_t port);
 
 // The value of one series on /metrics, e.g.
 // `tallyd_lines_total{transport="udp",result="malformed"}` (the exact text before the value), or
