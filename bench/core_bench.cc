@@ -114,6 +114,29 @@ const std::vector<Increment>& Uniform100kIncrements(int thread, int threads) {
                                                 ToIncrements(Uniform100kOps(1, 2))};
   return threads == 1 ? one : two[thread % 2];
 }
+// The uniform ops with key i replaced by the i-th of 100k random ids in 1..2^63-1: the same
+// load on keys a gateway did not number 1, 2, 3... (the array cannot take these ids).
+const std::vector<uint64_t>& RandomIds100k() {
+  static const std::vector<uint64_t> ids = [] {
+    std::mt19937_64 rng(17);
+    std::vector<uint64_t> v(100'000);
+    for (uint64_t& id : v) {
+      id = (rng() >> 1) | 1;
+    }
+    return v;
+  }();
+  return ids;
+}
+const std::vector<Increment>& Uniform100kRandomIdIncrements() {
+  static const std::vector<Increment> incs = [] {
+    std::vector<Increment> v = ToIncrements(Uniform100kOps(0, 1));
+    for (Increment& inc : v) {
+      inc.key = RandomIds100k()[inc.key - 1];
+    }
+    return v;
+  }();
+  return incs;
+}
 const std::vector<Increment>& Zipf1MIncrements(int thread) {
   static const std::vector<Increment> incs[2] = {ToIncrements(Zipf1MOps(0)),
                                                  ToIncrements(Zipf1MOps(1))};
@@ -160,6 +183,18 @@ CounterTable& Table100kSized() {
   static CounterTable* t = FilledTable(100'000, 100'000);
   return *t;
 }
+CounterTable& Table100kRandomIds() {
+  static CounterTable* t = [] {
+    auto* table = new CounterTable(100'000, /*hash_seed=*/12345);
+    for (uint64_t id : RandomIds100k()) {
+      if (!table->Add(id, 1, 0)) {
+        std::abort();
+      }
+    }
+    return table;
+  }();
+  return *t;
+}
 CounterTable& Table100kInDefault() {
   static CounterTable* t = FilledTable(CounterTable::kDefaultMaxKeys, 100'000);
   return *t;
@@ -195,8 +230,8 @@ void RunAdds(benchmark::State& state, Target& target, const std::vector<uint32_t
 }
 
 // Batched, the way IngestBuffer (core/ingest.h) feeds the table: the parser fills a batch of
-// Increments, then CounterTable::AddBatch adds them (all lookups first, then the locked
-// adds). Both structures read the same pre-built Increments; the array gets a prefetch of
+// Increments, then CounterTable::AddBatch adds them (all the home buckets prefetched first).
+// Both structures read the same pre-built Increments; the array gets a prefetch of
 // the batch's slots before its adds, so the ratio compares like with like.
 
 void ArrayAddBatch(AtomicArray& array, const Increment* batch) {
@@ -259,6 +294,12 @@ void BM_AddUniform100kBatched_TableDefault1M(benchmark::State& state) {
 BENCHMARK(BM_AddUniform100kBatched_Array)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_AddUniform100kBatched_TableSized100k)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_AddUniform100kBatched_TableDefault1M)->Threads(1)->Threads(2)->UseRealTime();
+
+// The same load on random ids (no target; see RandomIds100k).
+void BM_AddUniform100kBatched_TableRandomIds(benchmark::State& state) {
+  RunAddsBatched(state, Table100kRandomIds(), Uniform100kRandomIdIncrements(), TableAddBatch);
+}
+BENCHMARK(BM_AddUniform100kBatched_TableRandomIds)->UseRealTime();
 
 // ---- Add: Zipf(0.99) over 1M keys, shared by the threads ------------------------------------
 

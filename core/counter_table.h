@@ -9,7 +9,7 @@
 // bits) and the failures (high 32 bits), so one fetch_add adds an increment and one exchange
 // takes both counts at the same instant. There are 2 * max_keys slots (rounded up to a
 // multiple of 64), so the load factor never passes 0.5 and a probe always ends. A key's probe
-// starts at the first slot of its home bucket, chosen by a seeded 64-bit mix of the key (the
+// starts at the first slot of its home bucket, chosen by a seeded multiply of the key (the
 // seed is random per table unless given, so senders cannot aim many keys at one probe chain),
 // and runs slot by slot into the following buckets. A lookup loads the four keys of a bucket
 // and compares them all at once, so at this load factor it almost never leaves the home line
@@ -83,56 +83,27 @@ class CounterTable {
   // the table already holds max_keys keys, or when the key is out of range. Adding 0 and 0
   // does nothing (and takes no slot) and answers true for a key in range.
   [[nodiscard]] bool Add(uint64_t key, uint64_t successes, uint64_t failures) {
-    if (!Packable(key, successes, failures)) {
-      return AddRare(key, successes, failures);
-    }
-    for (size_t b = HomeBucket(key);; b = NextBucket(b)) {
-      Match m = Compare(buckets_[b], key);
-      if (m.found != 0) {
-        AddPacked(buckets_[b].counts[std::countr_zero(m.found)], successes | failures << 32);
-        return true;
-      }
-      if (m.empty != 0) {
-        return AddRare(key, successes, failures);  // a new key, or a claim not yet seen
-      }
-    }
+    return AddFrom(HomeBucket(key), key, successes, failures);
   }
 
   // Adds n increments (each with `key`, `successes` and `failures`, like the parser's
-  // Increment) and answers how many were refused. Same effect as n Add() calls, faster: it
-  // hashes and prefetches every home bucket of a chunk, then does all the lookups, then all
-  // the locked adds, so no lookup waits behind a locked add (a full barrier on x86) and the
-  // chunk's cache misses overlap. Increments whose key is not in its home bucket, new keys
-  // and large values take Add().
+  // Increment) and answers how many were refused: the same effect as n Add() calls, faster.
+  // It hashes and prefetches the home buckets of a chunk of increments first, then adds them
+  // one by one, so the chunk's cache misses overlap instead of each add waiting for its own.
   template <typename Increment>
   size_t AddBatch(const Increment* incs, size_t n) {
     constexpr size_t kChunk = 64;
     size_t refused = 0;
-    Bucket* const buckets = buckets_;
     for (size_t first = 0; first < n; first += kChunk) {
       const size_t m = n - first < kChunk ? n - first : kChunk;
       const Increment* chunk = incs + first;
-      uint32_t home[kChunk];
-      uint64_t* word[kChunk];  // the packed word to add to, or null: take Add()
+      uint32_t home[kChunk];  // buckets_count_ < 2^31 (see the constructor)
       for (size_t j = 0; j < m; ++j) {
-        home[j] = static_cast<uint32_t>(HomeBucket(chunk[j].key));
-        __builtin_prefetch(&buckets[home[j]], 1, 3);
+        home[j] = static_cast<uint32_t>(Prefetch(chunk[j].key));
       }
       for (size_t j = 0; j < m; ++j) {
         const Increment& inc = chunk[j];
-        Bucket& bucket = buckets[home[j]];
-        unsigned found = Compare(bucket, inc.key).found;
-        bool packable = Packable(inc.key, inc.successes, inc.failures);
-        word[j] = found != 0 && packable ? &bucket.counts[std::countr_zero(found)] : nullptr;
-      }
-      // Only the locked adds, at addresses already known, as in a plain array of atomics.
-      for (size_t j = 0; j < m; ++j) {
-        const Increment& inc = chunk[j];
-        if (word[j] != nullptr) {
-          AddPacked(*word[j], inc.successes | inc.failures << 32);
-        } else if (!Add(inc.key, inc.successes, inc.failures)) {
-          ++refused;
-        }
+        refused += AddFrom(home[j], inc.key, inc.successes, inc.failures) ? 0 : 1;
       }
     }
     return refused;
@@ -187,17 +158,18 @@ class CounterTable {
   // The top bit of each half of `counts`: set after an add means spill.
   static constexpr uint64_t kHalfTops = (uint64_t{1} << 31) | (uint64_t{1} << 63);
 
-  // Compares the four keys of `bucket` with `key` (see counter_table_match.h for the loads).
+  // Compares the four keys of `bucket` with `key` (the loads: see the end of this file).
   static Match Compare(const Bucket& bucket, uint64_t key);
-  // MurmurHash3's 64-bit finalizer of key ^ seed, reduced to [0, buckets) by Lemire's
-  // multiply-high: every key bit moves every bucket bit, even for sequential ids.
+  // The folded multiply (the 128-bit product of key ^ seed and an odd constant, its two
+  // halves xored), as Abseil hashes integers, reduced to [0, buckets) by Lemire's
+  // multiply-high. Every key bit moves the top bits that pick the bucket, and ids numbered
+  // 1, 2, 3... (as gateways number their keys) land in buckets as evenly as the golden-ratio
+  // multiplier spreads them, so at most a few ever leave their home bucket; a stronger mix
+  // (MurmurHash3's finalizer) scattered them at random, sent 4% past their home bucket and
+  // made the batched Add 19% slower (docs/performance.md, "Core").
   size_t HomeBucket(uint64_t key) const {
-    uint64_t k = key ^ seed_;
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ull;
-    k ^= k >> 33;
+    auto product = static_cast<unsigned __int128>(key ^ seed_) * 0x9e3779b97f4a7c15ull;
+    uint64_t k = static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
     return static_cast<size_t>((static_cast<unsigned __int128>(k) * buckets_count_) >> 64);
   }
   size_t NextBucket(size_t b) const { return b + 1 == buckets_count_ ? 0 : b + 1; }
@@ -230,6 +202,28 @@ class CounterTable {
     if (old == 0 || ((old + packed) & kHalfTops) != 0) [[unlikely]] {
       AfterAdd(SlotOf(&counts_word), old, old + packed);
     }
+  }
+  // Add() once the key's home bucket is known: the probe from there.
+  bool AddFrom(size_t home, uint64_t key, uint64_t successes, uint64_t failures) {
+    if (!Packable(key, successes, failures)) {
+      return AddRare(key, successes, failures);
+    }
+    for (size_t b = home;; b = NextBucket(b)) {
+      Match m = Compare(buckets_[b], key);
+      if (m.found != 0) {
+        AddPacked(buckets_[b].counts[std::countr_zero(m.found)], successes | failures << 32);
+        return true;
+      }
+      if (m.empty != 0) {
+        return AddRare(key, successes, failures);  // a new key, or a claim not yet seen
+      }
+    }
+  }
+  // Starts loading key's home bucket and answers its index.
+  size_t Prefetch(uint64_t key) const {
+    size_t b = HomeBucket(key);
+    __builtin_prefetch(&buckets_[b], 1, 3);
+    return b;
   }
   // Marks slot i dirty when `old` was empty; spills when `now` has a half at 2^31 or more.
   void AfterAdd(size_t i, uint64_t old, uint64_t now);

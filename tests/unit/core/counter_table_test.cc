@@ -118,40 +118,49 @@ TEST(CounterTable, PackedAndWideAddsMeetInOneDelta) {
 
 // AddBatch does what the same Add calls do, refusals included: keys present and new, keys
 // out of range, nothing to add, values for the wide counters, more keys than room, more
-// increments than one chunk.
+// increments than one chunk. Twice: on ids 1..300, which the hash spreads evenly, and on 300
+// random ids, of which some sit past their home bucket (9 of the 200 held, with this seed).
 TEST(CounterTable, AddBatchEqualsTheSameAdds) {
   struct Inc {
     uint64_t key, successes, failures;
   };
-  std::vector<Inc> incs;
-  std::mt19937_64 rng(5);
-  for (int i = 0; i < 1000; ++i) {
-    uint64_t pick = rng() % 20;
-    uint64_t key = 1 + rng() % 300;  // 300 keys, room for 200 below
-    if (pick == 0) {
-      key = 0;
-    } else if (pick == 1) {
-      key = uint64_t{1} << 63;
+  for (bool random_ids : {false, true}) {
+    SCOPED_TRACE(random_ids ? "random ids" : "ids 1..300");
+    std::vector<uint64_t> ids(300);
+    std::mt19937_64 id_rng(77);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      ids[i] = random_ids ? (id_rng() >> 1) | 1 : i + 1;
     }
-    uint64_t s = rng() % 3;
-    uint64_t f = rng() % 2;
-    if (pick == 2) {
-      s = CounterTable::kPackedLimit + rng() % 1000;
+    std::vector<Inc> incs;
+    std::mt19937_64 rng(5);
+    for (int i = 0; i < 1000; ++i) {
+      uint64_t pick = rng() % 20;
+      uint64_t key = ids[rng() % ids.size()];  // 300 keys, room for 200 below
+      if (pick == 0) {
+        key = 0;
+      } else if (pick == 1) {
+        key = uint64_t{1} << 63;
+      }
+      uint64_t s = rng() % 3;
+      uint64_t f = rng() % 2;
+      if (pick == 2) {
+        s = CounterTable::kPackedLimit + rng() % 1000;
+      }
+      incs.push_back({key, s, f});
     }
-    incs.push_back({key, s, f});
+    CounterTable batched(200, /*hash_seed=*/9);
+    CounterTable single(200, /*hash_seed=*/9);
+    size_t refused_single = 0;
+    for (const Inc& inc : incs) {
+      refused_single += single.Add(inc.key, inc.successes, inc.failures) ? 0 : 1;
+    }
+    size_t refused_batched = batched.AddBatch(incs.data(), 100);  // a chunk and a half
+    refused_batched += batched.AddBatch(incs.data() + 100, incs.size() - 100);
+    EXPECT_EQ(refused_batched, refused_single);
+    EXPECT_GT(refused_single, 50u);
+    EXPECT_EQ(batched.refused(), single.refused());
+    EXPECT_EQ(DrainSorted(batched), DrainSorted(single));
   }
-  CounterTable batched(200, /*hash_seed=*/9);
-  CounterTable single(200, /*hash_seed=*/9);
-  size_t refused_single = 0;
-  for (const Inc& inc : incs) {
-    refused_single += single.Add(inc.key, inc.successes, inc.failures) ? 0 : 1;
-  }
-  size_t refused_batched = batched.AddBatch(incs.data(), 100);  // a chunk and a half
-  refused_batched += batched.AddBatch(incs.data() + 100, incs.size() - 100);
-  EXPECT_EQ(refused_batched, refused_single);
-  EXPECT_GT(refused_single, 50u);
-  EXPECT_EQ(batched.refused(), single.refused());
-  EXPECT_EQ(DrainSorted(batched), DrainSorted(single));
 }
 
 TEST(CounterTable, AddingNothingTakesNoSlot) {
