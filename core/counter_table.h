@@ -194,7 +194,9 @@ class CounterTable {
     return key - 1 < kMaxKey && (successes | failures) - 1 < kPackedLimit - 1;
   }
   // Adds packed counts (each half under 2^16) to a slot's counts word; the rare follow-ups
-  // (the dirty mark, a spill) are out of line.
+  // (the dirty mark, a spill) are out of line, and only they need the slot's index (SlotOf).
+  // Passing the index instead and addressing the word from it measured 15% slower for one
+  // Add at a time and 5% batched (2026-11-26, 7 interleaved rounds).
   void AddPacked(uint64_t& counts_word, uint64_t packed) {
     // Relaxed: see AddRare for why the first add's dirty mark is enough.
     uint64_t old =

@@ -13,7 +13,7 @@ namespace tally::core {
 // Lines the table refuses (no room for a new key) are counted as refused.
 //
 // Increments are added in batches of up to kIngestBatch with CounterTable::AddBatch, which
-// does the batch's lookups before its locked adds so that their memory accesses overlap
+// prefetches the batch's home buckets before adding, so that their cache misses overlap
 // (docs/architecture.md, "The counter table").
 inline constexpr size_t kIngestBatch = 64;
 
