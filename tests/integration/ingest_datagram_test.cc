@@ -196,9 +196,13 @@ TEST(IngestDatagram, SigtermUnderSustainedUdpLoadLosesNothingAccepted) {
         sent.store(++n, std::memory_order_relaxed);
       }
     });
-    while (sent.load(std::memory_order_relaxed) < 20'000) {
+    // Progress, not a pause: wait (bounded) until the sender is well under way.
+    const auto started = std::chrono::steady_clock::now();
+    while (sent.load(std::memory_order_relaxed) < 20'000 &&
+           std::chrono::steady_clock::now() - started < std::chrono::seconds(10)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+    EXPECT_GE(sent.load(std::memory_order_relaxed), 20'000) << "the sender did not get going";
     int64_t drops_before = Metric(t.http_port(), "tallyd_udp_kernel_drops_total");
     EXPECT_GE(drops_before, 0);
     EXPECT_EQ(t.Stop(), 0) << t.Log();
