@@ -40,9 +40,12 @@ bool ParseDecimal(std::string_view s, uint64_t max, uint64_t* out) {
 enum class Rate { kOne, kBelowOne, kInvalid };
 
 // A sample rate, classified exactly (no floating point): <digits>[.<digits>][e[+-]<digits>]
-// with at least one mantissa digit. Exactly 1 is kOne; strictly between 0 and 1 is kBelowOne;
-// 0, above 1 or anything unparsable is kInvalid.
+// with at least one mantissa digit, kMaxRateChars at most. Exactly 1 is kOne; strictly
+// between 0 and 1 is kBelowOne; 0, above 1, longer or anything unparsable is kInvalid.
 Rate ParseRate(std::string_view s) {
+  if (s.size() > kMaxRateChars) {
+    return Rate::kInvalid;
+  }
   size_t i = 0;
   size_t whole_begin = i;
   while (i < s.size() && IsDigit(s[i])) {
@@ -71,8 +74,9 @@ Rate ParseRate(std::string_view s) {
     }
     size_t exp_begin = i;
     while (i < s.size() && IsDigit(s[i])) {
-      // Saturate: any exponent past 10^6 puts the value far from 1 either way.
-      exponent = std::min<int64_t>(exponent * 10 + (s[i] - '0'), 1'000'000);
+      // Saturating is exact: the mantissa has fewer than kMaxRateChars digits, so its
+      // magnitude lies within +-kMaxRateChars and an exponent of 1000 or more decides alone.
+      exponent = std::min<int64_t>(exponent * 10 + (s[i] - '0'), 1000);
       ++i;
     }
     if (i == exp_begin) {

@@ -9,9 +9,11 @@
 //   - key_id is 1..2^63-1 and each value 1..2^32-1, in canonical decimal: digits only, no
 //     sign, no space, no leading zero ("007" is not 7: another statsd backend would see another
 //     metric name). Packed values are summed.
-//   - A sample rate of exactly 1 ("1", "1.0", "10e-1") is accepted; a rate strictly between 0
-//     and 1 makes the line kRefused (counts here are exact; scaling would estimate); a rate of
-//     0, above 1 or unparsable is kMalformed. The rate is compared exactly, not as a double.
+//   - A sample rate is <digits>[.<digits>][e[+-]<digits>], at most kMaxRateChars characters
+//     after the '@'. Exactly 1 ("1", "1.0", "10e-1") is accepted; strictly between 0 and 1
+//     makes the line kRefused (counts here are exact; scaling would estimate); 0, above 1,
+//     longer than kMaxRateChars or unparsable is kMalformed. The value is compared exactly
+//     (decimal digits, no floating point), so the class never depends on rounding.
 //   - In the tag form other tags are ignored; key and outcome must appear exactly once.
 //   - |c:<container> and |T<digits> (DogStatsD) are tolerated and ignored.
 //   - kIgnored: a well-formed "<name>:<anything>|<type>" whose name is not "<prefix>." +
@@ -33,6 +35,9 @@ namespace tally::core {
 
 inline constexpr uint64_t kMaxKeyId = (uint64_t{1} << 63) - 1;
 inline constexpr uint64_t kMaxLineValue = (uint64_t{1} << 32) - 1;
+// The longest sample rate, in characters after the '@'. Bounding the spelling is what makes
+// the exact comparison cheap: a 1 followed by a million zeros and e-2000000 is not a rate.
+inline constexpr size_t kMaxRateChars = 32;
 
 enum class LineResult : uint8_t {
   kAccepted,   // a valid counter line for our prefix; produced an Increment

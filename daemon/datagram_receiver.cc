@@ -8,13 +8,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
 
 #include "core/ingest.h"
-#include "daemon/log.h"
 
 namespace tally::daemon {
 namespace {
@@ -130,11 +130,14 @@ DatagramReceiver::DatagramReceiver(boost::asio::io_context& io, int fd, Transpor
                                    ThreadCounters& counters)
     : socket_(io, fd),
       drain_timer_(io),
+      retry_timer_(io),
       transport_(transport),
       table_(table),
       prefix_(std::move(prefix)),
       counters_(counters),
-      buffers_(kBatch * kBufferStride),
+      max_datagram_(transport == Transport::kUnix ? kMaxUnixDatagram : kMaxUdpDatagram),
+      stride_(max_datagram_ + kBufferPad),
+      buffers_(new char[kBatch * stride_]),
       msgs_(kBatch),
       iovs_(kBatch),
       control_(kBatch * kControlSpace) {}
@@ -143,10 +146,18 @@ DatagramReceiver::~DatagramReceiver() = default;
 
 void DatagramReceiver::Start() { Wait(); }
 
+const char* DatagramReceiver::transport_name() const {
+  return kTransportNames[static_cast<size_t>(transport_)];
+}
+
 void DatagramReceiver::Wait() {
   socket_.async_wait(boost::asio::posix::descriptor_base::wait_read,
                      [this](const boost::system::error_code& ec) {
-                       if (ec || stopped_) {
+                       if (stopped_ || ec == boost::asio::error::operation_aborted) {
+                         return;
+                       }
+                       if (ec) {
+                         OnError(ec.value());
                          return;
                        }
                        ReadSome();
@@ -159,30 +170,90 @@ void DatagramReceiver::ReadSome() {
   }
   switch (Read(kBatchesPerTurn)) {
     case ReadResult::kEmpty:
+      OnSuccess();
       Wait();
       break;
     case ReadResult::kBudgetSpent:
+      OnSuccess();
       // A flood never empties the socket: give the thread's other work (HTTP sessions, the
       // stop) its turn, then carry on without waiting for readiness.
       boost::asio::post(socket_.get_executor(), [this] { ReadSome(); });
       break;
     case ReadResult::kFailed:
+      OnError(last_errno_);
       break;
   }
 }
 
+void DatagramReceiver::OnError(int err) {
+  const auto now = std::chrono::steady_clock::now();
+  if (!failing_) {
+    failing_ = true;
+    failing_since_ = now;
+    backoff_ = kFirstBackoff;
+  }
+  // The descriptor is not (or no longer) our socket: a retry could read a descriptor that
+  // something else opened under the same number.
+  const bool for_good = err == EBADF || err == ENOTSOCK;
+  uint64_t suppressed = 0;
+  if (error_log_.Allow(&suppressed)) {
+    LogUdp()->error("{} socket: receive failed: {} ({} more since the last report){}",
+                    transport_name(), std::strerror(err), suppressed,
+                    for_good ? "; the receiver stops" : "; retrying");
+  }
+  if (for_good || now - failing_since_ >= kDownAfter) {
+    SetDown(true);
+  }
+  if (for_good) {
+    return;
+  }
+  retry_timer_.expires_after(backoff_);
+  backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+  retry_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) {
+      ReadSome();
+    }
+  });
+}
+
+void DatagramReceiver::OnSuccess() {
+  if (!failing_) {
+    return;
+  }
+  failing_ = false;
+  if (down_) {
+    LogUdp()->info(
+        "{} socket: receiving again after {:.1f} s of errors", transport_name(),
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - failing_since_).count());
+  }
+  SetDown(false);
+}
+
+void DatagramReceiver::SetDown(bool down) {
+  if (down == down_) {
+    return;
+  }
+  down_ = down;
+  OwnedGauge& gauge = counters_.receivers_down[static_cast<size_t>(transport_)];
+  gauge.Set(down ? gauge.Get() + 1 : gauge.Get() - 1);
+}
+
 DatagramReceiver::ReadResult DatagramReceiver::Read(size_t max_batches) {
   const int fd = socket_.native_handle();
+  // Unix: no control buffer, so descriptors a sender passes are never installed (the kernel
+  // drops them and sets MSG_CTRUNC). UDP: room for the SO_RXQ_OVFL drop count.
+  const bool unix_socket = transport_ == Transport::kUnix;
   for (size_t batch = 0; batch < max_batches; ++batch) {
     for (size_t i = 0; i < kBatch; ++i) {
-      iovs_[i] = {buffers_.data() + i * kBufferStride, kMaxDatagram};
+      iovs_[i] = {buffers_.get() + i * stride_, max_datagram_};
       msgs_[i].msg_hdr = {};
       msgs_[i].msg_hdr.msg_iov = &iovs_[i];
       msgs_[i].msg_hdr.msg_iovlen = 1;
-      msgs_[i].msg_hdr.msg_control = control_.data() + i * kControlSpace;
-      msgs_[i].msg_hdr.msg_controllen = kControlSpace;
+      msgs_[i].msg_hdr.msg_control = unix_socket ? nullptr : control_.data() + i * kControlSpace;
+      msgs_[i].msg_hdr.msg_controllen = unix_socket ? 0 : kControlSpace;
     }
-    int n = recvmmsg(fd, msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
+    // MSG_CMSG_CLOEXEC: were a descriptor ever installed, it would not leak into a child.
+    int n = recvmmsg(fd, msgs_.data(), kBatch, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, nullptr);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         return ReadResult::kEmpty;
@@ -190,22 +261,17 @@ DatagramReceiver::ReadResult DatagramReceiver::Read(size_t max_batches) {
       if (errno == EINTR) {
         continue;
       }
-      LogUdp()->error("recvmmsg failed: {}", std::strerror(errno));
+      last_errno_ = errno;
+      counters_.receive_errors[static_cast<size_t>(transport_)].Add(1);
+      counters_.receive_errno[static_cast<size_t>(transport_)].Set(
+          static_cast<uint64_t>(last_errno_));
       return ReadResult::kFailed;
     }
     core::LineCounts counts;
     for (int i = 0; i < n; ++i) {
       msghdr& h = msgs_[i].msg_hdr;
-      std::string_view data(static_cast<const char*>(iovs_[i].iov_base), msgs_[i].msg_len);
-      if ((h.msg_flags & MSG_TRUNC) != 0) {
-        // The kernel cut the datagram at our buffer's end: its last line is incomplete and
-        // could parse as another valid line (a shorter key or value), so only the whole
-        // lines before the cut are parsed and the cut line counts as malformed.
-        counters_.truncated_datagrams.Add(1);
-        size_t last_newline = data.rfind('\n');
-        data = last_newline == std::string_view::npos ? std::string_view()
-                                                      : data.substr(0, last_newline + 1);
-        ++counts.malformed;
+      if (unix_socket && (h.msg_flags & MSG_CTRUNC) != 0) {
+        counters_.unix_datagrams_with_fds.Add(1);  // SO_PASSCRED is off: only SCM_RIGHTS
       }
       for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
@@ -215,7 +281,15 @@ DatagramReceiver::ReadResult DatagramReceiver::Read(size_t max_batches) {
           kernel_drops_.store(drops, std::memory_order_relaxed);
         }
       }
-      counts += core::IngestBuffer(data, prefix_, table_);
+      if ((h.msg_flags & MSG_TRUNC) != 0) {
+        // Longer than max_datagram_: the kernel cut it and its tail is gone. Counting the
+        // lines before the cut would count part of a datagram, so none of it counts.
+        counters_.truncated_datagrams.Add(1);
+        continue;
+      }
+      counts += core::IngestBuffer(
+          std::string_view(static_cast<const char*>(iovs_[i].iov_base), msgs_[i].msg_len), prefix_,
+          table_);
     }
     counters_.datagrams[static_cast<size_t>(transport_)].Add(static_cast<uint64_t>(n));
     counters_.CountLines(transport_, counts);
@@ -230,6 +304,7 @@ void DatagramReceiver::DrainAndClose() {
   stopped_ = true;
   boost::system::error_code ec;
   socket_.cancel(ec);
+  retry_timer_.cancel();
   const int fd = socket_.native_handle();
   // 1. Stop new datagrams from reaching this socket while keeping the queued ones readable.
   //    UDP: connect to our own address; a connected socket only takes datagrams from its

@@ -51,6 +51,21 @@ class PromText {
 
 constexpr std::array<const char*, 4> kResults = {"accepted", "ignored", "malformed", "refused"};
 
+// The first datagram receiver that is down (daemon/datagram_receiver.h), as a reason.
+std::optional<std::string> DownReceiver(const CounterRegistry& counters) {
+  std::optional<std::string> reason;
+  counters.ForEach([&](size_t index, const ThreadCounters& c) {
+    for (size_t t = 0; t < kTransports && !reason; ++t) {
+      if (c.receivers_down[t].Get() != 0) {
+        reason =
+            fmt::format("the {} datagram receiver on I/O thread {} is down: {}", kTransportNames[t],
+                        index, std::strerror(static_cast<int>(c.receive_errno[t].Get())));
+      }
+    }
+  });
+  return reason;
+}
+
 }  // namespace
 
 Response HealthResponse(const ApiContext& ctx) {
@@ -71,6 +86,9 @@ Response HealthResponse(const ApiContext& ctx) {
   });
   if (!stalled.empty()) {
     return JsonError(http::status::service_unavailable, stalled);
+  }
+  if (std::optional<std::string> down = DownReceiver(ctx.counters)) {
+    return JsonError(http::status::service_unavailable, *down);
   }
   return JsonResponse(http::status::ok, R"({"status":"ok"})");
 }
@@ -138,8 +156,32 @@ std::string RenderMetrics(const ApiContext& ctx) {
   }
   p.Single(
       "tallyd_datagrams_truncated_total", "counter",
-      "Datagrams longer than 64 KiB, cut short (their tail is lost).",
+      "Datagrams longer than tallyd receives whole (UDP 64 KiB, Unix 512 KiB), refused whole: "
+      "none of their lines counted.",
       sum([](const ThreadCounters& c) -> const OwnedCounter& { return c.truncated_datagrams; }));
+  p.Single("tallyd_unix_datagrams_with_fds_total", "counter",
+           "Unix datagrams that carried descriptors (SCM_RIGHTS); the descriptors were closed "
+           "unopened and the lines counted.",
+           sum([](const ThreadCounters& c) -> const OwnedCounter& {
+             return c.unix_datagrams_with_fds;
+           }));
+  p.Family("tallyd_datagram_receive_errors_total", "counter",
+           "Datagram receive failures other than EAGAIN, by transport (each is retried).");
+  for (Transport t : {Transport::kUdp, Transport::kUnix}) {
+    auto i = static_cast<size_t>(t);
+    p.Sample(
+        "tallyd_datagram_receive_errors_total", fmt::format("transport=\"{}\"", kTransportNames[i]),
+        sum([i](const ThreadCounters& c) -> const OwnedCounter& { return c.receive_errors[i]; }));
+  }
+  p.Family("tallyd_datagram_receivers_down", "gauge",
+           "Datagram receivers failing for 5 s or closed for good, by transport (/healthz 503).");
+  for (Transport t : {Transport::kUdp, Transport::kUnix}) {
+    auto i = static_cast<size_t>(t);
+    uint64_t down = 0;
+    reg.ForEach([&](size_t, const ThreadCounters& c) { down += c.receivers_down[i].Get(); });
+    p.Sample("tallyd_datagram_receivers_down", fmt::format("transport=\"{}\"", kTransportNames[i]),
+             down);
+  }
   p.Single("tallyd_udp_kernel_drops_total", "counter",
            "Datagrams the kernel dropped for want of receive buffer (SO_RXQ_OVFL), over the "
            "life of the socket.",

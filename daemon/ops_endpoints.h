@@ -18,8 +18,9 @@ namespace tally::daemon {
 // An event loop that has not stamped its heartbeat for this long fails /healthz.
 inline constexpr std::chrono::seconds kLoopStallLimit{5};
 
-// 200 {"status":"ok"} while every I/O thread's event loop runs (its heartbeat is recent);
-// otherwise 503 naming the stalled thread.
+// 200 {"status":"ok"} while every I/O thread's event loop runs (its heartbeat is recent)
+// and no datagram receiver is down (ThreadCounters::receivers_down); otherwise 503 naming
+// the stalled thread or the down receiver and its last error.
 Response HealthResponse(const ApiContext& ctx);
 
 // What readiness depends on; every time is Unix ns.

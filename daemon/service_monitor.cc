@@ -132,7 +132,7 @@ void ServiceMonitor::WarnRepeats(uint64_t now_ns, bool force) {
   Summarize(truncated_, counters_.Sum([](const ThreadCounters& c) -> const OwnedCounter& {
     return c.truncated_datagrams;
   }),
-            now_ns, force, "truncated datagrams (over 64 KiB)");
+            now_ns, force, "datagrams refused whole as too long (Unix: over 512 KiB)");
 
   size_t keys = table_.keys();
   size_t threshold = table_.max_keys() / 10 * 9;

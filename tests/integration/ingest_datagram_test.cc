@@ -1,5 +1,6 @@
 // Datagram ingestion against the real binary: UDP datagrams mixing valid, malformed and
-// foreign lines; the Unix datagram socket (mode 0660, a blocking sender loses nothing); and
+// foreign lines; the Unix datagram socket (mode 0660, a blocking sender loses nothing, a
+// datagram over 64 KiB counts whole); and
 // SIGTERM in the middle of sustained UDP load (totals after restart = sent - kernel drops).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstring>
 #include <regex>
 #include <thread>
 
@@ -106,6 +108,37 @@ TEST(IngestDatagram, UnixSocketIs0660AndABlockingSenderLosesNothing) {
   EXPECT_EQ(t.Stop(), 0) << t.Log();
 }
 
+// A Unix datagram longer than 64 KiB is counted whole: 200,000 bytes, as large as a sender
+// with Linux's default SO_SNDBUF (212,960 bytes at most) sends, every one of its lines.
+TEST(IngestDatagram, UnixDatagramOf200000BytesIsCountedWhole) {
+  TempDir dir;
+  std::string path = dir.Sub("tallyd.sock");
+  TallydProcess t(dir.Sub("data"), {"--unix-socket", path});
+  int fd = socket(AF_UNIX, SOCK_DGRAM, 0);  // blocking, the default send buffer
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string payload;
+  int64_t lines = 0;
+  while (payload.size() + 22 < 200'000) {
+    payload += "apikey.12.success:1|c\n";
+    ++lines;
+  }
+  payload += "apikey.1.success:1|c";  // the last line needs no '\n'
+  ++lines;
+  ASSERT_EQ(payload.size(), 200'000u);
+  ASSERT_EQ(send(fd, payload.data(), payload.size(), 0), static_cast<ssize_t>(payload.size()))
+      << std::strerror(errno);
+  close(fd);
+  EXPECT_EQ(WaitMetric(t.http_port(), Lines("unix", "accepted"), lines), lines) << t.Log();
+  EXPECT_EQ(Metric(t.http_port(), Lines("unix", "malformed")), 0);
+  EXPECT_EQ(Metric(t.http_port(), "tallyd_datagrams_truncated_total"), 0);
+  WaitForTotal(t.http_port(), lines);
+  EXPECT_EQ(Total(t), lines);
+  EXPECT_EQ(t.Stop(), 0) << t.Log();
+}
+
 // Sum of the final per-socket kernel-drop counts tallyd logs when it closes its UDP sockets.
 int64_t LoggedUdpDrops(const std::string& log, int* sockets) {
   std::regex line("udp socket drained and closed; kernel drops: ([0-9]+)");
@@ -163,9 +196,13 @@ TEST(IngestDatagram, SigtermUnderSustainedUdpLoadLosesNothingAccepted) {
         sent.store(++n, std::memory_order_relaxed);
       }
     });
-    while (sent.load(std::memory_order_relaxed) < 20'000) {
+    // Progress, not a pause: wait (bounded) until the sender is well under way.
+    const auto started = std::chrono::steady_clock::now();
+    while (sent.load(std::memory_order_relaxed) < 20'000 &&
+           std::chrono::steady_clock::now() - started < std::chrono::seconds(10)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+    EXPECT_GE(sent.load(std::memory_order_relaxed), 20'000) << "the sender did not get going";
     int64_t drops_before = Metric(t.http_port(), "tallyd_udp_kernel_drops_total");
     EXPECT_GE(drops_before, 0);
     EXPECT_EQ(t.Stop(), 0) << t.Log();

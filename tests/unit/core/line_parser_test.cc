@@ -217,6 +217,53 @@ TEST(LineParser, SampleRateOfZeroAboveOneOrGarbageIsMalformed) {
   EXPECT_EQ(Parse("apikey.3.success:4|c|@1|@1"), LineResult::kMalformed);  // twice
 }
 
+// Concatenates; `Z(n)` is n zeros. (Building rates with `"1." + std::string(...)` trips
+// GCC 12's -Wrestrict false positive.)
+std::string Cat(std::initializer_list<std::string_view> parts) {
+  std::string s;
+  for (std::string_view p : parts) {
+    s.append(p);
+  }
+  return s;
+}
+std::string Z(size_t n) { return std::string(n, '0'); }
+
+// The rate is classified exactly within kMaxRateChars characters, and any longer spelling is
+// malformed, whatever its value: no approximation (an exponent cap, a double) decides.
+TEST(LineParser, SampleRateIsExactWithinItsLengthBound) {
+  auto rate_line = [](const std::string& rate) { return Cat({"apikey.3.success:4|c|@", rate}); };
+  // Exactly 1 in exactly kMaxRateChars characters, in several spellings: accepted.
+  const std::string longest_one[] = {
+      Cat({"1.", Z(kMaxRateChars - 2)}),
+      Cat({Z(kMaxRateChars - 1), "1"}),
+      Cat({"00.", Z(kMaxRateChars - 7), "1e26"}),
+      Cat({"1", Z(kMaxRateChars - 5), "e-27"}),
+  };
+  for (const std::string& rate : longest_one) {
+    ASSERT_EQ(rate.size(), kMaxRateChars);
+    EXPECT_EQ(Accepted(rate_line(rate)).successes, 4u) << rate;
+  }
+  // Just below and just above 1 at full length: refused and malformed, not rounded to 1.
+  const std::string below = Cat({"0.", std::string(kMaxRateChars - 2, '9')});
+  const std::string above = Cat({"1.", Z(kMaxRateChars - 3), "1"});
+  EXPECT_EQ(Parse(rate_line(below)), LineResult::kRefused) << below;
+  EXPECT_EQ(Parse(rate_line(above)), LineResult::kMalformed) << above;
+  // Exponents far past the mantissa's magnitude decide alone, both ways.
+  EXPECT_EQ(Parse(rate_line("1e-999999999999999999999999999")), LineResult::kRefused);
+  EXPECT_EQ(Parse(rate_line("0.1e999999999999999999999999999")), LineResult::kMalformed);
+  EXPECT_EQ(Parse(rate_line(Cat({"1", Z(20), "e-20"}))), LineResult::kAccepted);
+  // One character too many: malformed whatever the value, exactly 1 or below it.
+  for (const std::string& rate : {Cat({"1.", Z(kMaxRateChars - 1)}), Cat({Z(kMaxRateChars), "1"}),
+                                  Cat({"0.", std::string(kMaxRateChars - 1, '5')})}) {
+    ASSERT_EQ(rate.size(), kMaxRateChars + 1);
+    EXPECT_EQ(Parse(rate_line(rate)), LineResult::kMalformed) << rate;
+  }
+  // Issue 23.11: 10^-1000000 spelled as 1, a million zeros and e-2000000 is not a rate of 1,
+  // and a long exact spelling of 1 is not a rate below 1.
+  EXPECT_EQ(Parse(rate_line(Cat({"1", Z(1'000'000), "e-2000000"}))), LineResult::kMalformed);
+  EXPECT_EQ(Parse(rate_line(Cat({"0.", Z(1'000'000), "1e1000001"}))), LineResult::kMalformed);
+}
+
 TEST(LineParser, TagForm) {
   Increment inc = Accepted("apikey.requests:2|c|#key:77,outcome:failure");
   EXPECT_EQ(inc.key, 77u);
