@@ -63,21 +63,25 @@ std::optional<Refusal> CheckFraming(const http::request_header<>& h) {
   return std::nullopt;
 }
 
-// Reduces an absolute-form target ("http://host:port/path?query") to its origin form
-// ("/path?query"); other targets are returned unchanged.
-std::string_view OriginForm(std::string_view target) {
+std::optional<std::string> OriginForm(std::string_view target) {
   size_t scheme = target.find("://");
   if (scheme == std::string_view::npos || target.empty() || target.front() == '/' ||
       !(beast::iequals(target.substr(0, scheme), "http") ||
         beast::iequals(target.substr(0, scheme), "https"))) {
-    return target;
+    return std::nullopt;
   }
   std::string_view rest = target.substr(scheme + 3);
-  size_t path = rest.find_first_of("/?#");
+  size_t path = rest.find_first_of("/?");
   if (path == std::string_view::npos) {
     return "/";
   }
-  return rest.substr(path);
+  rest.remove_prefix(path);
+  std::string origin;
+  if (rest.front() != '/') {
+    origin.push_back('/');
+  }
+  origin.append(rest);
+  return origin;
 }
 
 // The bytes a chunked body waits on (a chunk-size line, the CRLF after chunk data, or the

@@ -58,10 +58,9 @@ struct Refusal {
 // Content-Length or HTTP/1.0; 501 for another coding before chunked.
 std::optional<Refusal> CheckFraming(const http::request_header<>& h);
 
-// Reduces an absolute-form target ("http://host:port/path?query") to its origin form
-// ("/path?query", "/" without a path); other targets are returned unchanged. The view is
-// into `target`.
-std::string_view OriginForm(std::string_view target);
+// The origin form ("/path?query") of an absolute-form target ("http://host:port/path?query",
+// "http://host?query" becomes "/?query"); nullopt for a target not in absolute form.
+std::optional<std::string> OriginForm(std::string_view target);
 
 // Checks the bytes a chunked body's parser holds back (a chunk-size line, the CRLF after
 // chunk data, or the trailer section), which start at such a boundary: a line ending in a

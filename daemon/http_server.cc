@@ -1,12 +1,10 @@
 #include "daemon/http_server.h"
 
-#include <algorithm>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "daemon/http_framing.h"
@@ -119,8 +117,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (std::optional<Refusal> refusal = CheckFraming(header)) {
       return Fail(refusal->status, std::string(refusal->message));
     }
-    if (std::string_view target = header.target(); OriginForm(target).size() != target.size()) {
-      header.target(std::string(OriginForm(target)));
+    if (std::optional<std::string> origin = OriginForm(header.target())) {
+      header.target(*origin);
     }
     if (header.method() == http::verb::head) {
       head_ = true;
