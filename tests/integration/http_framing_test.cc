@@ -238,5 +238,18 @@ TEST(HttpFraming, DeclaredBodyLengthAllocatesNothing) {
   EXPECT_EQ(tallyd.Stop(), 0) << tallyd.Log();
 }
 
+// The body limit itself is bounded: past 1 GiB, tallyd refuses to start (exit 2, one line).
+// Every listener off makes an accepted value end the run too (exit 1), so this never hangs.
+TEST(HttpFraming, BodyLimitIsAtMostOneGib) {
+  TempDir dir;
+  std::string output;
+  EXPECT_EQ(RunTallyd({"--data-dir", dir.Sub("data"), "--udp-listen", "off", "--http-listen", "off",
+                       "--max-body-bytes", "1073741825"},
+                      &output),
+            2)
+      << output;
+  EXPECT_NE(output.find("--max-body-bytes"), std::string::npos) << output;
+}
+
 }  // namespace
 }  // namespace tally::testing
