@@ -16,6 +16,8 @@ namespace {
 thread_local ThreadCounters* tls_counters = nullptr;
 ThreadCounters fallback_counters;  // for threads the Daemon did not set up (tests)
 
+}  // namespace
+
 using RouteHandler = std::function<void(Api&, Call)>;
 
 struct Route {
@@ -24,6 +26,8 @@ struct Route {
   Auth auth;
   RouteHandler handler;
 };
+
+namespace {
 
 // Every endpoint. Paths are matched segment by segment; the first route whose path matches
 // and whose method is the request's wins.
@@ -219,7 +223,7 @@ void Api::RunBlocking(std::function<void()> fn) { asio::post(workers_, std::move
 
 void Api::RunWrite(std::function<void()> fn) { asio::post(writes_, std::move(fn)); }
 
-bool Api::Authorized(Auth auth, const Request& req) const {
+bool Api::Authorized(Auth auth, const http::request_header<>& req) const {
   if (auth == Auth::kNone) {
     return true;
   }
@@ -245,14 +249,13 @@ bool Api::Authorized(Auth auth, const Request& req) const {
   return ConstantTimeEquals(value.substr(kBearer.size()), token);
 }
 
-void Api::Handle(Request req, Responder done) {
+std::optional<Response> Api::Admit(const http::request_header<>& req, const Route** matched,
+                                   std::string_view* id_segment) const {
   std::string_view target = req.target();
-  size_t q = target.find('?');
-  std::string_view path = target.substr(0, q);
+  std::string_view path = target.substr(0, target.find('?'));
   const http::verb method = req.method();
 
   const Route* route = nullptr;
-  std::string_view id_segment;
   std::string allowed;
   for (const Route& r : Routes()) {
     std::string_view segment;
@@ -261,19 +264,22 @@ void Api::Handle(Request req, Responder done) {
     }
     if (r.method == method) {
       route = &r;
-      id_segment = segment;
+      *id_segment = segment;
       break;
     }
     allowed += allowed.empty() ? "" : ", ";
     allowed += std::string(http::to_string(r.method));
+    if (r.method == http::verb::get) {
+      allowed += ", HEAD";  // the session answers HEAD as GET
+    }
   }
   if (route == nullptr) {
     if (allowed.empty()) {
-      return done(JsonError(http::status::not_found, "no such endpoint"));
+      return JsonError(http::status::not_found, "no such endpoint");
     }
     Response res = JsonError(http::status::method_not_allowed, "method not allowed");
     res.set(http::field::allow, allowed);
-    return done(std::move(res));
+    return res;
   }
   if (!Authorized(route->auth, req)) {
     Response res = JsonError(http::status::unauthorized, route->auth == Auth::kAdmin
@@ -282,13 +288,31 @@ void Api::Handle(Request req, Responder done) {
     if (route->auth == Auth::kAdmin) {
       res.set(http::field::www_authenticate, "Bearer");
     }
-    return done(std::move(res));
+    return res;
   }
   // Relaxed: a flag; a request racing with the stop either runs (and finishes before the
   // final flush) or is refused.
   if (route->auth != Auth::kNone && ctx_.stopping.load(std::memory_order_relaxed)) {
-    return done(JsonError(http::status::service_unavailable, "stopping"));
+    return JsonError(http::status::service_unavailable, "stopping");
   }
+  *matched = route;
+  return std::nullopt;
+}
+
+std::optional<Response> Api::Screen(const http::request_header<>& header) {
+  const Route* route = nullptr;
+  std::string_view id_segment;
+  return Admit(header, &route, &id_segment);
+}
+
+void Api::Handle(Request req, Responder done) {
+  const Route* route = nullptr;
+  std::string_view id_segment;
+  if (std::optional<Response> refused = Admit(req, &route, &id_segment)) {
+    return done(std::move(*refused));
+  }
+  std::string_view target = req.target();
+  size_t q = target.find('?');
   Call call{Request(), std::string(q == std::string_view::npos ? "" : target.substr(q + 1)), 0,
             std::move(done)};
   if (!id_segment.empty()) {

@@ -67,6 +67,8 @@ enum class Auth : uint8_t {
   kInternal,  // X-Internal-Token: <internal token>
 };
 
+struct Route;  // one entry of the route table (api.cc)
+
 class Api : public Handler {
  public:
   explicit Api(ApiContext ctx);
@@ -74,6 +76,9 @@ class Api : public Handler {
   ~Api() override;
 
   void Handle(Request request, Responder done) override;
+  // The refusals Handle() would answer before running a handler (404, 405, 401, 503),
+  // decided on the header alone: the session asks before sending "100 Continue".
+  std::optional<Response> Screen(const http::request_header<>& header) override;
 
   const ApiContext& ctx() const { return ctx_; }
   // Runs `fn` on a worker thread, off the I/O threads (store reads, slow operations).
@@ -99,7 +104,11 @@ class Api : public Handler {
   void DeleteKey(Call call);
 
  private:
-  bool Authorized(Auth auth, const Request& req) const;
+  bool Authorized(Auth auth, const http::request_header<>& req) const;
+  // Routes `req` and checks its token: the refusal, or nullopt with *route and *id_segment
+  // (a view into req's target) set.
+  std::optional<Response> Admit(const http::request_header<>& req, const Route** route,
+                                std::string_view* id_segment) const;
 
   ApiContext ctx_;
   boost::asio::thread_pool workers_{2};

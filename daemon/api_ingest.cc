@@ -81,15 +81,17 @@ Response Replay(const persistence::IdempotentAnswer& first, uint64_t hash) {
 }  // namespace
 
 void Api::Ingest(Call call) {
+  // The whole request is validated before a line is counted: a refused request applies
+  // nothing, so a client that corrects it and retries counts its lines once.
+  std::optional<std::string_view> wait = QueryParam(call.query, "wait");
+  if (wait && *wait != "flush") {
+    return call.done(JsonError(http::status::bad_request, "wait must be 'flush'"));
+  }
   core::LineCounts counts =
       core::IngestBuffer(call.req.body(), ctx_.config.metric_prefix, ctx_.table);
   ThisThreadCounters().CountLines(Transport::kHttp, counts);
-  std::optional<std::string_view> wait = QueryParam(call.query, "wait");
   if (!wait) {
     return call.done(Counts(http::status::accepted, counts));
-  }
-  if (*wait != "flush") {
-    return call.done(JsonError(http::status::bad_request, "wait must be 'flush'"));
   }
   // The increments are in the table now, before the registration, so the flush that
   // releases this waiter drains them.

@@ -215,8 +215,8 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
   if (c.udp_rcvbuf < 4096 || c.udp_rcvbuf > (uint64_t{1} << 31)) {
     return fail("--udp-rcvbuf: must be within 4096..2147483648");
   }
-  if (c.max_body_bytes < 1024) {
-    return fail("--max-body-bytes: must be at least 1024");
+  if (c.max_body_bytes < 1024 || c.max_body_bytes > (uint64_t{1} << 30)) {
+    return fail("--max-body-bytes: must be within 1024..1073741824");
   }
   if (c.max_connections < 1) {
     return fail("--max-connections: must be at least 1");

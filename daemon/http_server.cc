@@ -4,8 +4,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <optional>
+#include <string>
 #include <vector>
 
+#include "daemon/http_framing.h"
 #include "daemon/json_writer.h"
 #include "daemon/log.h"
 
@@ -54,6 +56,8 @@ core::StatusOr<int> OpenTcpListener(const Endpoint& ep) {
   return acceptor.release();
 }
 
+using RequestParser = http::request_parser<IncrementalBody>;
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, HttpListener& listener)
@@ -89,9 +93,11 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr std::chrono::seconds kStopGrace{5};
   static constexpr std::chrono::seconds kLinger{2};
   static constexpr size_t kLingerBytes = 8 * 1024 * 1024;
+  static constexpr size_t kReadSize = 64 * 1024;  // one body read
 
   void DoRead() {
     busy_ = false;
+    head_ = false;
     parser_.emplace();
     parser_->header_limit(listener_.limits_.header_limit);
     parser_->body_limit(listener_.limits_.max_body_bytes);
@@ -101,16 +107,36 @@ class Session : public std::enable_shared_from_this<Session> {
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
-  // The header is in: answer "100 Continue" if the client waits for it, then read the body.
+  // The header is in: check its framing, then read the body, after "100 Continue" when the
+  // client waits for it and the handler admits the request.
   void OnHeader(beast::error_code ec) {
     if (ec) {
       return OnRead(ec);
     }
+    http::request_header<>& header = parser_->get().base();
+    if (std::optional<Refusal> refusal = CheckFraming(header)) {
+      return Fail(refusal->status, std::string(refusal->message));
+    }
+    if (std::optional<std::string> origin = OriginForm(header.target())) {
+      header.target(*origin);
+    }
+    if (header.method() == http::verb::head) {
+      head_ = true;
+      header.method(http::verb::get);
+    }
     if (parser_->is_done()) {
       return OnRead(ec);
     }
-    auto expect = parser_->get().find(http::field::expect);
-    if (expect != parser_->get().end() && beast::iequals(expect->value(), "100-continue")) {
+    auto expect = header.find(http::field::expect);
+    if (expect != header.end() && beast::iequals(expect->value(), "100-continue")) {
+      if (std::optional<Response> refused = listener_.handler_.Screen(header)) {
+        // The body was never asked for: answer now and close rather than read it.
+        busy_ = true;
+        keep_alive_ = false;
+        version_ = header.version();
+        failed_ = true;
+        return Write(std::move(*refused));
+      }
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       return asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
                                [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -123,10 +149,42 @@ class Session : public std::enable_shared_from_this<Session> {
     ReadBody();
   }
 
+  // Feeds the body to the parser as it arrives, one read at a time, so that what a chunked
+  // body's framing holds back is checked after every read (CheckPendingChunkFraming).
   void ReadBody() {
-    http::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+    parser_->eager(true);
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      beast::error_code ec;
+      size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        break;
+      }
+      if (ec) {
+        return OnRead(ec);
+      }
+      if (used == 0) {
+        break;
+      }
+    }
+    if (parser_->is_done()) {
+      return OnRead({});
+    }
+    if (parser_->chunked()) {
+      const auto* data = static_cast<const char*>(buffer_.data().data());
+      if (std::optional<Refusal> refusal = CheckPendingChunkFraming(
+              std::string_view(data, buffer_.size()), listener_.limits_.header_limit)) {
+        return Fail(refusal->status, std::string(refusal->message));
+      }
+    }
+    stream_.async_read_some(buffer_.prepare(kReadSize),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) {
+                                return self->OnRead(ec);
+                              }
+                              self->buffer_.commit(n);
+                              self->ReadBody();
+                            });
   }
 
   void OnRead(beast::error_code ec) {
@@ -145,9 +203,13 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) {
       return Fail(http::status::bad_request, "malformed HTTP request: " + ec.message());
     }
-    Request req = parser_->release();
+    auto parsed = parser_->release();
+    Request req(std::move(parsed.base()), std::move(parsed.body()));
     keep_alive_ = req.keep_alive();
     version_ = req.version();
+    if (req.target() == "*") {
+      return Write(AsteriskResponse(req.method()));
+    }
     // The work guard keeps this thread's io_context running until the answer is written,
     // even when the handler answers later from another thread and nothing else is pending
     // (the orderly stop waits for exactly that).
@@ -161,8 +223,20 @@ class Session : public std::enable_shared_from_this<Session> {
         });
   }
 
+  // "OPTIONS *" asks about the server as a whole: 204 with every method tallyd serves. The
+  // asterisk with another method is no resource.
+  static Response AsteriskResponse(http::verb method) {
+    if (method != http::verb::options) {
+      return JsonError(http::status::bad_request, "the target * is only for OPTIONS");
+    }
+    Response res{http::status::no_content, 11};
+    res.set(http::field::allow, "GET, HEAD, POST, PUT, DELETE, OPTIONS");
+    return res;
+  }
+
   // Answers an unreadable request and closes: the stream cannot be resynchronized.
   void Fail(http::status status, const std::string& message) {
+    busy_ = true;
     keep_alive_ = false;
     version_ = 11;
     failed_ = true;
@@ -173,19 +247,33 @@ class Session : public std::enable_shared_from_this<Session> {
     bool keep_alive = keep_alive_ && !listener_.stopping_;
     res.version(version_);
     res.keep_alive(keep_alive);
-    listener_.counters_.CountStatus(static_cast<unsigned>(res.result_int()));
+    const unsigned status = res.result_int();
+    if (status / 100 == 1 || status == 204 || status == 304) {
+      res.erase(http::field::content_length);  // RFC 9110 §8.6: these carry no body
+    }
+    listener_.counters_.CountStatus(status);
     auto sp = std::make_shared<Response>(std::move(res));
+    auto on_written = [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+      if (ec) {
+        return self->Close();
+      }
+      if (!keep_alive) {
+        return self->failed_ ? self->Linger() : self->Close();
+      }
+      self->DoRead();
+    };
     stream_.expires_after(listener_.limits_.request_timeout);
+    if (head_) {
+      // The GET's header, Content-Length included, without its body (RFC 9110 §9.3.2).
+      auto serializer = std::make_shared<http::response_serializer<http::string_body>>(*sp);
+      return http::async_write_header(
+          stream_, *serializer,
+          [sp, serializer, on_written = std::move(on_written)](
+              beast::error_code ec, size_t n) mutable { on_written(ec, n); });
+    }
     http::async_write(stream_, *sp,
-                      [self = shared_from_this(), sp, keep_alive](beast::error_code ec, size_t) {
-                        if (ec) {
-                          return self->Close();
-                        }
-                        if (!keep_alive) {
-                          return self->failed_ ? self->Linger() : self->Close();
-                        }
-                        self->DoRead();
-                      });
+                      [sp, on_written = std::move(on_written)](
+                          beast::error_code ec, size_t n) mutable { on_written(ec, n); });
   }
 
   // After an error answer the client may still be sending (a body past the limit): closing
@@ -220,13 +308,14 @@ class Session : public std::enable_shared_from_this<Session> {
   HttpListener& listener_;
   std::atomic<uint32_t>& connections_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<RequestParser> parser_;
   std::vector<char> discard_;
   size_t discarded_ = 0;
   bool keep_alive_ = false;
   bool failed_ = false;
   unsigned version_ = 11;
   bool busy_ = false;
+  bool head_ = false;  // the request was HEAD, handled as GET: the answer is sent bodiless
 };
 
 HttpListener::HttpListener(asio::io_context& io, int fd, Handler& handler, const HttpLimits& limits,

@@ -10,8 +10,23 @@
 // Limits per connection: a deadline for reading each request and writing each answer (a
 // slow or idle client only ever holds its own connection), a header limit (431), a body
 // limit (413, checked against Content-Length before the body is read), and a cap on
-// connections across all threads (503 and close past it). "Expect: 100-continue" is
-// honoured. An accept error (EMFILE...) is counted and retried after a short backoff.
+// connections across all threads (503 and close past it). An accept error (EMFILE...) is
+// counted and retried after a short backoff.
+//
+// Framing (RFC 9112), checked on the header before any body byte is read; each failure is
+// answered and the connection closed, since the stream cannot be trusted after it:
+//   - HTTP/1.1 needs exactly one Host header (400).
+//   - Transfer-Encoding must be exactly "chunked" (400 when it does not end in chunked or
+//     names chunked twice, 501 for another coding before chunked); with Content-Length, 400.
+//   - A chunk-size line (with its extensions) or the trailer section longer than the header
+//     limit is 400 or 431; a chunked body's lines must end in CRLF (a bare LF is 400). Memory
+//     per connection stays within the header limit plus one 64 KiB read.
+//   - The body is read incrementally: nothing is allocated from a declared Content-Length.
+// Methods and targets: HEAD is answered as GET without the body (the GET's Content-Length);
+// an absolute-form target ("http://host/path") is reduced to its path and query; "OPTIONS *"
+// is answered 204 with the methods tallyd serves in Allow. 1xx, 204 and 304 answers carry no
+// Content-Length. "Expect: 100-continue" gets "100 Continue" only when Handler::Screen admits
+// the request; otherwise the final answer is sent at once and the connection closes unread.
 //
 // Stop: the acceptor closes, idle connections close, a connection in the middle of sending a
 // request gets a few seconds to finish it, and a request being handled is answered with
@@ -27,6 +42,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <optional>
 
 #include "core/status.h"
 #include "daemon/config.h"
@@ -44,6 +60,13 @@ class Handler {
  public:
   virtual ~Handler() = default;
   virtual void Handle(Request request, Responder done) = 0;
+  // Decides on a request's header alone, before its body is read: an answer refuses the
+  // request (unknown path, method, token, stopping), nullopt lets it proceed to Handle().
+  // Called on the session's thread for requests that wait for "100 Continue"; must not block.
+  virtual std::optional<Response> Screen(const http::request_header<>& header) {
+    (void)header;
+    return std::nullopt;
+  }
 };
 
 struct HttpLimits {
