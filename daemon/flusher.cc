@@ -74,10 +74,10 @@ void Flusher::Run() {
     auto started = std::chrono::steady_clock::now();
     bool ok = FlushOnce();
     lock.lock();
-    // Back off while failing: interval x 2^failures, at most 30 s.
+    // Back off while failing: interval x 2^(consecutive failures), at most 30 s.
     auto delay = interval_;
     if (!ok) {
-      uint64_t streak = std::min<uint64_t>(stats_.errors, 5);
+      uint64_t streak = std::min<uint64_t>(stats_.error_streak, 5);
       delay =
           std::min<std::chrono::milliseconds>(interval_ * (1 << streak), std::chrono::seconds(30));
     }
@@ -127,6 +127,7 @@ bool Flusher::FlushOnce() {
     stats_.last_duration_s = seconds;
     if (ok) {
       ++stats_.ok;
+      stats_.error_streak = 0;
       stats_.last_ok_unix_ns = NowUnixNs();
       auto split = std::partition(waiters_.begin(), waiters_.end(),
                                   [drain](const Waiter& w) { return w.drain > drain; });
@@ -137,6 +138,7 @@ bool Flusher::FlushOnce() {
       }
     } else {
       ++stats_.errors;
+      ++stats_.error_streak;
       if (!was_failing) {
         LogFlush()->error("flush failed, keeping {} keys pending and retrying: {}", pending_.size(),
                           error.message());

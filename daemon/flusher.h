@@ -2,8 +2,9 @@
 //
 // Every interval it drains the table into its pending deltas and applies them as one atomic,
 // synced flush. A failed flush keeps its deltas pending (they merge with the next drain) and
-// is retried with backoff; the failure is logged once per change of state. A flush that takes
-// longer than the interval is counted (stats().overruns) and logged, rate-limited. Receiving
+// is retried with backoff on the current streak of failures (interval x 2^streak, at most
+// 30 s; the first success resets it); the failure is logged once per change of state. A flush that
+// takes longer than the interval is counted (stats().overruns) and logged, rate-limited. Receiving
 // threads never wait for it.
 //
 // wait=flush callers register with AfterFlush(): the callback runs once a flush whose drain
@@ -27,6 +28,7 @@ namespace tally::daemon {
 struct FlushStats {
   uint64_t ok = 0;
   uint64_t errors = 0;
+  uint64_t error_streak = 0;    // consecutive failed attempts; 0 after a success
   uint64_t overruns = 0;        // flushes that took longer than the interval
   int64_t last_ok_unix_ns = 0;  // 0: none yet
   size_t pending_keys = 0;      // deltas waiting after the last attempt
