@@ -6,6 +6,7 @@
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
+#include "daemon/signals.h"
 
 int main(int argc, char** argv) {
   using namespace tally::daemon;
@@ -15,14 +16,14 @@ int main(int argc, char** argv) {
     return args.exit_code;
   }
   InitLogging(args.config->log_level);
-  umask(027);  // data files readable by the owner and group only, never by others
-  Daemon::BlockSignals();
+  umask(027);      // data files readable by the owner and group only, never by others
+  BlockSignals();  // before any thread starts: every thread inherits the mask
   Daemon daemon(std::move(*args.config));
   if (tally::core::Status s = daemon.Start(); !s.ok()) {
     LogMain()->error("cannot start: {}", s.message());
     return 1;
   }
-  int sig = Daemon::WaitForSignal();
-  LogMain()->info("received signal {}", sig);
+  int sig = WaitForStopSignal([&daemon] { daemon.FlushNow(); });
+  LogMain()->info("received {}", SignalName(sig));
   return daemon.Stop();
 }
