@@ -2,6 +2,7 @@
 // 13.11), a second instance on the same addresses (13.8), and port 0 (23.9).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -189,6 +190,33 @@ TEST(OpsLifecycle, PortZeroIsOnePortSharedByEveryThreadAndLogged) {
   }
   EXPECT_NE(WaitForTotal(http, 30).find("\"total_requests\":30"), std::string::npos);
   EXPECT_EQ(tallyd.Stop(), 0);
+}
+
+// A counter table that cannot be allocated (a large --max-keys under a memory limit) is one
+// "cannot start" line and exit 1, never an abort.
+TEST(OpsLifecycle, TableThatCannotBeAllocatedIsExitOneNotAnAbort) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "sanitizers reserve more address space than the limit allows";
+#else
+  TempDir dir;
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_AS, &saved), 0);
+  rlimit limited = saved;
+  limited.rlim_cur = rlim_t{8} << 30;  // 8 GiB: tallyd runs, 1e9 keys (32.5 GB) do not fit
+  if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < limited.rlim_cur) {
+    GTEST_SKIP() << "the hard address-space limit is already below 8 GiB";
+  }
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &limited), 0);
+  std::string output;
+  int code = RunTallyd({"--data-dir", dir.Sub("data"), "--udp-listen", "off", "--http-listen",
+                        "127.0.0.1:" + std::to_string(FreePort()), "--max-keys", "1000000000"},
+                       &output);
+  setrlimit(RLIMIT_AS, &saved);
+  EXPECT_EQ(code, 1) << output;
+  EXPECT_NE(output.find("cannot start: cannot allocate the counter table for --max-keys"),
+            std::string::npos)
+      << output;
+#endif
 }
 
 }  // namespace

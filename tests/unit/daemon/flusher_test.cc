@@ -145,5 +145,36 @@ TEST(Flusher, BackoffFollowsTheCurrentStreakNotLifetimeErrors) {
   EXPECT_EQ((*store)->Summary().total, 2);
 }
 
+// A waiter is answered by its deadline even while every flush fails (a full disk), without
+// a commit; its increments stay pending and reach the store once writes work again.
+TEST(Flusher, WaitersAreAnsweredByTheirDeadlineWhileFlushesFail) {
+  testing::TempDir dir;
+  testing::FaultEnv fault;
+  persistence::StoreOptions opts;
+  opts.env = fault.env.get();
+  auto store = persistence::Store::Open(dir.Sub("db"), opts);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  core::CounterTable table(1000);
+  Flusher flusher(table, **store, std::chrono::milliseconds(50), std::chrono::milliseconds(300));
+  flusher.Start();
+  fault.fs->set_mode(testing::FaultFs::Mode::kFailWrites);
+  ASSERT_TRUE(table.Add(9, 4, 0));
+  std::promise<FlushOutcome> p;
+  auto started = std::chrono::steady_clock::now();
+  flusher.AfterFlushOutcome([&p](const FlushOutcome& o) { p.set_value(o); });
+  flusher.Wake();
+  std::future<FlushOutcome> answer = p.get_future();
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  auto waited = std::chrono::steady_clock::now() - started;
+  FlushOutcome outcome = answer.get();
+  EXPECT_FALSE(outcome.committed);
+  EXPECT_TRUE(outcome.timed_out);
+  EXPECT_GE(waited, std::chrono::milliseconds(290));
+  EXPECT_TRUE(flusher.stats().failing);
+  fault.fs->set_mode(testing::FaultFs::Mode::kNone);
+  EXPECT_TRUE(flusher.Stop());
+  EXPECT_EQ((*store)->Summary().total, 4);
+}
+
 }  // namespace
 }  // namespace tally::daemon
