@@ -74,8 +74,8 @@ int WaitForStopSignal(const std::function<void()>& flush_now) {
         break;
       case SignalAction::kIgnore:
         if (uint64_t suppressed = 0; ignored_limiter.Allow(&suppressed)) {
-          LogMain()->info("{} ignored ({} more ignored signals not logged)", SignalName(sig),
-                          suppressed);
+          LogMain()->info("{} ignored ({} other ignored signals since the last such line)",
+                          SignalName(sig), suppressed);
         }
         break;
     }
