@@ -1,6 +1,7 @@
 // tallyd: a per-API-key request-outcome accumulator. See README.md.
 #include <sys/stat.h>
 
+#include <exception>
 #include <iostream>
 
 #include "daemon/config.h"
@@ -19,8 +20,16 @@ int main(int argc, char** argv) {
   umask(027);      // data files readable by the owner and group only, never by others
   BlockSignals();  // before any thread starts: every thread inherits the mask
   Daemon daemon(std::move(*args.config));
-  if (tally::core::Status s = daemon.Start(); !s.ok()) {
-    LogMain()->error("cannot start: {}", s.message());
+  // Start reports failures as a Status; an exception escaping it (an allocation failing
+  // deep in a library) is one line and exit 1 as well, never an abort.
+  tally::core::Status started = tally::core::Status::Ok();
+  try {
+    started = daemon.Start();
+  } catch (const std::exception& e) {
+    started = tally::core::Status::IoError(e.what());
+  }
+  if (!started.ok()) {
+    LogMain()->error("cannot start: {}", started.message());
     return 1;
   }
   int sig = WaitForStopSignal([&daemon] { daemon.FlushNow(); });
