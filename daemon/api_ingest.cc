@@ -100,8 +100,8 @@ void Api::Ingest(Call call) {
       done(Counts(http::status::ok, counts));
     } else {
       done(JsonError(http::status::service_unavailable,
-                     "stopped before a flush committed; the lines are counted and will be "
-                     "flushed at the final flush"));
+                     "no flush committed in time (tallyd is stopping, or flushes are failing "
+                     "for 30 s); the lines are counted and stay pending"));
     }
   });
   ctx_.flusher.Wake();
@@ -154,7 +154,9 @@ void Api::InternalFlush(Call call) {
 void Api::AdminFlush(Call call) {
   ctx_.flusher.AfterFlushOutcome([done = std::move(call.done)](const FlushOutcome& outcome) {
     if (!outcome.committed) {
-      return done(JsonError(http::status::service_unavailable, "the flusher has stopped"));
+      return done(JsonError(
+          http::status::service_unavailable,
+          "no flush committed in time (tallyd is stopping, or flushes are failing for 30 s)"));
     }
     JsonWriter w;
     w.BeginObject()

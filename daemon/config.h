@@ -1,5 +1,17 @@
-// Config: every option of tallyd, parsed in one place (command line, then --config file),
-// validated into a Status, and logged once with secrets redacted.
+// Config: every option of tallyd, parsed in one place (command line, environment, --config
+// file), validated into a Status, and logged once with secrets redacted.
+//
+// Precedence, for every option: command line > environment > file > default. The
+// environment holds $TALLYD_ADMIN_TOKEN, $TALLYD_INTERNAL_TOKEN and $STATE_DIRECTORY (the
+// data directory). A token and a token file for the same role, from any two places, is an
+// error: which one is meant cannot be guessed.
+//
+// Numeric options are canonical decimals within the range in NumericOptions(); a sign, a
+// non-digit or a value outside the range is exit 2 with one line naming the option and its
+// range. Token files must be regular files of at most kMaxTokenFileBytes. The metric prefix
+// must be a valid statsd name (ValidMetricPrefix). No error line ever echoes a value from a
+// configuration file line that could hold a secret: it names the file, the line number and
+// the option only.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +49,22 @@ struct Config {
   // One line per option, tokens shown as "(set)" or "(unset)".
   std::string Redacted() const;
 };
+
+// The range of one numeric option (both ends included).
+struct NumericRange {
+  const char* name;  // without "--"
+  uint64_t min;
+  uint64_t max;
+};
+// Every numeric option with its range, in --help order.
+const std::vector<NumericRange>& NumericOptions();
+
+inline constexpr uint64_t kMaxTokenFileBytes = 4096;
+inline constexpr size_t kMaxMetricPrefixBytes = 64;
+
+// A statsd name: 1..64 bytes of [A-Za-z0-9_-] in dot-separated non-empty segments (no
+// leading, trailing or doubled dot).
+bool ValidMetricPrefix(const std::string& prefix);
 
 // What ParseArgs decided: run with a config, or exit now with a code after printing `output`.
 struct ParsedArgs {

@@ -1,7 +1,7 @@
 #include "daemon/daemon.h"
 
 #include <fcntl.h>
-#include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "daemon/listen_guard.h"
 #include "daemon/log.h"
 
 namespace tally::daemon {
@@ -24,6 +25,9 @@ Daemon::~Daemon() {
       t->thread.join();
     }
   }
+  // The API pool's tasks use the store, the flusher and the I/O threads' io_contexts (their
+  // answers are posted there): they finish before any of those goes.
+  api_.reset();
   // The flusher's last flush (if Stop was never called) still reports to the monitor.
   if (monitor_) {
     monitor_->StopSupervisor();
@@ -31,23 +35,10 @@ Daemon::~Daemon() {
   flusher_.reset();
 }
 
-void Daemon::BlockSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-}
-
-int Daemon::WaitForSignal() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  int sig = 0;
-  sigwait(&set, &sig);
-  return sig;
+void Daemon::FlushNow() {
+  if (flusher_) {
+    flusher_->Wake();
+  }
 }
 
 Status Daemon::Start() {
@@ -77,7 +68,12 @@ Status Daemon::Start() {
   store_ = std::move(store).value();
   LogStore()->info("opened {}: epoch {}, {} groups, {} keys", config_.data_dir, store_->epoch(),
                    store_->live_groups(), store_->live_keys());
-  table_ = std::make_unique<core::CounterTable>(config_.max_keys);
+  try {
+    table_ = std::make_unique<core::CounterTable>(config_.max_keys);
+  } catch (const std::exception& e) {
+    return Status::IoError("cannot allocate the counter table for --max-keys " +
+                           std::to_string(config_.max_keys) + ": " + e.what());
+  }
   flusher_ = std::make_unique<Flusher>(*table_, *store_,
                                        std::chrono::milliseconds(config_.flush_interval_ms));
   monitor_ = std::make_unique<ServiceMonitor>(*table_, counters_, *flusher_,
@@ -121,6 +117,29 @@ Status Daemon::OpenListeners(InheritedSockets& inherited) {
   HttpLimits limits;
   limits.max_body_bytes = config_.max_body_bytes;
   limits.max_connections = config_.max_connections;
+  // Our own sockets: refuse an address another process holds, and with port 0 let every
+  // thread share the port the kernel picks (listen_guard.h).
+  Endpoint udp_ep = config_.udp_listen;
+  Endpoint http_ep = config_.http_listen;
+  if (inherited.udp.empty() && udp_ep.enabled()) {
+    core::StatusOr<uint16_t> port = ClaimPort("--udp-listen", udp_ep, SOCK_DGRAM);
+    if (!port.ok()) {
+      return port.status();
+    }
+    udp_ep.port = *port;
+  }
+  if (inherited.http.empty() && http_ep.enabled()) {
+    core::StatusOr<uint16_t> port = ClaimPort("--http-listen", http_ep, SOCK_STREAM);
+    if (!port.ok()) {
+      return port.status();
+    }
+    http_ep.port = *port;
+  }
+  if (!config_.unix_socket.empty()) {
+    if (Status s = CheckUnixSocketFree(config_.unix_socket); !s.ok()) {
+      return s;
+    }
+  }
   auto dup_for = [](int fd, uint32_t thread) -> core::StatusOr<int> {
     if (thread == 0) {
       return fd;  // thread 0 takes the inherited descriptor itself
@@ -152,14 +171,13 @@ Status Daemon::OpenListeners(InheritedSockets& inherited) {
     }
     if (inherited.udp.empty() && config_.udp_listen.enabled()) {
       uint64_t granted = 0;
-      core::StatusOr<int> fd = OpenUdpSocket(config_.udp_listen, config_.udp_rcvbuf, &granted);
+      core::StatusOr<int> fd = OpenUdpSocket(udp_ep, config_.udp_rcvbuf, &granted);
       if (!fd.ok()) {
         return fd.status();
       }
       if (i == 0) {
         LogUdp()->info("listening on {} with {} sockets, SO_RCVBUF {} bytes (asked {})",
-                       config_.udp_listen.ToString(), config_.io_threads, granted,
-                       config_.udp_rcvbuf);
+                       udp_ep.ToString(), config_.io_threads, granted, config_.udp_rcvbuf);
       }
       add_udp(*fd, Transport::kUdp, -1);
     }
@@ -182,7 +200,7 @@ Status Daemon::OpenListeners(InheritedSockets& inherited) {
           t->io, *fd, *api_, limits, counters_.process.http_connections, *t->counters));
     }
     if (inherited.http.empty() && config_.http_listen.enabled()) {
-      core::StatusOr<int> fd = OpenTcpListener(config_.http_listen);
+      core::StatusOr<int> fd = OpenTcpListener(http_ep);
       if (!fd.ok()) {
         return fd.status();
       }
@@ -207,7 +225,7 @@ Status Daemon::OpenListeners(InheritedSockets& inherited) {
                     BoundPort(fd), config_.io_threads);
   }
   if (inherited.http.empty() && config_.http_listen.enabled()) {
-    LogHttp()->info("listening on {}", config_.http_listen.ToString());
+    LogHttp()->info("listening on {} with {} sockets", http_ep.ToString(), config_.io_threads);
   }
   return Status::Ok();
 }
@@ -280,7 +298,10 @@ int Daemon::Stop() {
     }
     t->thread.join();
   }
-  // 4: the final flush (the supervisor must not wake a flusher that is stopping).
+  // 4: the API pool's queued store work finishes (its answers go to stopped io_contexts,
+  // which stay alive until ~Daemon) before the flusher and the store it uses stop.
+  api_.reset();
+  // 5: the final flush (the supervisor must not wake a flusher that is stopping).
   if (monitor_) {
     monitor_->StopSupervisor();
   }

@@ -34,10 +34,8 @@ class Daemon {
 
   // Opens the store and binds every listener, then starts the threads.
   core::Status Start();
-  // Blocks the calling thread until SIGINT or SIGTERM. Call BlockSignals() first, before
-  // any thread starts, so the signals reach only this wait.
-  static void BlockSignals();
-  static int WaitForSignal();
+  // Asks the flusher for a flush now (SIGUSR1); a no-op before Start.
+  void FlushNow();
   // The orderly stop; returns the process exit code (0 when everything was flushed).
   int Stop();
 

@@ -16,8 +16,8 @@ int64_t NowUnixNs() {
 }  // namespace
 
 Flusher::Flusher(core::CounterTable& table, persistence::Store& store,
-                 std::chrono::milliseconds interval)
-    : table_(table), store_(store), interval_(interval) {}
+                 std::chrono::milliseconds interval, std::chrono::milliseconds wait_deadline)
+    : table_(table), store_(store), interval_(interval), wait_deadline_(wait_deadline) {}
 
 Flusher::~Flusher() {
   if (thread_.joinable()) {
@@ -45,7 +45,8 @@ void Flusher::AfterFlushOutcome(OutcomeCallback done) {
     done(FlushOutcome{});
     return;
   }
-  waiters_.push_back({drains_started_ + 1, std::move(done)});
+  waiters_.push_back(
+      {drains_started_ + 1, std::chrono::steady_clock::now() + wait_deadline_, std::move(done)});
 }
 
 void Flusher::Wake() {
@@ -65,24 +66,58 @@ void Flusher::Run() {
   auto next = std::chrono::steady_clock::now() + interval_;
   std::unique_lock lock(mu_);
   while (!stop_) {
-    cv_.wait_until(lock, next, [this] { return stop_ || wake_; });
+    auto wake_at = next;
+    for (const Waiter& w : waiters_) {
+      wake_at = std::min(wake_at, w.deadline);
+    }
+    cv_.wait_until(lock, wake_at, [this] { return stop_ || wake_; });
     if (stop_) {
       break;
+    }
+    ReleaseExpiredWaiters(lock);
+    if (!wake_ && std::chrono::steady_clock::now() < next) {
+      continue;  // woken for a waiter's deadline only
     }
     wake_ = false;
     lock.unlock();
     auto started = std::chrono::steady_clock::now();
     bool ok = FlushOnce();
     lock.lock();
-    // Back off while failing: interval x 2^failures, at most 30 s.
+    // Back off while failing: interval x 2^(consecutive failures), at most 30 s.
     auto delay = interval_;
     if (!ok) {
-      uint64_t streak = std::min<uint64_t>(stats_.errors, 5);
+      uint64_t streak = std::min<uint64_t>(stats_.error_streak, 5);
       delay =
           std::min<std::chrono::milliseconds>(interval_ * (1 << streak), std::chrono::seconds(30));
     }
     next = std::max(started + delay, std::chrono::steady_clock::now());
   }
+}
+
+void Flusher::ReleaseExpiredWaiters(std::unique_lock<std::mutex>& lock) {
+  auto now = std::chrono::steady_clock::now();
+  auto split = std::partition(waiters_.begin(), waiters_.end(),
+                              [now](const Waiter& w) { return w.deadline > now; });
+  if (split == waiters_.end()) {
+    return;
+  }
+  std::vector<Waiter> expired(std::make_move_iterator(split),
+                              std::make_move_iterator(waiters_.end()));
+  waiters_.erase(split, waiters_.end());
+  lock.unlock();
+  static RateLimiter limiter(std::chrono::seconds(60));
+  if (uint64_t suppressed = 0; limiter.Allow(&suppressed)) {
+    LogFlush()->warn(
+        "{} flush waiters answered without a commit after {} ms ({} more since the last "
+        "message); their counts stay pending",
+        expired.size(), wait_deadline_.count(), suppressed);
+  }
+  FlushOutcome outcome;
+  outcome.timed_out = true;
+  for (Waiter& w : expired) {
+    w.done(outcome);
+  }
+  lock.lock();
 }
 
 bool Flusher::FlushOnce() {
@@ -127,6 +162,7 @@ bool Flusher::FlushOnce() {
     stats_.last_duration_s = seconds;
     if (ok) {
       ++stats_.ok;
+      stats_.error_streak = 0;
       stats_.last_ok_unix_ns = NowUnixNs();
       auto split = std::partition(waiters_.begin(), waiters_.end(),
                                   [drain](const Waiter& w) { return w.drain > drain; });
@@ -137,6 +173,7 @@ bool Flusher::FlushOnce() {
       }
     } else {
       ++stats_.errors;
+      ++stats_.error_streak;
       if (!was_failing) {
         LogFlush()->error("flush failed, keeping {} keys pending and retrying: {}", pending_.size(),
                           error.message());

@@ -2,13 +2,16 @@
 //
 // Every interval it drains the table into its pending deltas and applies them as one atomic,
 // synced flush. A failed flush keeps its deltas pending (they merge with the next drain) and
-// is retried with backoff; the failure is logged once per change of state. A flush that takes
-// longer than the interval is counted (stats().overruns) and logged, rate-limited. Receiving
+// is retried with backoff on the current streak of failures (interval x 2^streak, at most
+// 30 s; the first success resets it); the failure is logged once per change of state. A flush that
+// takes longer than the interval is counted (stats().overruns) and logged, rate-limited. Receiving
 // threads never wait for it.
 //
 // wait=flush callers register with AfterFlush(): the callback runs once a flush whose drain
 // began after the registration has committed, so every increment added before the call is
-// durable when it runs.
+// durable when it runs. A waiter is answered within `wait_deadline` (default
+// kDefaultWaitDeadline) in any case: past it, without a commit (timed_out), so a failing disk
+// cannot hold an HTTP session forever; its counts stay pending and are flushed later.
 #pragma once
 
 #include <atomic>
@@ -27,6 +30,7 @@ namespace tally::daemon {
 struct FlushStats {
   uint64_t ok = 0;
   uint64_t errors = 0;
+  uint64_t error_streak = 0;    // consecutive failed attempts; 0 after a success
   uint64_t overruns = 0;        // flushes that took longer than the interval
   int64_t last_ok_unix_ns = 0;  // 0: none yet
   size_t pending_keys = 0;      // deltas waiting after the last attempt
@@ -36,7 +40,8 @@ struct FlushStats {
 
 // What a flush that a waiter was waiting for did.
 struct FlushOutcome {
-  bool committed = false;   // false: the flusher stopped without committing it
+  bool committed = false;   // false: the flusher stopped, or the wait timed out
+  bool timed_out = false;   // no commit within the wait deadline (the counts stay pending)
   uint64_t epoch = 0;       // the store's epoch after it
   size_t keys_updated = 0;  // 0 when there was nothing to write
   size_t groups_updated = 0;
@@ -47,7 +52,10 @@ class Flusher {
   using FlushCallback = std::function<void(bool committed)>;
   using OutcomeCallback = std::function<void(const FlushOutcome&)>;
 
-  Flusher(core::CounterTable& table, persistence::Store& store, std::chrono::milliseconds interval);
+  static constexpr std::chrono::milliseconds kDefaultWaitDeadline{30'000};
+
+  Flusher(core::CounterTable& table, persistence::Store& store, std::chrono::milliseconds interval,
+          std::chrono::milliseconds wait_deadline = kDefaultWaitDeadline);
   ~Flusher();
 
   void Start();
@@ -70,15 +78,19 @@ class Flusher {
  private:
   struct Waiter {
     uint64_t drain;  // the first drain that includes the waiter's increments
+    std::chrono::steady_clock::time_point deadline;  // answered without a commit past it
     OutcomeCallback done;
   };
 
   void Run();
   bool FlushOnce();
+  // Answers (timed_out) the waiters past their deadline; `lock` holds mu_, released meanwhile.
+  void ReleaseExpiredWaiters(std::unique_lock<std::mutex>& lock);
 
   core::CounterTable& table_;
   persistence::Store& store_;
   const std::chrono::milliseconds interval_;
+  const std::chrono::milliseconds wait_deadline_;
   std::thread thread_;
 
   mutable std::mutex mu_;

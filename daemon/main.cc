@@ -1,11 +1,13 @@
 // tallyd: a per-API-key request-outcome accumulator. See README.md.
 #include <sys/stat.h>
 
+#include <exception>
 #include <iostream>
 
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
+#include "daemon/signals.h"
 
 int main(int argc, char** argv) {
   using namespace tally::daemon;
@@ -15,14 +17,22 @@ int main(int argc, char** argv) {
     return args.exit_code;
   }
   InitLogging(args.config->log_level);
-  umask(027);  // data files readable by the owner and group only, never by others
-  Daemon::BlockSignals();
+  umask(027);      // data files readable by the owner and group only, never by others
+  BlockSignals();  // before any thread starts: every thread inherits the mask
   Daemon daemon(std::move(*args.config));
-  if (tally::core::Status s = daemon.Start(); !s.ok()) {
-    LogMain()->error("cannot start: {}", s.message());
+  // Start reports failures as a Status; an exception escaping it (an allocation failing
+  // deep in a library) is one line and exit 1 as well, never an abort.
+  tally::core::Status started = tally::core::Status::Ok();
+  try {
+    started = daemon.Start();
+  } catch (const std::exception& e) {
+    started = tally::core::Status::IoError(e.what());
+  }
+  if (!started.ok()) {
+    LogMain()->error("cannot start: {}", started.message());
     return 1;
   }
-  int sig = Daemon::WaitForSignal();
-  LogMain()->info("received signal {}", sig);
+  int sig = WaitForStopSignal([&daemon] { daemon.FlushNow(); });
+  LogMain()->info("received {}", SignalName(sig));
   return daemon.Stop();
 }

@@ -2,6 +2,7 @@
 // --help and --version, the config file and its precedence, listeners turned off,
 // $STATE_DIRECTORY, and the effective configuration logged once with tokens redacted.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <fstream>
 
@@ -191,6 +192,70 @@ TEST(OpsConfig, DataDirComesFromStateDirectoryUnlessGiven) {
   EXPECT_EQ(tallyd.Stop(), 0);
   EXPECT_NE(tallyd.Log().find("data-dir=" + dir.Sub("explicit") + " "), std::string::npos)
       << tallyd.Log();
+}
+
+// `args` with every listener off and a data directory in `dir`: where an old build accepted
+// a bad option, it then exits 1 (nothing to listen on) instead of running on default ports.
+std::vector<std::string> Quiet(const TempDir& dir, std::vector<std::string> args) {
+  args.insert(args.end(),
+              {"--data-dir", dir.Sub("quiet"), "--udp-listen", "off", "--http-listen", "off"});
+  return args;
+}
+
+// Issue 23.1: numbers never wrap; 13: --max-keys past its bound is exit 2, not an abort.
+TEST(OpsConfig, NumericOptionsOutOfRangeExitTwoNamingTheRange) {
+  TempDir dir;
+  ExpectRefused(Quiet(dir, {"--max-body-bytes=-1"}),
+                "--max-body-bytes: must be an integer within 1024..");
+  ExpectRefused(Quiet(dir, {"--max-body-bytes", "1073741825"}), "--max-body-bytes");
+  ExpectRefused(Quiet(dir, {"--max-connections=-1"}),
+                "--max-connections: must be an integer within 1..");
+  ExpectRefused(Quiet(dir, {"--flush-interval-ms=-4294967000"}), "--flush-interval-ms");
+  ExpectRefused(Quiet(dir, {"--max-keys", "3000000000"}),
+                "--max-keys: must be an integer within 1..");
+  ExpectRefused(Quiet(dir, {"--udp-rcvbuf", "2147483648"}), "--udp-rcvbuf");
+  WriteFile(dir.Sub("wrap.conf"), "max-body-bytes = -1\n");
+  ExpectRefused(Quiet(dir, {"--config", dir.Sub("wrap.conf")}), "line 1: --max-body-bytes");
+}
+
+// Issue 23.5: the file's token file no longer beats the command line's token: both is exit 2.
+TEST(OpsConfig, TokenAndTokenFileForOneRoleExitTwo) {
+  TempDir dir;
+  WriteFile(dir.Sub("token"), "from-the-file\n");
+  WriteFile(dir.Sub("tallyd.conf"), "admin-token-file = " + dir.Sub("token") + "\n");
+  ExpectRefused(Quiet(dir, {"--config", dir.Sub("tallyd.conf"), "--admin-token", "cli"}),
+                "--admin-token and --admin-token-file are both given");
+}
+
+// Issue 23.9: a FIFO as a token file is refused at once instead of hanging start-up; a big
+// token file is refused without being read.
+TEST(OpsConfig, TokenFileMustBeASmallRegularFile) {
+  TempDir dir;
+  ASSERT_EQ(mkfifo(dir.Sub("fifo").c_str(), 0600), 0);
+  OpsLaunch launch;
+  launch.args = Quiet(dir, {"--admin-token-file", dir.Sub("fifo")});
+  {
+    OpsTallyd tallyd(launch, dir.Sub("log"));
+    EXPECT_EQ(tallyd.WaitExit(10000), 2) << tallyd.Log();
+    EXPECT_NE(tallyd.Log().find("is not a regular file"), std::string::npos) << tallyd.Log();
+  }
+  {
+    std::ofstream big(dir.Sub("big"));
+    big << "token\n" << std::string(300 * 1024, 'x');
+  }
+  ExpectRefused(Quiet(dir, {"--admin-token-file", dir.Sub("big")}), "is larger than 4096 bytes");
+  ExpectRefused(Quiet(dir, {"--metric-prefix", "api\x01key"}), "--metric-prefix");
+}
+
+// Issue 23.10: a malformed line of the file is not echoed; file, line and option are named.
+TEST(OpsConfig, MalformedFileLineIsNotEchoed) {
+  TempDir dir;
+  WriteFile(dir.Sub("tallyd.conf"), "log-level = info\nadmin-token: SECRET\n");
+  std::string output;
+  EXPECT_EQ(RunTallyd({"--config", dir.Sub("tallyd.conf")}, &output), 2);
+  EXPECT_EQ(output.find("SECRET"), std::string::npos) << output;
+  EXPECT_NE(output.find(dir.Sub("tallyd.conf") + " line 2 (admin-token)"), std::string::npos)
+      << output;
 }
 
 }  // namespace

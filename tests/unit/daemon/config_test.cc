@@ -1,9 +1,14 @@
 #include "daemon/config.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 
 #include "tests/support/temp_dir.h"
 
@@ -152,6 +157,233 @@ TEST(Config, HelpListsEveryOptionWithItsDefault) {
   p = Parse({"--version"});
   EXPECT_EQ(p.exit_code, 0);
   EXPECT_EQ(p.output.rfind("tallyd ", 0), 0u);
+}
+
+// Issue 23.1: every numeric option refuses a sign, a non-number and anything outside its
+// range, on the command line and in the file, with one line naming the option and the range.
+TEST(Config, NumericOptionsNeverWrapAndNameTheirRange) {
+  testing::TempDir dir;
+  for (const NumericRange& r : NumericOptions()) {
+    std::string option = std::string("--") + r.name;
+    std::string range = std::to_string(r.min) + ".." + std::to_string(r.max);
+    std::vector<std::string> bad = {"-1",
+                                    "-4294967000",
+                                    std::to_string(r.max + 1),
+                                    "1e3",
+                                    "",
+                                    "+5",
+                                    " 7",
+                                    "0x10",
+                                    "99999999999999999999999",
+                                    "18446744073709551615"};
+    if (r.min > 0) {
+      bad.push_back(std::to_string(r.min - 1));
+    }
+    for (const std::string& text : bad) {
+      ParsedArgs p = Parse({option.c_str(), text.c_str()});
+      EXPECT_EQ(p.exit_code, 2) << option << "=" << text;
+      EXPECT_FALSE(p.config.has_value()) << option << "=" << text;
+      EXPECT_NE(p.output.find(option + ": must be an integer within " + range), std::string::npos)
+          << option << "=" << text << ": " << p.output;
+      EXPECT_EQ(p.output.find('\n'), std::string::npos) << p.output;
+      if (text == " 7") {
+        continue;  // blanks around a value in the file are trimmed
+      }
+      std::string path = dir.Sub(std::string(r.name) + ".conf");
+      std::ofstream(path) << "\n" << r.name << " = " << text << "\n";
+      p = Parse({"--config", path.c_str()});
+      EXPECT_EQ(p.exit_code, 2) << r.name << "=" << text << " in the file";
+      EXPECT_NE(p.output.find(path + " line 2: " + option + ": must be an integer within " + range),
+                std::string::npos)
+          << p.output;
+    }
+    for (uint64_t good : {r.min, r.max}) {
+      std::string text = std::to_string(good);
+      ParsedArgs p = Parse({option.c_str(), text.c_str()});
+      EXPECT_TRUE(p.config.has_value()) << option << "=" << text << ": " << p.output;
+    }
+  }
+  ParsedArgs p = Parse({"--max-body-bytes", "1073741824", "--max-connections", "1000000"});
+  ASSERT_TRUE(p.config.has_value()) << p.output;
+  EXPECT_EQ(p.config->max_body_bytes, uint64_t{1} << 30);
+  EXPECT_EQ(p.config->max_connections, 1'000'000u);
+  EXPECT_EQ(Parse({"--max-keys", "3000000000"}).exit_code, 2);
+}
+
+// Issue 23.5: command line > environment > file, for the tokens and the data directory.
+TEST(Config, PrecedenceIsCommandLineThenEnvironmentThenFile) {
+  testing::TempDir dir;
+  std::ofstream(dir.Sub("t-file")) << "from-token-file\n";
+  std::ofstream(dir.Sub("t-cli-file")) << "from-cli-token-file\n";
+  struct Row {
+    bool cli, env, file;
+    const char* want;
+  };
+  // Every combination of the three places giving --admin-token (and likewise data-dir).
+  for (Row row : {Row{false, false, false, ""}, Row{true, false, false, "cli"},
+                  Row{false, true, false, "env"}, Row{false, false, true, "file"},
+                  Row{true, true, false, "cli"}, Row{true, false, true, "cli"},
+                  Row{false, true, true, "env"}, Row{true, true, true, "cli"}}) {
+    std::string conf = dir.Sub("p.conf");
+    std::ofstream(conf) << (row.file ? "admin-token = file\ninternal-token = file\n"
+                                       "data-dir = /from/file\n"
+                                     : "");
+    std::vector<const char*> args = {"--config", conf.c_str()};
+    if (row.cli) {
+      args.insert(args.end(),
+                  {"--admin-token", "cli", "--internal-token", "cli", "--data-dir", "/from/cli"});
+    }
+    if (row.env) {
+      setenv("TALLYD_ADMIN_TOKEN", "env", 1);
+      setenv("TALLYD_INTERNAL_TOKEN", "env", 1);
+      setenv("STATE_DIRECTORY", "/from/env", 1);
+    }
+    ParsedArgs p = Parse(args);
+    unsetenv("TALLYD_ADMIN_TOKEN");
+    unsetenv("TALLYD_INTERNAL_TOKEN");
+    unsetenv("STATE_DIRECTORY");
+    std::string label = std::string("cli=") + (row.cli ? "1" : "0") +
+                        " env=" + (row.env ? "1" : "0") + " file=" + (row.file ? "1" : "0");
+    ASSERT_TRUE(p.config.has_value()) << label << ": " << p.output;
+    EXPECT_EQ(p.config->admin_token, row.want) << label;
+    EXPECT_EQ(p.config->internal_token, row.want) << label;
+    std::string want_dir =
+        std::string(row.want).empty() ? "./tallyd-data" : std::string("/from/") + row.want;
+    EXPECT_EQ(p.config->data_dir, want_dir) << label;
+  }
+  // Token files: the command line's wins over the file's.
+  std::string conf = dir.Sub("f.conf");
+  std::ofstream(conf) << "admin-token-file = " << dir.Sub("t-file") << "\n";
+  ParsedArgs p = Parse({"--config", conf.c_str()});
+  ASSERT_TRUE(p.config.has_value()) << p.output;
+  EXPECT_EQ(p.config->admin_token, "from-token-file");
+  std::string cli_file = dir.Sub("t-cli-file");
+  p = Parse({"--config", conf.c_str(), "--admin-token-file", cli_file.c_str()});
+  ASSERT_TRUE(p.config.has_value()) << p.output;
+  EXPECT_EQ(p.config->admin_token, "from-cli-token-file");
+  // Other options: the command line wins over the file.
+  std::ofstream(conf) << "max-connections = 7\nmetric-prefix = fromfile\n";
+  p = Parse({"--config", conf.c_str(), "--max-connections", "9"});
+  ASSERT_TRUE(p.config.has_value()) << p.output;
+  EXPECT_EQ(p.config->max_connections, 9u);
+  EXPECT_EQ(p.config->metric_prefix, "fromfile");
+}
+
+// Issue 23.5: a token and a token file for the same role, from any two places, is exit 2.
+TEST(Config, TokenAndTokenFileForOneRoleIsAnError) {
+  testing::TempDir dir;
+  std::string token_file = dir.Sub("token");
+  std::ofstream(token_file) << "from-token-file\n";
+  std::string conf_file = dir.Sub("file.conf");
+  std::ofstream(conf_file) << "admin-token-file = " << token_file << "\n";
+  std::string conf_token = dir.Sub("token.conf");
+  std::ofstream(conf_token) << "admin-token = in-file\n";
+  std::string conf_both = dir.Sub("both.conf");
+  std::ofstream(conf_both) << "admin-token = in-file\nadmin-token-file = " << token_file << "\n";
+  auto refused = [](ParsedArgs p, const char* label) {
+    EXPECT_EQ(p.exit_code, 2) << label << ": " << p.output;
+    EXPECT_NE(p.output.find("--admin-token and --admin-token-file are both given"),
+              std::string::npos)
+        << label << ": " << p.output;
+    EXPECT_EQ(p.output.find("in-file"), std::string::npos) << p.output;
+    EXPECT_EQ(p.output.find('\n'), std::string::npos) << p.output;
+  };
+  // The case from the issue: the file's token file used to beat the command line's token.
+  refused(Parse({"--config", conf_file.c_str(), "--admin-token", "cli"}), "cli token + ini file");
+  refused(Parse({"--admin-token", "cli", "--admin-token-file", token_file.c_str()}), "cli both");
+  refused(Parse({"--config", conf_token.c_str(), "--admin-token-file", token_file.c_str()}),
+          "ini token + cli file");
+  refused(Parse({"--config", conf_both.c_str()}), "ini both");
+  setenv("TALLYD_ADMIN_TOKEN", "env", 1);
+  ParsedArgs env_and_file = Parse({"--admin-token-file", token_file.c_str()});
+  unsetenv("TALLYD_ADMIN_TOKEN");
+  refused(env_and_file, "env token + cli file");
+  // An explicitly empty token would silently turn auth off.
+  ParsedArgs empty = Parse({"--admin-token", ""});
+  EXPECT_EQ(empty.exit_code, 2) << empty.output;
+  EXPECT_NE(empty.output.find("--admin-token: must not be empty"), std::string::npos);
+}
+
+// Issue 23.9: a token file must be a regular file of at most 4 KiB; a FIFO never blocks.
+TEST(Config, TokenFilesMustBeSmallRegularFiles) {
+  testing::TempDir dir;
+  std::string fifo = dir.Sub("fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  auto parsing = std::async(std::launch::async, [&] {
+    return Parse({"--admin-token-file", fifo.c_str()});
+  });
+  if (parsing.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    ADD_FAILURE() << "reading a FIFO as a token file blocks";
+    int w = open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // release the reader: EOF
+    close(w);
+  }
+  ParsedArgs p = parsing.get();
+  EXPECT_EQ(p.exit_code, 2) << p.output;
+  EXPECT_NE(p.output.find("--admin-token-file: '" + fifo + "' is not a regular file"),
+            std::string::npos)
+      << p.output;
+
+  p = Parse({"--internal-token-file", dir.path().c_str()});
+  EXPECT_EQ(p.exit_code, 2);
+  EXPECT_NE(p.output.find("is not a regular file"), std::string::npos) << p.output;
+
+  std::string big = dir.Sub("big");
+  std::ofstream(big) << "token\n" << std::string(4096, 'x');
+  p = Parse({"--admin-token-file", big.c_str()});
+  EXPECT_EQ(p.exit_code, 2);
+  EXPECT_NE(p.output.find("is larger than 4096 bytes"), std::string::npos) << p.output;
+  EXPECT_EQ(p.output.find('\n'), std::string::npos);
+
+  std::string exact = dir.Sub("exact");
+  std::ofstream(exact) << "token \t\r\n" << std::string(4096 - 9, 'x');
+  p = Parse({"--admin-token-file", exact.c_str()});
+  ASSERT_TRUE(p.config.has_value()) << p.output;
+  EXPECT_EQ(p.config->admin_token, "token");
+}
+
+// Issue 23.9: the prefix must be a statsd name that lines can match.
+TEST(Config, MetricPrefixMustBeAStatsdName) {
+  for (const char* good : {"apikey", "a", "my-app.api_key", "A.B.C9"}) {
+    ParsedArgs p = Parse({"--metric-prefix", good});
+    EXPECT_TRUE(p.config.has_value()) << good << ": " << p.output;
+  }
+  std::string long_prefix(65, 'a');
+  for (std::string bad :
+       {std::string("api\x01key"), std::string("api\tkey"), std::string("a\x7f"), std::string(".a"),
+        std::string("a."), std::string("a..b"), std::string("a b"), std::string("caf\xc3\xa9"),
+        std::string("a/b"), std::string(""), long_prefix}) {
+    ParsedArgs p = Parse({"--metric-prefix", bad.c_str()});
+    EXPECT_EQ(p.exit_code, 2) << bad;
+    EXPECT_NE(p.output.find("--metric-prefix: must be"), std::string::npos) << p.output;
+  }
+  EXPECT_TRUE(Parse({"--metric-prefix", std::string(64, 'a').c_str()}).config.has_value());
+}
+
+// Issue 23.10: an error about a file line never echoes the line; it names file, line, key.
+TEST(Config, ConfigFileErrorsNeverEchoTheLine) {
+  testing::TempDir dir;
+  std::string path = dir.Sub("secret.conf");
+  for (const char* line : {"admin-token: SECRET", "admin-token SECRET", "SECRET", "[SECRET]"}) {
+    std::ofstream(path) << "# first\n\nlog-level = info\n" << line << "\n";
+    ParsedArgs p = Parse({"--config", path.c_str()});
+    EXPECT_EQ(p.exit_code, 2) << line;
+    EXPECT_EQ(p.output.find("SECRET"), std::string::npos) << p.output;
+    EXPECT_NE(p.output.find(path + " line 4"), std::string::npos) << p.output;
+    EXPECT_EQ(p.output.find('\n'), std::string::npos) << p.output;
+  }
+  std::ofstream(path) << "admin-token: SECRET\n";
+  ParsedArgs p = Parse({"--config", path.c_str()});
+  EXPECT_NE(p.output.find("line 1 (admin-token): expected `option = value`"), std::string::npos)
+      << p.output;
+  // A token holding '#' is read whole; only whole lines are comments.
+  std::ofstream(path) << "admin-token = a#b;c\n";
+  p = Parse({"--config", path.c_str()});
+  ASSERT_TRUE(p.config.has_value()) << p.output;
+  EXPECT_EQ(p.config->admin_token, "a#b;c");
+  std::ofstream(path) << "max-keys = 5\nmax-keys = 6\n";
+  p = Parse({"--config", path.c_str()});
+  EXPECT_EQ(p.exit_code, 2);
+  EXPECT_NE(p.output.find("line 2: max-keys is given twice"), std::string::npos) << p.output;
 }
 
 }  // namespace

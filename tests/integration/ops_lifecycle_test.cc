@@ -1,0 +1,223 @@
+// Lifecycle through the real binary: what every signal a user can send does (issue 23.4,
+// 13.11), a second instance on the same addresses (13.8), and port 0 (23.9).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "tests/support/ops_process.h"
+#include "tests/support/tallyd_process.h"
+#include "tests/support/temp_dir.h"
+
+namespace tally::testing {
+namespace {
+
+// The total on disk, read by a fresh tallyd on `data_dir` (0 when none).
+int64_t TotalAfterRestart(const std::string& data_dir) {
+  TallydProcess check(data_dir);
+  std::string body = Http(check.http_port(), "GET", "/admin/apikey-stats/summary").body;
+  size_t at = body.find("\"total_requests\":");
+  EXPECT_EQ(check.Stop(), 0);
+  return at == std::string::npos ? -1 : std::stoll(body.substr(at + 17));
+}
+
+// Every signal whose default action ends the process either stops tallyd in order (exit 0,
+// final flush) or leaves it running; nothing answered 202 is lost to it.
+TEST(OpsLifecycle, NoSignalAUserCanSendLosesAcceptedCounts) {
+  TempDir dir;
+  struct Case {
+    int sig;
+    bool stops;
+  };
+  std::vector<Case> cases = {
+      {SIGTERM, true},    {SIGINT, true},     {SIGHUP, true},   {SIGQUIT, true},
+      {SIGXCPU, true},    {SIGPWR, true},     {SIGUSR1, false}, {SIGUSR2, false},
+      {SIGALRM, false},   {SIGVTALRM, false}, {SIGPROF, false}, {SIGIO, false},
+      {SIGSTKFLT, false}, {SIGPIPE, false},   {SIGXFSZ, false}, {SIGRTMIN, false},
+      {SIGRTMAX, false},
+  };
+  int64_t sent = 0;
+  for (const Case& c : cases) {
+    std::string name = strsignal(c.sig);
+    int code = -1;
+    {
+      TallydProcess tallyd(dir.Sub("data"));
+      ASSERT_EQ(Http(tallyd.http_port(), "POST", "/v1/ingest", "apikey.1.success:3|c").status, 202)
+          << name;
+      sent += 3;
+      if (c.stops) {
+        code = tallyd.Stop(c.sig);
+      } else {
+        // Still running after it: the SIGTERM that follows is what stops it. A signal that
+        // killed it would be its exit status (128 + the signal).
+        ASSERT_EQ(kill(tallyd.pid(), c.sig), 0);
+        code = tallyd.Stop(SIGTERM);
+      }
+      EXPECT_EQ(code, 0) << name << "\n" << tallyd.Log();
+      if (c.stops) {
+        EXPECT_NE(tallyd.Log().find("received SIG"), std::string::npos) << tallyd.Log();
+      }
+    }
+    if (code != 0) {
+      sent -= 3;  // lost with the process; the next rounds count from what is on disk
+    }
+  }
+  EXPECT_EQ(TotalAfterRestart(dir.Sub("data")), sent);
+  EXPECT_EQ(sent, 3 * static_cast<int64_t>(cases.size()));
+}
+
+// SIGUSR1 asks for a flush now: the counts are on disk without waiting for the interval.
+TEST(OpsLifecycle, SigUsr1FlushesNow) {
+  TempDir dir;
+  TallydProcess tallyd(dir.Sub("data"), {"--flush-interval-ms", "3600000"});
+  ASSERT_EQ(Http(tallyd.http_port(), "POST", "/v1/ingest", "apikey.1.success:5|c").status, 202);
+  ASSERT_EQ(kill(tallyd.pid(), SIGUSR1), 0);
+  auto flushes = [&] {
+    return ScrapeMetric(tallyd.http_port(), "tallyd_flushes_total{result=\"ok\"}").value_or(0);
+  };
+  for (int i = 0; i < 1000 && flushes() < 1; ++i) {
+    usleep(10 * 1000);  // polling an observable state, bounded: 10 s
+  }
+  EXPECT_GE(flushes(), 1) << tallyd.Log();
+  EXPECT_NE(tallyd.Log().find("SIGUSR1: flushing now"), std::string::npos) << tallyd.Log();
+  EXPECT_EQ(tallyd.Stop(), 0);
+}
+
+// Runs tallyd with `args` and a log in `dir`; its exit code, or -1 if still running after
+// 10 s (then it is killed). *log receives what it wrote.
+int RunBounded(const TempDir& dir, const std::string& name, std::vector<std::string> args,
+               std::string* log) {
+  OpsLaunch launch;
+  launch.args = std::move(args);
+  OpsTallyd tallyd(launch, dir.Sub(name + ".log"));
+  int code = tallyd.WaitExit(10000);
+  *log = tallyd.Log();
+  return code;
+}
+
+// A second tallyd (another data directory) on the addresses of a running one fails to start:
+// exit 1, "address in use"; the first one keeps its traffic and its Unix socket.
+TEST(OpsLifecycle, SecondInstanceOnTheSameAddressesFailsToStart) {
+  TempDir dir;
+  std::string sock = dir.Sub("tallyd.sock");
+  TallydProcess first(dir.Sub("first"), {"--unix-socket", sock});
+  std::string udp = "127.0.0.1:" + std::to_string(first.udp_port());
+  std::string http = "127.0.0.1:" + std::to_string(first.http_port());
+  for (auto [name, args] :
+       {std::pair{"udp", std::vector<std::string>{"--udp-listen", udp, "--http-listen", "off"}},
+        std::pair{"http", std::vector<std::string>{"--udp-listen", "off", "--http-listen", http}},
+        std::pair{"unix", std::vector<std::string>{"--udp-listen", "off", "--http-listen", "off",
+                                                   "--unix-socket", sock}}}) {
+    args.insert(args.end(), {"--data-dir", dir.Sub(std::string("second-") + name)});
+    std::string log;
+    EXPECT_EQ(RunBounded(dir, name, args, &log), 1) << name << "\n" << log;
+    EXPECT_NE(log.find("address in use"), std::string::npos) << name << "\n" << log;
+  }
+  // The first instance still has its Unix socket and counts through it.
+  int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, sock.c_str(), sizeof addr.sun_path - 1);
+  std::string line = "apikey.2.success:4|c";
+  EXPECT_EQ(
+      sendto(fd, line.data(), line.size(), 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr),
+      static_cast<ssize_t>(line.size()))
+      << std::strerror(errno);
+  close(fd);
+  EXPECT_NE(WaitForTotal(first.http_port(), 4).find("\"total_requests\":4"), std::string::npos);
+  // Over UDP too: every datagram reaches the first instance.
+  for (int i = 0; i < 20; ++i) {
+    SendUdp(first.udp_port(), "apikey.3.success:1|c");
+  }
+  EXPECT_NE(WaitForTotal(first.http_port(), 24).find("\"total_requests\":24"), std::string::npos);
+  first.Kill();  // leaves a stale socket file behind
+  // A stale socket (nobody receiving) is replaced.
+  TallydProcess third(dir.Sub("third"), {"--unix-socket", sock});
+  EXPECT_EQ(third.Stop(), 0) << third.Log();
+}
+
+// The port of the `kind` ("udp", "http") listener as logged, or 0.
+uint16_t LoggedPort(const std::string& log, const std::string& kind) {
+  std::string marker = "[" + kind + "] listening on 127.0.0.1:";
+  size_t at = log.find(marker);
+  return at == std::string::npos ? 0
+                                 : static_cast<uint16_t>(std::stoi(log.substr(at + marker.size())));
+}
+
+// Sockets in LISTEN (TCP) or bound (UDP) state on `port`, from /proc/net/{tcp,udp}.
+int SocketsOnPort(const char* table, uint16_t port) {
+  std::ifstream in(std::string("/proc/net/") + table);
+  std::string line;
+  std::getline(in, line);
+  char want[8];
+  std::snprintf(want, sizeof want, ":%04X", port);
+  int n = 0;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string slot, local;
+    fields >> slot >> local;
+    if (local.size() > 5 && local.substr(local.size() - 5) == want) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+// With port 0 every I/O thread shares the one port the kernel picked, and the log names it.
+TEST(OpsLifecycle, PortZeroIsOnePortSharedByEveryThreadAndLogged) {
+  TempDir dir;
+  OpsLaunch launch;
+  launch.args = {"--data-dir",    dir.Sub("data"), "--udp-listen", "127.0.0.1:0",
+                 "--http-listen", "127.0.0.1:0",   "--io-threads", "3"};
+  OpsTallyd tallyd(launch, dir.Sub("log"));
+  ASSERT_TRUE(tallyd.WaitForLog("] ready")) << tallyd.Log();
+  std::string log = tallyd.Log();
+  uint16_t udp = LoggedPort(log, "udp");
+  uint16_t http = LoggedPort(log, "http");
+  ASSERT_NE(udp, 0) << log;
+  ASSERT_NE(http, 0) << log;
+  EXPECT_EQ(SocketsOnPort("udp", udp), 3) << log;
+  EXPECT_EQ(SocketsOnPort("tcp", http), 3) << log;
+  EXPECT_EQ(Http(http, "GET", "/healthz").status, 200);
+  for (int i = 0; i < 30; ++i) {
+    SendUdp(udp, "apikey.5.success:1|c");
+  }
+  EXPECT_NE(WaitForTotal(http, 30).find("\"total_requests\":30"), std::string::npos);
+  EXPECT_EQ(tallyd.Stop(), 0);
+}
+
+// A counter table that cannot be allocated (a large --max-keys under a memory limit) is one
+// "cannot start" line and exit 1, never an abort.
+TEST(OpsLifecycle, TableThatCannotBeAllocatedIsExitOneNotAnAbort) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "sanitizers reserve more address space than the limit allows";
+#else
+  TempDir dir;
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_AS, &saved), 0);
+  rlimit limited = saved;
+  limited.rlim_cur = rlim_t{8} << 30;  // 8 GiB: tallyd runs, 1e9 keys (32.5 GB) do not fit
+  if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < limited.rlim_cur) {
+    GTEST_SKIP() << "the hard address-space limit is already below 8 GiB";
+  }
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &limited), 0);
+  std::string output;
+  int code = RunTallyd({"--data-dir", dir.Sub("data"), "--udp-listen", "off", "--http-listen",
+                        "127.0.0.1:" + std::to_string(FreePort()), "--max-keys", "1000000000"},
+                       &output);
+  setrlimit(RLIMIT_AS, &saved);
+  EXPECT_EQ(code, 1) << output;
+  EXPECT_NE(output.find("cannot start: cannot allocate the counter table for --max-keys"),
+            std::string::npos)
+      << output;
+#endif
+}
+
+}  // namespace
+}  // namespace tally::testing
