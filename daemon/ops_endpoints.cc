@@ -188,7 +188,7 @@ std::string RenderMetrics(const ApiContext& ctx) {
   p.Family("tallyd_increments_dropped_total", "counter",
            "Increments accepted from traffic and dropped at the flush: for a key deleted before "
            "it, or that would take a total past 2^63-1.");
-  p.Sample("tallyd_increments_dropped_total", "reason=\"deleted_key\"", stats.dropped_deleted);
+  p.Sample("tallyd_increments_dropped_total", "reason=\"deleted\"", stats.dropped_deleted);
   p.Sample("tallyd_increments_dropped_total", "reason=\"overflow\"", stats.dropped_overflow);
   p.Single("tallyd_flush_interval_seconds", "gauge", "--flush-interval-ms, in seconds.",
            static_cast<double>(ctx.config.flush_interval_ms) / 1000);

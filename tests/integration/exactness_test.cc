@@ -76,7 +76,7 @@ TEST(Exactness, DroppedIncrementsAreCountedSoAcceptedLinesReconcileWithTotals) {
   Seed(dir.Sub("data"), {{1, uint64_t{kMax} - 1, 0}});
   TallydProcess t(dir.Sub("data"), {"--flush-interval-ms", "60000"});
   EXPECT_EQ(Dropped(t, "overflow"), 0);
-  EXPECT_EQ(Dropped(t, "deleted_key"), 0);
+  EXPECT_EQ(Dropped(t, "deleted"), 0);
   // Accepted in memory; at the flush key 1's delta fits exactly, key 3's no longer does.
   HttpResult r = IngestAndWait(t, "apikey.1.success:1|c\napikey.3.failure:2|c\n");
   ASSERT_EQ(r.status, 200) << r.body;
@@ -88,7 +88,7 @@ TEST(Exactness, DroppedIncrementsAreCountedSoAcceptedLinesReconcileWithTotals) {
   ASSERT_EQ(Http(t.http_port(), "DELETE", "/admin/api-keys/1").status, 204);
   EXPECT_EQ(SummaryTotal(t), 0);
   ASSERT_EQ(IngestAndWait(t, "apikey.1.success:5|c\napikey.3.success:4|c\n").status, 200);
-  EXPECT_EQ(Dropped(t, "deleted_key"), 5);
+  EXPECT_EQ(Dropped(t, "deleted"), 5);
   EXPECT_EQ(Dropped(t, "overflow"), 2);
   // Accepted increments since start (1+2+5+4) = their share of the totals (1 for key 1 before
   // its deletion, 4 for key 3) + dropped (2 + 5).
