@@ -100,6 +100,8 @@ class Api : public Handler {
 
  private:
   bool Authorized(Auth auth, const Request& req) const;
+  // Counts what an internal flush dropped (deleted keys) in /metrics.
+  void CountDropped(const persistence::FlushResult& r);
 
   ApiContext ctx_;
   boost::asio::thread_pool workers_{2};

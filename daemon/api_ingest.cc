@@ -132,6 +132,12 @@ void Api::Ingest(Call call) {
   ctx_.flusher.Wake();
 }
 
+void Api::CountDropped(const persistence::FlushResult& r) {
+  // Relaxed: a statistic (see ProcessMetrics).
+  ctx_.counters.process.internal_flush_dropped_deleted.fetch_add(r.dropped_deleted,
+                                                                 std::memory_order_relaxed);
+}
+
 void Api::InternalFlush(Call call) {
   // Validate the whole body before anything is applied.
   core::StatusOr<std::vector<core::KeyDelta>> deltas = ParseFlushBody(call.req.body());
@@ -162,6 +168,9 @@ void Api::InternalFlush(Call call) {
             digests = std::move(digests), done = std::move(call.done)]() mutable {
     if (!key) {
       core::StatusOr<persistence::FlushResult> r = ctx_.store.ApplyFlush(&deltas, rules);
+      if (r.ok()) {
+        CountDropped(*r);
+      }
       return done(r.ok() ? JsonResponse(http::status::ok, RenderFlushAnswer(*r))
                          : ErrorResponse(r.status()));
     }
@@ -172,6 +181,7 @@ void Api::InternalFlush(Call call) {
     core::StatusOr<persistence::FlushResult> r =
         ctx_.store.ApplyFlush(&deltas, &answer, RenderFlushAnswer, rules);
     if (r.ok()) {
+      CountDropped(*r);
       return done(JsonResponse(http::status::ok,
                                answer.response.empty() ? RenderFlushAnswer(*r) : answer.response));
     }

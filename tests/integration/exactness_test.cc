@@ -35,9 +35,11 @@ int64_t SummaryTotal(const TallydProcess& t) {
   return json::parse(r.body).as_object().at("total_requests").to_number<int64_t>();
 }
 
-double Dropped(const TallydProcess& t, std::string_view reason) {
-  return ScrapeMetric(t.http_port(),
-                      "tallyd_increments_dropped_total{reason=\"" + std::string(reason) + "\"}")
+double Dropped(const TallydProcess& t, std::string_view reason,
+               std::string_view source = "traffic") {
+  return ScrapeMetric(t.http_port(), "tallyd_increments_dropped_total{source=\"" +
+                                         std::string(source) + "\",reason=\"" +
+                                         std::string(reason) + "\"}")
       .value_or(-1);
 }
 
@@ -93,6 +95,14 @@ TEST(Exactness, DroppedIncrementsAreCountedSoAcceptedLinesReconcileWithTotals) {
   // Accepted increments since start (1+2+5+4) = their share of the totals (1 for key 1 before
   // its deletion, 4 for key 3) + dropped (2 + 5).
   EXPECT_EQ(SummaryTotal(t), 4);
+  // The internal flush's drops for deleted keys are counted apart.
+  ASSERT_EQ(
+      InternalFlush(t, R"({"keys":[{"api_key_id":1,"requests":6},{"api_key_id":3,"requests":1}]})")
+          .status,
+      200);
+  EXPECT_EQ(Dropped(t, "deleted", "internal_flush"), 6);
+  EXPECT_EQ(Dropped(t, "deleted"), 5);
+  EXPECT_EQ(SummaryTotal(t), 5);
 }
 
 TEST(Exactness, TheInternalFlushCreatesUnknownKeysOnlyUpToMaxKeys) {
