@@ -2,17 +2,34 @@
 //
 // Rates are computed from the counts whenever they are read, never stored, so they cannot
 // disagree with the counts: part / total, 0 when total is 0, a fraction from 0 to 1.
+//
+// The overflow rule: no total ever passes kMaxCount (2^63-1). Code that adds increments it
+// did not produce itself (a flush, a stored value) checks CanAdd() first and refuses what does
+// not fit; Add() and the operators are then plain arithmetic on values known to fit, so the
+// signed arithmetic never overflows (no undefined behaviour).
 #pragma once
 
 #include <cstdint>
+#include <limits>
 
 namespace tally::core {
+
+// The largest count a total may hold, 2^63-1: the one definition of that bound.
+inline constexpr int64_t kMaxCount = std::numeric_limits<int64_t>::max();
+
+// a + b, or UINT64_MAX where that would overflow: for counting refused or dropped increments
+// (exact below 2^64).
+inline uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
+  return a > std::numeric_limits<uint64_t>::max() - b ? std::numeric_limits<uint64_t>::max()
+                                                      : a + b;
+}
 
 struct Totals {
   int64_t total = 0;
   int64_t success = 0;
   int64_t failure = 0;
 
+  // Precondition: the result fits (CanAdd, or a subtraction of totals already included).
   void Add(int64_t successes, int64_t failures) {
     success += successes;
     failure += failures;
@@ -27,7 +44,23 @@ struct Totals {
     return *this;
   }
   bool operator==(const Totals&) const = default;
-  bool consistent() const { return total == success + failure && success >= 0 && failure >= 0; }
+  // Non-negative parts that add up to the total (checked without overflow).
+  bool consistent() const {
+    return success >= 0 && failure >= 0 && success <= kMaxCount - failure &&
+           total == success + failure;
+  }
+
+  // Whether adding `successes` and `failures` keeps every count within 0..kMaxCount. For any
+  // arguments, without overflow. Precondition: consistent() (so success, failure <= total,
+  // and only the total needs checking).
+  bool CanAdd(uint64_t successes, uint64_t failures) const {
+    const uint64_t room = static_cast<uint64_t>(kMaxCount - total);
+    return successes <= room && failures <= room - successes;
+  }
+  // As CanAdd(o.success, o.failure) for a consistent `o`.
+  bool CanAdd(const Totals& o) const {
+    return CanAdd(static_cast<uint64_t>(o.success), static_cast<uint64_t>(o.failure));
+  }
 
   double success_rate() const {
     return total == 0 ? 0.0 : static_cast<double>(success) / static_cast<double>(total);

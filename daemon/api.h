@@ -109,6 +109,8 @@ class Api : public Handler {
   // (a view into req's target) set.
   std::optional<Response> Admit(const http::request_header<>& req, const Route** route,
                                 std::string_view* id_segment) const;
+  // Counts what an internal flush dropped (deleted keys) in /metrics.
+  void CountDropped(const persistence::FlushResult& r);
 
   ApiContext ctx_;
   boost::asio::thread_pool workers_{2};

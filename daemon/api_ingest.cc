@@ -1,5 +1,7 @@
 // Counting endpoints: POST /v1/ingest, POST /internal/apikey-stats/flush, POST /admin/flush,
 // GET /admin/apikey-stats/summary.
+#include <openssl/evp.h>
+
 #include <boost/json.hpp>
 
 #include "core/ingest.h"
@@ -45,13 +47,30 @@ std::string RenderFlushAnswer(const persistence::FlushResult& r) {
   return w.Take();
 }
 
-// FNV-1a, 64 bits: stable across builds and restarts, which the stored hashes need.
-uint64_t BodyHash(std::string_view body) {
+// SHA-256 of the body (32 bytes): what an Idempotency-Key's stored answer is compared by, so
+// two different bodies never pass for the same request. Empty if libcrypto fails.
+std::string BodyDigest(std::string_view body) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (EVP_Digest(body.data(), body.size(), md, &size, EVP_sha256(), nullptr) != 1) {
+    return {};
+  }
+  return std::string(reinterpret_cast<const char*>(md), size);
+}
+
+// The 64-bit FNV-1a hash of the body as older builds stored it (record_codec.h, idempotent
+// answers version 1): 8 bytes, little-endian. Only to compare answers stored before the
+// upgrade, which expire within 24 hours of it.
+std::string LegacyBodyHash(std::string_view body) {
   uint64_t h = 14695981039346656037ULL;
   for (unsigned char c : body) {
     h = (h ^ c) * 1099511628211ULL;
   }
-  return h;
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) {
+    out[i] = static_cast<char>(h >> (8 * i));
+  }
+  return out;
 }
 
 // 1 to 255 visible ASCII characters.
@@ -67,9 +86,17 @@ bool ValidIdempotencyKey(std::string_view key) {
   return true;
 }
 
+// The digests of a request body: SHA-256, and the legacy hash for answers stored before it.
+struct BodyDigests {
+  std::string sha256;
+  std::string legacy;
+};
+
 // The answer to a request whose Idempotency-Key already has an answer.
-Response Replay(const persistence::IdempotentAnswer& first, uint64_t hash) {
-  if (first.request_hash != hash) {
+Response Replay(const persistence::IdempotentAnswer& first, const BodyDigests& digests) {
+  const bool same = first.request_digest.size() == 8 ? first.request_digest == digests.legacy
+                                                     : first.request_digest == digests.sha256;
+  if (!same) {
     return JsonError(http::status::unprocessable_entity,
                      "Idempotency-Key was already used with a different request body");
   }
@@ -107,6 +134,12 @@ void Api::Ingest(Call call) {
   ctx_.flusher.Wake();
 }
 
+void Api::CountDropped(const persistence::FlushResult& r) {
+  // Relaxed: a statistic (see ProcessMetrics).
+  ctx_.counters.process.internal_flush_dropped_deleted.fetch_add(r.dropped_deleted,
+                                                                 std::memory_order_relaxed);
+}
+
 void Api::InternalFlush(Call call) {
   // Validate the whole body before anything is applied.
   core::StatusOr<std::vector<core::KeyDelta>> deltas = ParseFlushBody(call.req.body());
@@ -121,30 +154,43 @@ void Api::InternalFlush(Call call) {
                                  "Idempotency-Key must be 1 to 255 visible ASCII characters"));
     }
   }
-  uint64_t hash = BodyHash(call.req.body());
+  BodyDigests digests;
+  if (key) {
+    digests = {BodyDigest(call.req.body()), LegacyBodyHash(call.req.body())};
+    if (digests.sha256.empty()) {
+      return call.done(JsonError(http::status::internal_server_error, "cannot digest the body"));
+    }
+  }
+  // All or nothing: a delta that would take a total past 2^63-1, or unknown ids past
+  // --max-keys key records, refuse the whole request (409) and nothing is applied.
+  const persistence::FlushRules rules{.all_or_nothing = true, .max_keys = ctx_.config.max_keys};
   // On the write strand: the lookup and the write it guards run with no other idempotent
   // write in between.
-  RunWrite([this, deltas = std::move(deltas).value(), key = std::move(key), hash,
-            done = std::move(call.done)]() mutable {
+  RunWrite([this, rules, deltas = std::move(deltas).value(), key = std::move(key),
+            digests = std::move(digests), done = std::move(call.done)]() mutable {
     if (!key) {
-      core::StatusOr<persistence::FlushResult> r = ctx_.store.ApplyFlush(&deltas);
+      core::StatusOr<persistence::FlushResult> r = ctx_.store.ApplyFlush(&deltas, rules);
+      if (r.ok()) {
+        CountDropped(*r);
+      }
       return done(r.ok() ? JsonResponse(http::status::ok, RenderFlushAnswer(*r))
                          : ErrorResponse(r.status()));
     }
     if (std::optional<persistence::IdempotentAnswer> first = ctx_.store.LookupIdempotent(*key)) {
-      return done(Replay(*first, hash));
+      return done(Replay(*first, digests));
     }
-    persistence::IdempotentAnswer answer{*key, hash, {}};
+    persistence::IdempotentAnswer answer{*key, digests.sha256, {}};
     core::StatusOr<persistence::FlushResult> r =
-        ctx_.store.ApplyFlush(&deltas, &answer, RenderFlushAnswer);
+        ctx_.store.ApplyFlush(&deltas, &answer, RenderFlushAnswer, rules);
     if (r.ok()) {
+      CountDropped(*r);
       return done(JsonResponse(http::status::ok,
                                answer.response.empty() ? RenderFlushAnswer(*r) : answer.response));
     }
     if (r.status().code() == core::Status::Code::kConflict) {
       // Another writer recorded this key first: answer from its record.
       if (std::optional<persistence::IdempotentAnswer> first = ctx_.store.LookupIdempotent(*key)) {
-        return done(Replay(*first, hash));
+        return done(Replay(*first, digests));
       }
     }
     done(ErrorResponse(r.status()));

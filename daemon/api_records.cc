@@ -112,7 +112,9 @@ void Api::ListKeys(Call call) {
     }
   }
   RunBlocking([this, group_id, status = std::move(status), done = std::move(call.done)] {
-    done(JsonResponse(http::status::ok, RenderKeys(ctx_.store.ListKeys(group_id, status))));
+    core::StatusOr<std::vector<ApiKey>> keys = ctx_.store.ListKeys(group_id, status);
+    done(keys.ok() ? JsonResponse(http::status::ok, RenderKeys(*keys))
+                   : ErrorResponse(keys.status()));
   });
 }
 

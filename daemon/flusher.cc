@@ -131,11 +131,13 @@ bool Flusher::FlushOnce() {
   bool ok = true;
   core::Status error;
   FlushOutcome outcome;
+  persistence::FlushResult applied;
   if (!pending_.empty()) {
     core::StatusOr<persistence::FlushResult> result = store_.ApplyFlush(&pending_);
     ok = result.ok();
     if (ok) {
       pending_.clear();
+      applied = *result;
       outcome.epoch = result->epoch;
       outcome.keys_updated = result->keys_updated;
       outcome.groups_updated = result->groups_updated;
@@ -164,6 +166,18 @@ bool Flusher::FlushOnce() {
       ++stats_.ok;
       stats_.error_streak = 0;
       stats_.last_ok_unix_ns = NowUnixNs();
+      stats_.dropped_deleted = core::SaturatingAdd(stats_.dropped_deleted, applied.dropped_deleted);
+      stats_.dropped_overflow =
+          core::SaturatingAdd(stats_.dropped_overflow, applied.dropped_overflow);
+      if (applied.dropped_overflow > 0) {
+        static RateLimiter overflow_limiter(std::chrono::seconds(10));
+        if (uint64_t suppressed = 0; overflow_limiter.Allow(&suppressed)) {
+          LogFlush()->error(
+              "dropped {} increments that would take a total past 2^63-1 ({} dropped so far; "
+              "{} such messages not logged since the last)",
+              applied.dropped_overflow, stats_.dropped_overflow, suppressed);
+        }
+      }
       auto split = std::partition(waiters_.begin(), waiters_.end(),
                                   [drain](const Waiter& w) { return w.drain > drain; });
       std::move(split, waiters_.end(), std::back_inserter(ready));

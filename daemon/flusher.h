@@ -36,6 +36,11 @@ struct FlushStats {
   size_t pending_keys = 0;      // deltas waiting after the last attempt
   bool failing = false;         // the last attempt failed
   double last_duration_s = 0;
+  // Increments accepted from traffic and dropped by committed flushes (README, "Exactness"):
+  // for keys deleted before the flush, and for keys whose delta would take a total past
+  // 2^63-1 (persistence::FlushRules).
+  uint64_t dropped_deleted = 0;
+  uint64_t dropped_overflow = 0;
 };
 
 // What a flush that a waiter was waiting for did.

@@ -145,6 +145,10 @@ struct ProcessMetrics {
   // Unix ns when the daemon started serving; set once before the I/O threads start.
   // Relaxed: written before the threads that read it are created (thread start orders it).
   std::atomic<int64_t> started_unix_ns{0};
+  // Increments for deleted keys that POST /internal/apikey-stats/flush dropped. Writer: the
+  // API pool's write strand, one at a time; mutable because the Api sees the registry through
+  // a const reference. Relaxed: a statistic, nothing is published through it.
+  mutable std::atomic<uint64_t> internal_flush_dropped_deleted{0};
 };
 
 inline uint64_t SteadyNowNs() {

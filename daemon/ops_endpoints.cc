@@ -227,6 +227,15 @@ std::string RenderMetrics(const ApiContext& ctx) {
            "Keys whose deltas wait for the next flush after the last attempt (non-zero while "
            "flushes fail).",
            uint64_t{stats.pending_keys});
+  p.Family("tallyd_increments_dropped_total", "counter",
+           "Increments accepted (from traffic, or in an internal flush) and dropped at the "
+           "flush: for a key deleted before it, or that would take a total past 2^63-1.");
+  p.Sample("tallyd_increments_dropped_total", "source=\"traffic\",reason=\"deleted\"",
+           stats.dropped_deleted);
+  p.Sample("tallyd_increments_dropped_total", "source=\"traffic\",reason=\"overflow\"",
+           stats.dropped_overflow);
+  p.Sample("tallyd_increments_dropped_total", "source=\"internal_flush\",reason=\"deleted\"",
+           reg.process.internal_flush_dropped_deleted.load(std::memory_order_relaxed));
   p.Single("tallyd_flush_interval_seconds", "gauge", "--flush-interval-ms, in seconds.",
            static_cast<double>(ctx.config.flush_interval_ms) / 1000);
 

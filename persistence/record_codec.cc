@@ -26,7 +26,7 @@ class Writer {
     }
     out_->push_back(static_cast<char>(v));
   }
-  void Str(const std::string& s) {
+  void Str(std::string_view s) {
     uint32_t n = static_cast<uint32_t>(s.size());
     for (int i = 0; i < 4; ++i) {
       out_->push_back(static_cast<char>(n >> (8 * i)));
@@ -185,6 +185,9 @@ Status DecodeGroup(std::string_view in, ProviderGroup* g) {
     *s = r.Str();
   }
   g->totals = r.Totals();
+  if (r.ok() && !g->totals.consistent()) {
+    return Status::Corruption("group totals out of range or inconsistent");
+  }
   return Finish(r, "group");
 }
 
@@ -271,36 +274,53 @@ Status DecodeTotals(std::string_view in, core::Totals* t) {
     *t = r.Totals();
   } else if (version == kTotalsVersion) {
     *t = {};
-    int64_t success = static_cast<int64_t>(r.Varint());
-    int64_t failure = static_cast<int64_t>(r.Varint());
-    t->Add(success, failure);
+    const uint64_t success = r.Varint();
+    const uint64_t failure = r.Varint();
+    if (!t->CanAdd(success, failure)) {
+      return Status::Corruption("totals out of range (above 2^63-1)");
+    }
+    t->Add(static_cast<int64_t>(success), static_cast<int64_t>(failure));
   } else {
     return Status::Corruption("unknown totals format version " + std::to_string(version) +
                               " (this build reads versions 1 and " +
                               std::to_string(kTotalsVersion) + ")");
   }
+  if (r.ok() && !t->consistent()) {
+    return Status::Corruption("totals out of range or inconsistent");
+  }
   return Finish(r, "totals");
 }
 
-std::string EncodeIdempotent(TimeNs written_at, uint64_t request_hash,
+std::string EncodeIdempotent(TimeNs written_at, std::string_view request_digest,
                              const std::string& response) {
   std::string out;
   Writer w(&out);
-  w.U8(kFormatVersion);
+  w.U8(kIdempotentVersion);
   w.I64(written_at);
-  w.U64(request_hash);
+  w.Str(request_digest);
   w.Str(response);
   return out;
 }
 
-Status DecodeIdempotent(std::string_view in, TimeNs* written_at, uint64_t* request_hash,
+Status DecodeIdempotent(std::string_view in, TimeNs* written_at, std::string* request_digest,
                         std::string* response) {
   Reader r(in);
-  if (Status s = CheckVersion(r, "idempotent answer"); !s.ok()) {
-    return s;
+  const uint8_t version = r.U8();
+  if (!r.ok()) {
+    return Status::Corruption("empty idempotent answer value");
   }
   *written_at = r.I64();
-  *request_hash = r.U64();
+  if (version == 1) {  // a 64-bit FNV-1a hash: its 8 bytes, little-endian
+    const uint64_t hash = r.U64();
+    request_digest->clear();
+    Writer(request_digest).U64(hash);
+  } else if (version == kIdempotentVersion) {
+    *request_digest = r.Str();
+  } else {
+    return Status::Corruption("unknown idempotent answer format version " +
+                              std::to_string(version) + " (this build reads versions 1 and " +
+                              std::to_string(kIdempotentVersion) + ")");
+  }
   *response = r.Str();
   return Finish(r, "idempotent answer");
 }

@@ -7,6 +7,10 @@
 //   key    : v1 | id | created | updated | has_deleted deleted | group_id | strings... | ...
 //   totals : v2 | varint success | varint failure        (total = success + failure)
 //            v1 | total | success | failure             (still decoded, no longer written)
+//   idem   : v2 | written_at | digest (string: SHA-256, 32 bytes) | response (string)
+//            v1 | written_at | u64 FNV-1a-64 of the body | response (still decoded)
+// Totals (key and group) must be consistent and within 0..2^63-1 (core/totals.h); a value
+// outside that is Corruption, never a silent wrap.
 // Key totals live apart from the key record (see docs/architecture.md), so a flush rewrites
 // a few bytes per key (3 to 21; 25 in v1) instead of the whole record.
 #pragma once
@@ -24,6 +28,9 @@ namespace tally::persistence {
 inline constexpr uint8_t kFormatVersion = 1;
 // Totals values are written in version 2 (varints); version 1 values still decode.
 inline constexpr uint8_t kTotalsVersion = 2;
+// Idempotent answers are written in version 2 (a SHA-256 digest); version 1 values (an
+// FNV-1a-64 hash) still decode, their digest being the hash's 8 bytes, little-endian.
+inline constexpr uint8_t kIdempotentVersion = 2;
 
 std::string EncodeGroup(const ProviderGroup& group);
 core::Status DecodeGroup(std::string_view in, ProviderGroup* group);
@@ -39,9 +46,12 @@ core::Status DecodeKeyHead(std::string_view in, uint64_t* id, bool* live, uint64
 void EncodeTotals(const core::Totals& totals, std::string* out);
 core::Status DecodeTotals(std::string_view in, core::Totals* totals);
 
-// An idempotent answer: v1 | written_at | request_hash | response.
-std::string EncodeIdempotent(TimeNs written_at, uint64_t request_hash, const std::string& response);
-core::Status DecodeIdempotent(std::string_view in, TimeNs* written_at, uint64_t* request_hash,
+// An idempotent answer (version 2): when it was written, the digest of the request it
+// answered, and the answer body.
+std::string EncodeIdempotent(TimeNs written_at, std::string_view request_digest,
+                             const std::string& response);
+// Decodes versions 1 and 2; a version 1 answer's digest is its 8-byte hash (see above).
+core::Status DecodeIdempotent(std::string_view in, TimeNs* written_at, std::string* request_digest,
                               std::string* response);
 
 // Big-endian ids, so RocksDB's bytewise order is id order.

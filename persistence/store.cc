@@ -287,9 +287,26 @@ Status Store::Load() {
   if (Status s = FromRocks(it->status(), "reading key totals"); !s.ok()) {
     return s;
   }
+  // Each stored total decoded within 0..2^63-1; their sum over the live keys must be too
+  // (FlushRules), or a later flush could not keep it so.
+  const Status too_large = Status::Corruption(
+      "the totals of the live keys add up past 2^63-1 (written by a build without the "
+      "overflow rule)");
   for (const auto& [id, k] : keys_) {
     if (k.live && k.group_id == kUnassignedGroup) {
+      if (!unassigned_.CanAdd(k.totals)) {
+        return too_large;
+      }
       unassigned_ += k.totals;
+    }
+  }
+  core::Totals whole = unassigned_;
+  for (const auto& [id, g] : groups_) {
+    if (g.live()) {
+      if (!whole.CanAdd(g.totals)) {
+        return too_large;
+      }
+      whole += g.totals;
     }
   }
   return LoadIdempotent();
@@ -349,8 +366,7 @@ core::Totals* Store::GroupTotalsLocked(uint64_t group_id) {
   return it == groups_.end() ? nullptr : &it->second.totals;
 }
 
-core::Totals Store::Summary() const {
-  std::shared_lock lock(mu_);
+core::Totals Store::WholeLocked() const {
   core::Totals sum = unassigned_;
   for (const auto& [id, g] : groups_) {
     if (g.live()) {
@@ -358,6 +374,11 @@ core::Totals Store::Summary() const {
     }
   }
   return sum;
+}
+
+core::Totals Store::Summary() const {
+  std::shared_lock lock(mu_);
+  return WholeLocked();
 }
 
 StatusOr<core::Totals> Store::GroupSummary(uint64_t group_id) const {

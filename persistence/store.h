@@ -11,7 +11,7 @@
 // one synced WriteBatch, and only then updates memory. A failed write changes nothing.
 //
 // Thread safety: all methods may be called from any thread. Writers (flush, admin changes)
-// serialize on an exclusive lock; readers share it.
+// serialize on an exclusive lock; readers share it (ListKeys only to take its snapshot).
 #pragma once
 
 #include <cstdint>
@@ -43,9 +43,12 @@ namespace tally::persistence {
 // An idempotent write's first answer, kept 24 hours (restarts included) and written in the
 // same batch as the write it answers for.
 struct IdempotentAnswer {
-  std::string key;            // the client's Idempotency-Key
-  uint64_t request_hash = 0;  // hash of the request body; a reuse with another body conflicts
-  std::string response;       // the answer body returned the first time
+  std::string key;  // the client's Idempotency-Key
+  // The request's digest: SHA-256 of its body (32 bytes), compared byte for byte. An answer
+  // stored by an older build (format version 1) holds the 8-byte FNV-1a-64 hash of the body
+  // instead (record_codec.h); callers tell the two apart by the size.
+  std::string request_digest;
+  std::string response;  // the answer body returned the first time
 };
 
 // Inline constexpr so tests and the HTTP layer agree on how long an answer is kept.
@@ -68,12 +71,30 @@ struct StoreOptions {
   size_t idempotency_purge_per_flush = 256;
 };
 
+// How a flush treats deltas it cannot apply (the overflow rule, README "Exactness").
+//
+// Every total (a key's, a group's, the sum over every live key) stays within 0..2^63-1.
+// Since every count is non-negative, the sum over the live keys bounds every key's and every
+// group's totals, so a delta fits when the running sum over the live keys has room for it.
+struct FlushRules {
+  // false (the flusher: traffic accepted before the totals were known): a key whose delta
+  // does not fit loses that whole delta, counted in FlushResult::dropped_overflow; keys are
+  // taken in id order and the others are applied. true (POST /internal/apikey-stats/flush):
+  // the whole flush is Refused and nothing is applied.
+  bool all_or_nothing = false;
+  // With all_or_nothing: a flush that would create unknown keys while the store holds this
+  // many key records or more (deleted ones included) is Refused. 0: no bound. The flusher
+  // needs none: the counter table bounds the keys traffic can bring (--max-keys).
+  size_t max_keys = 0;
+};
+
 struct FlushResult {
-  uint64_t epoch = 0;           // the epoch this flush committed
-  size_t keys_updated = 0;      // keys whose totals changed (created ones included)
-  size_t keys_created = 0;      // unknown keys created in the unassigned group
-  size_t groups_updated = 0;    // stored groups whose totals changed
-  uint64_t refused_events = 0;  // increments for deleted keys, dropped by rule
+  uint64_t epoch = 0;             // the epoch this flush committed
+  size_t keys_updated = 0;        // keys whose totals changed (created ones included)
+  size_t keys_created = 0;        // unknown keys created in the unassigned group
+  size_t groups_updated = 0;      // stored groups whose totals changed
+  uint64_t dropped_deleted = 0;   // increments for deleted keys (or ids out of range), dropped
+  uint64_t dropped_overflow = 0;  // increments whose key's delta did not fit (FlushRules)
 };
 
 class Store {
@@ -91,26 +112,30 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   // Applies per-key deltas as one WriteBatch written with sync=true: key totals, their
-  // groups' totals and the next epoch. Sorts and merges *deltas in place. On error nothing
-  // was applied, in memory or on disk, and the caller still owns every delta.
+  // groups' totals and the next epoch. Sorts and merges *deltas in place (a merged count past
+  // 2^64-1 saturates; it cannot fit a total anyway). On error nothing was applied, in memory
+  // or on disk, and the caller still owns every delta.
   // Deltas for deleted keys (and for key 0 or ids above 2^63-1) are dropped and counted in
-  // refused_events. A write error is IoError; the next call first tries to bring RocksDB
-  // out of its background-error state (DB::Resume), so writes succeed again once the disk
-  // has room or works again.
-  core::StatusOr<FlushResult> ApplyFlush(std::vector<core::KeyDelta>* deltas);
+  // dropped_deleted; deltas that would take a total past 2^63-1 are dropped (dropped_overflow)
+  // or refuse the whole flush, as `rules` say. Refused (nothing applied) for a refused flush.
+  // A write error is IoError; the next call first tries to bring RocksDB out of its
+  // background-error state (DB::Resume), so writes succeed again once the disk has room or
+  // works again.
+  core::StatusOr<FlushResult> ApplyFlush(std::vector<core::KeyDelta>* deltas,
+                                         const FlushRules& rules = {});
 
   // As ApplyFlush, and records `answer` in the same batch, so a retry can be answered from
   // LookupIdempotent without applying the deltas twice. `answer.response` may be filled in
   // by `render` once the result is known (it is called under the write lock).
   // Conflict, with nothing applied, when an unexpired answer for answer->key already exists
   // (two requests raced with the same key): the caller then answers from LookupIdempotent,
-  // comparing request_hash. InvalidArgument for an empty key or one over 255 bytes.
+  // comparing request_digest. InvalidArgument for an empty key or one over 255 bytes.
   // Expired answers are deleted a few at a time in each flush's batch.
   core::StatusOr<FlushResult> ApplyFlush(
       std::vector<core::KeyDelta>* deltas, IdempotentAnswer* answer,
-      const std::function<std::string(const FlushResult&)>& render);
+      const std::function<std::string(const FlushResult&)>& render, const FlushRules& rules = {});
   // The first answer recorded under `key` within the last 24 hours, if any. The caller
-  // compares its request_hash with the new request's: equal means a retry (answer with
+  // compares its request_digest with the new request's: equal means a retry (answer with
   // `response`), different means the key was reused for another request (refuse it).
   std::optional<IdempotentAnswer> LookupIdempotent(const std::string& key) const;
   // Unexpired idempotent answers held (for metrics and tests).
@@ -131,15 +156,20 @@ class Store {
 
   core::StatusOr<ApiKey> GetKey(uint64_t id) const;
   // Live keys in id order, optionally only those of one group (0: unassigned) or status.
-  std::vector<ApiKey> ListKeys(std::optional<uint64_t> group_id,
-                               std::optional<std::string> status) const;
+  // Reads one RocksDB snapshot (records and their totals from disk, which equal memory after
+  // every completed write); the store lock is held only to take the snapshot, so flushes and
+  // admin writes go on during the scan, and the list is the state after some completed
+  // write. Costs a decode of every key record; not a cheap accessor. IoError or Corruption
+  // when the scan fails (never a truncated list).
+  core::StatusOr<std::vector<ApiKey>> ListKeys(std::optional<uint64_t> group_id,
+                                               std::optional<std::string> status) const;
   // As CreateGroup; k.group_id must name a live group or be 0.
   core::StatusOr<ApiKey> CreateKey(ApiKey k);
   // Creates or replaces the key at k.id, keeping its totals; a new group_id moves the
   // totals from the old group to the new one in the same batch.
   core::StatusOr<ApiKey> PutKey(ApiKey k);
   // Soft-deletes the key and takes its totals out of its group. Later increments for it are
-  // refused (FlushResult::refused_events).
+  // dropped (FlushResult::dropped_deleted).
   core::Status DeleteKey(uint64_t id);
 
   // A RocksDB checkpoint of the live database in `dir`, which must not exist yet.
@@ -150,7 +180,8 @@ class Store {
   core::Status Compact();
   // Re-reads every record from RocksDB and checks the invariant against it and against
   // memory: key total = success + failure; each stored group's totals = the sum over its
-  // live keys; memory equals disk. Corruption naming the first violation. Slow; for tests.
+  // live keys; memory equals disk. Corruption naming the first violation; IoError when the
+  // read fails. Holds the store lock shared throughout. Slow; for tests.
   core::Status Verify() const;
 
   // Sum over every live key.
@@ -171,7 +202,6 @@ class Store {
 
   struct IdemEntry {
     TimeNs written_at = 0;
-    uint64_t request_hash = 0;
   };
 
   Store() = default;
@@ -183,9 +213,12 @@ class Store {
   // Creates, fills (1 MiB), syncs and deletes a file in the data dir through the store's Env.
   core::Status ProbeWritable();
   core::Totals* GroupTotalsLocked(uint64_t group_id);
+  // Sum over every live key (the summary); caller holds mu_. Never above 2^63-1 (FlushRules).
+  core::Totals WholeLocked() const;
   TimeNs Now() const;
   core::StatusOr<FlushResult> Flush(std::vector<core::KeyDelta>* deltas, IdempotentAnswer* answer,
-                                    const std::function<std::string(const FlushResult&)>* render);
+                                    const std::function<std::string(const FlushResult&)>* render,
+                                    const FlushRules& rules);
   // Adds deletes of up to idempotency_purge_per_flush expired answers to `batch`; returns
   // how many entries at the front of idem_order_ ForgetIdempotentLocked must then drop.
   size_t PurgeExpiredLocked(TimeNs now, rocksdb::WriteBatch* batch) const;

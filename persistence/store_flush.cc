@@ -15,15 +15,17 @@ namespace {
 using core::Status;
 using core::StatusOr;
 
-// Sorts and merges, so each key is written once even if the caller listed it twice.
+// Sorts and merges, so each key is written once even if the caller listed it twice. A merged
+// count saturates at 2^64-1 (far past what any total can take, so it is refused whole).
 void SortAndMerge(std::vector<core::KeyDelta>* deltas) {
   std::sort(deltas->begin(), deltas->end(),
             [](const core::KeyDelta& a, const core::KeyDelta& b) { return a.key < b.key; });
   size_t merged = 0;
   for (size_t i = 0; i < deltas->size(); ++i) {
     if (merged > 0 && (*deltas)[merged - 1].key == (*deltas)[i].key) {
-      (*deltas)[merged - 1].successes += (*deltas)[i].successes;
-      (*deltas)[merged - 1].failures += (*deltas)[i].failures;
+      core::KeyDelta& into = (*deltas)[merged - 1];
+      into.successes = core::SaturatingAdd(into.successes, (*deltas)[i].successes);
+      into.failures = core::SaturatingAdd(into.failures, (*deltas)[i].failures);
     } else {
       (*deltas)[merged++] = (*deltas)[i];
     }
@@ -33,25 +35,27 @@ void SortAndMerge(std::vector<core::KeyDelta>* deltas) {
 
 }  // namespace
 
-StatusOr<FlushResult> Store::ApplyFlush(std::vector<core::KeyDelta>* deltas) {
-  return Flush(deltas, nullptr, nullptr);
+StatusOr<FlushResult> Store::ApplyFlush(std::vector<core::KeyDelta>* deltas,
+                                        const FlushRules& rules) {
+  return Flush(deltas, nullptr, nullptr, rules);
 }
 
 StatusOr<FlushResult> Store::ApplyFlush(
     std::vector<core::KeyDelta>* deltas, IdempotentAnswer* answer,
-    const std::function<std::string(const FlushResult&)>& render) {
+    const std::function<std::string(const FlushResult&)>& render, const FlushRules& rules) {
   if (answer == nullptr) {
-    return Flush(deltas, nullptr, nullptr);
+    return Flush(deltas, nullptr, nullptr, rules);
   }
   if (answer->key.empty() || answer->key.size() > kMaxIdempotencyKeyBytes) {
     return Status::InvalidArgument("idempotency key must be 1 to " +
                                    std::to_string(kMaxIdempotencyKeyBytes) + " bytes");
   }
-  return Flush(deltas, answer, &render);
+  return Flush(deltas, answer, &render, rules);
 }
 
 StatusOr<FlushResult> Store::Flush(std::vector<core::KeyDelta>* deltas, IdempotentAnswer* answer,
-                                   const std::function<std::string(const FlushResult&)>* render) {
+                                   const std::function<std::string(const FlushResult&)>* render,
+                                   const FlushRules& rules) {
   SortAndMerge(deltas);
 
   std::unique_lock lock(mu_);
@@ -76,15 +80,44 @@ StatusOr<FlushResult> Store::Flush(std::vector<core::KeyDelta>* deltas, Idempote
   staged.reserve(deltas->size());
   std::unordered_map<uint64_t, core::Totals> group_deltas;
   std::string value;
+  // The sum over every live key bounds every key's and every group's totals (all counts are
+  // non-negative), so one check against it keeps all of them within 2^63-1 (FlushRules).
+  core::Totals whole = WholeLocked();
+  if (rules.all_or_nothing && rules.max_keys > 0) {
+    size_t unknown = 0;
+    for (const core::KeyDelta& d : *deltas) {
+      unknown += d.key != 0 && d.key <= kMaxId && !keys_.contains(d.key) ? 1 : 0;
+    }
+    if (unknown > 0 && keys_.size() + unknown > rules.max_keys) {
+      return Status::Refused("the flush would create " + std::to_string(unknown) +
+                             " unknown keys; the store holds " + std::to_string(keys_.size()) +
+                             " of at most " + std::to_string(rules.max_keys) +
+                             " (--max-keys); nothing was applied");
+    }
+  }
   for (const core::KeyDelta& d : *deltas) {
+    const uint64_t events = core::SaturatingAdd(d.successes, d.failures);
     if (d.key == 0 || d.key > kMaxId) {
-      result.refused_events += d.successes + d.failures;
+      result.dropped_deleted = core::SaturatingAdd(result.dropped_deleted, events);
+      continue;
+    }
+    auto it = keys_.find(d.key);
+    KeyState* state = it == keys_.end() ? nullptr : &it->second;
+    if (state != nullptr && !state->live) {
+      result.dropped_deleted = core::SaturatingAdd(result.dropped_deleted, events);
+      continue;
+    }
+    if (!whole.CanAdd(d.successes, d.failures)) {
+      if (rules.all_or_nothing) {
+        return Status::Refused("api_key_id " + std::to_string(d.key) +
+                               ": the flush would take a total past 2^63-1; nothing was applied");
+      }
+      result.dropped_overflow = core::SaturatingAdd(result.dropped_overflow, events);
       continue;
     }
     core::Totals delta;
     delta.Add(static_cast<int64_t>(d.successes), static_cast<int64_t>(d.failures));
-    auto it = keys_.find(d.key);
-    KeyState* state = it == keys_.end() ? nullptr : &it->second;
+    whole += delta;
     core::Totals next = delta;
     uint64_t group_id = kUnassignedGroup;
     if (state == nullptr) {
@@ -94,9 +127,6 @@ StatusOr<FlushResult> Store::Flush(std::vector<core::KeyDelta>* deltas, Idempote
       created.updated_at = now;
       batch.Put(keys_cf_, IdKey(d.key), EncodeKey(created));
       ++result.keys_created;
-    } else if (!state->live) {
-      result.refused_events += d.successes + d.failures;
-      continue;
     } else {
       next += state->totals;
       group_id = state->group_id;
@@ -125,7 +155,7 @@ StatusOr<FlushResult> Store::Flush(std::vector<core::KeyDelta>* deltas, Idempote
       answer->response = (*render)(result);
     }
     batch.Put(meta_cf_, kIdempotentPrefix + answer->key,
-              EncodeIdempotent(now, answer->request_hash, answer->response));
+              EncodeIdempotent(now, answer->request_digest, answer->response));
   }
 
   if (Status s = Write(&batch); !s.ok()) {
@@ -146,7 +176,7 @@ StatusOr<FlushResult> Store::Flush(std::vector<core::KeyDelta>* deltas, Idempote
   epoch_ = result.epoch;
   ForgetIdempotentLocked(purged);
   if (answer != nullptr) {
-    idem_[answer->key] = IdemEntry{now, answer->request_hash};
+    idem_[answer->key] = IdemEntry{now};
     idem_order_.emplace_back(now, answer->key);
   }
   return result;
@@ -164,7 +194,7 @@ std::optional<IdempotentAnswer> Store::LookupIdempotent(const std::string& key) 
   }
   IdempotentAnswer answer;
   TimeNs written_at = 0;
-  if (!DecodeIdempotent(value, &written_at, &answer.request_hash, &answer.response).ok()) {
+  if (!DecodeIdempotent(value, &written_at, &answer.request_digest, &answer.response).ok()) {
     return std::nullopt;
   }
   answer.key = key;
@@ -216,9 +246,9 @@ Status Store::LoadIdempotent() {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     IdemEntry e;
+    std::string digest;
     std::string response;
-    if (Status s =
-            DecodeIdempotent(it->value().ToStringView(), &e.written_at, &e.request_hash, &response);
+    if (Status s = DecodeIdempotent(it->value().ToStringView(), &e.written_at, &digest, &response);
         !s.ok()) {
       return Status::Corruption("idempotent answer " + it->key().ToString() + ": " + s.message());
     }

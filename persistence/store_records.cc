@@ -192,24 +192,49 @@ StatusOr<ApiKey> Store::GetKey(uint64_t id) const {
   return ReadKeyLocked(id);
 }
 
-std::vector<ApiKey> Store::ListKeys(std::optional<uint64_t> group_id,
-                                    std::optional<std::string> status) const {
-  std::shared_lock lock(mu_);
+StatusOr<std::vector<ApiKey>> Store::ListKeys(std::optional<uint64_t> group_id,
+                                              std::optional<std::string> status) const {
+  // Taken under the lock, the snapshot is the state after some completed write, when disk
+  // equals memory; the scan then runs without the lock, so writers are not held up.
+  const rocksdb::Snapshot* raw = nullptr;
+  {
+    std::shared_lock lock(mu_);
+    raw = db_->GetSnapshot();
+  }
+  auto release = [this](const rocksdb::Snapshot* s) { db_->ReleaseSnapshot(s); };
+  std::unique_ptr<const rocksdb::Snapshot, decltype(release)> snapshot(raw, release);
+  rocksdb::ReadOptions read;
+  read.snapshot = snapshot.get();
+  read.fill_cache = false;  // a bulk scan
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, keys_cf_));
+  // Totals come from the same snapshot, in the same id order: a merge join.
+  std::unique_ptr<rocksdb::Iterator> totals(db_->NewIterator(read, totals_cf_));
+  totals->SeekToFirst();
   std::vector<ApiKey> out;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), keys_cf_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto state = keys_.find(IdFromKey(it->key().ToStringView()));
-    if (state == keys_.end() || !state->second.live ||
-        (group_id && state->second.group_id != *group_id)) {
-      continue;
-    }
     ApiKey k;
-    // Every record decoded at Open; one that no longer decodes is skipped, not guessed.
-    if (!DecodeKey(it->value().ToStringView(), &k).ok() || (status && k.status != *status)) {
+    if (Status s = DecodeKey(it->value().ToStringView(), &k); !s.ok()) {
+      return Status::Corruption(KeyName(IdFromKey(it->key().ToStringView())) + ": " + s.message());
+    }
+    if (!k.live() || (group_id && k.group_id != *group_id) || (status && k.status != *status)) {
       continue;
     }
-    k.totals = state->second.totals;
+    const std::string id = IdKey(k.id);
+    while (totals->Valid() && totals->key().compare(id) < 0) {
+      totals->Next();
+    }
+    if (totals->Valid() && totals->key() == id) {
+      if (Status s = DecodeTotals(totals->value().ToStringView(), &k.totals); !s.ok()) {
+        return Status::Corruption("totals of " + KeyName(k.id) + ": " + s.message());
+      }
+    }
+    if (Status s = FromRocks(totals->status(), "listing api key totals"); !s.ok()) {
+      return s;
+    }
     out.push_back(std::move(k));
+  }
+  if (Status s = FromRocks(it->status(), "listing api keys"); !s.ok()) {
+    return s;
   }
   return out;
 }
@@ -337,6 +362,9 @@ Status Store::Verify() const {
     }
     keys[k.id] = std::move(k);
   }
+  if (Status s = FromRocks(it->status(), "verify: reading keys"); !s.ok()) {
+    return s;
+  }
   it.reset(db_->NewIterator(rocksdb::ReadOptions(), totals_cf_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     uint64_t id = IdFromKey(it->key().ToStringView());
@@ -346,6 +374,9 @@ Status Store::Verify() const {
     if (Status s = DecodeTotals(it->value().ToStringView(), &keys[id].totals); !s.ok()) {
       return s;
     }
+  }
+  if (Status s = FromRocks(it->status(), "verify: reading key totals"); !s.ok()) {
+    return s;
   }
   std::map<uint64_t, core::Totals> sums;
   if (keys.size() != keys_.size()) {
@@ -362,6 +393,9 @@ Status Store::Verify() const {
       return Status::Corruption(KeyName(id) + ": memory differs from disk");
     }
     if (k.live()) {
+      if (!sums[k.group_id].CanAdd(k.totals)) {
+        return Status::Corruption(GroupName(k.group_id) + ": totals add up past 2^63-1");
+      }
       sums[k.group_id] += k.totals;
       if (k.group_id != kUnassignedGroup &&
           (!groups_.contains(k.group_id) || !groups_.at(k.group_id).live())) {
@@ -386,6 +420,9 @@ Status Store::Verify() const {
     if (!(g.totals == sums[g.id])) {
       return Status::Corruption(GroupName(g.id) + ": totals differ from the sum of its live keys");
     }
+  }
+  if (Status s = FromRocks(it->status(), "verify: reading groups"); !s.ok()) {
+    return s;
   }
   if (stored_groups != groups_.size()) {
     return Status::Corruption("memory and disk hold different numbers of groups");

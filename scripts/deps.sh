@@ -8,6 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev
   librocksdb-dev libspdlog-dev libfmt-dev
+  libssl-dev  # libcrypto: SHA-256 of idempotent request bodies
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev python3 curl
   systemd  # systemd-analyze, for the unit checks (systemd/check_units.sh)

@@ -47,7 +47,8 @@ void Seed(const std::string& dir) {
 void ExpectInvariant(const Store& store) {
   EXPECT_TRUE(store.Verify().ok()) << store.Verify().message();
   core::Totals all;
-  for (const ApiKey& k : store.ListKeys(std::nullopt, std::nullopt)) {
+  const std::vector<ApiKey> every = store.ListKeys(std::nullopt, std::nullopt).value();
+  for (const ApiKey& k : every) {
     EXPECT_TRUE(k.totals.consistent()) << k.id;
     all += k.totals;
   }
@@ -55,14 +56,17 @@ void ExpectInvariant(const Store& store) {
   core::Totals groups;
   for (const ProviderGroup& g : store.ListGroups()) {
     core::Totals keys;
-    for (const ApiKey& k : store.ListKeys(g.id, std::nullopt)) {
+    const std::vector<ApiKey> in_group = store.ListKeys(g.id, std::nullopt).value();
+    for (const ApiKey& k : in_group) {
       keys += k.totals;
     }
     EXPECT_EQ(keys, g.totals) << "group " << g.id;
     groups += g.totals;
   }
   core::Totals unassigned;
-  for (const ApiKey& k : store.ListKeys(persistence::kUnassignedGroup, std::nullopt)) {
+  const std::vector<ApiKey> loose =
+      store.ListKeys(persistence::kUnassignedGroup, std::nullopt).value();
+  for (const ApiKey& k : loose) {
     unassigned += k.totals;
   }
   groups += unassigned;

@@ -5,19 +5,26 @@
 // syncing any writable file (nothing new reaches the file); kFailSync lets appends reach
 // the file but fails Sync/Fsync, the worst case: the bytes of a refused batch are in the
 // WAL without being acknowledged. Thread-safe: the mode is read by RocksDB's threads.
+//
+// Reads of table files (random-access files, those already open included) have a mode of
+// their own: kPass, kFail (an I/O error) or kBlock (each read waits until the mode changes,
+// counted in blocked_reads(), so a test can hold a scan in the middle).
 #pragma once
 
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 
 namespace tally::testing {
 
 class FaultFs : public rocksdb::FileSystemWrapper {
  public:
   enum class Mode { kNone, kFailWrites, kFailSync };
+  enum class ReadMode { kPass, kFail, kBlock };
 
   FaultFs() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
   const char* Name() const override { return "FaultFs"; }
@@ -27,6 +34,30 @@ class FaultFs : public rocksdb::FileSystemWrapper {
     mode_.store(m, std::memory_order_relaxed);
   }
   Mode mode() const { return mode_.load(std::memory_order_relaxed); }  // see set_mode
+
+  void set_read_mode(ReadMode m) {
+    {
+      std::lock_guard lock(read_mu_);
+      read_mode_ = m;
+    }
+    read_cv_.notify_all();
+  }
+  // Reads waiting in kBlock now.
+  int blocked_reads() const {
+    std::lock_guard lock(read_mu_);
+    return blocked_;
+  }
+
+  rocksdb::IOStatus NewRandomAccessFile(const std::string& f, const rocksdb::FileOptions& o,
+                                        std::unique_ptr<rocksdb::FSRandomAccessFile>* r,
+                                        rocksdb::IODebugContext* dbg) override {
+    std::unique_ptr<rocksdb::FSRandomAccessFile> file;
+    rocksdb::IOStatus s = target()->NewRandomAccessFile(f, o, &file, dbg);
+    if (s.ok()) {
+      *r = std::make_unique<ReadFile>(std::move(file), this);
+    }
+    return s;
+  }
 
   rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
                                     std::unique_ptr<rocksdb::FSWritableFile>* r,
@@ -92,7 +123,48 @@ class FaultFs : public rocksdb::FileSystemWrapper {
     FaultFs* fs_;
   };
 
+  // Applies the read mode to one read: waits while blocked; an error when failing.
+  rocksdb::IOStatus BeforeRead() {
+    std::unique_lock lock(read_mu_);
+    if (read_mode_ == ReadMode::kBlock) {
+      ++blocked_;
+      read_cv_.wait(lock, [this] { return read_mode_ != ReadMode::kBlock; });
+      --blocked_;
+    }
+    return read_mode_ == ReadMode::kFail ? rocksdb::IOStatus::IOError("FaultFs: read")
+                                         : rocksdb::IOStatus::OK();
+  }
+
+  class ReadFile : public rocksdb::FSRandomAccessFileOwnerWrapper {
+   public:
+    ReadFile(std::unique_ptr<rocksdb::FSRandomAccessFile> f, FaultFs* fs)
+        : FSRandomAccessFileOwnerWrapper(std::move(f)), fs_(fs) {}
+    rocksdb::IOStatus Read(uint64_t offset, size_t n, const rocksdb::IOOptions& o,
+                           rocksdb::Slice* result, char* scratch,
+                           rocksdb::IODebugContext* dbg) const override {
+      if (rocksdb::IOStatus s = fs_->BeforeRead(); !s.ok()) {
+        return s;
+      }
+      return FSRandomAccessFileOwnerWrapper::Read(offset, n, o, result, scratch, dbg);
+    }
+    rocksdb::IOStatus MultiRead(rocksdb::FSReadRequest* reqs, size_t num_reqs,
+                                const rocksdb::IOOptions& o,
+                                rocksdb::IODebugContext* dbg) override {
+      if (rocksdb::IOStatus s = fs_->BeforeRead(); !s.ok()) {
+        return s;
+      }
+      return FSRandomAccessFileOwnerWrapper::MultiRead(reqs, num_reqs, o, dbg);
+    }
+
+   private:
+    FaultFs* fs_;
+  };
+
   std::atomic<Mode> mode_{Mode::kNone};
+  mutable std::mutex read_mu_;
+  std::condition_variable read_cv_;
+  ReadMode read_mode_ = ReadMode::kPass;  // guarded by read_mu_
+  int blocked_ = 0;                       // guarded by read_mu_
 };
 
 // An Env over a FaultFs, to pass as StoreOptions::env.

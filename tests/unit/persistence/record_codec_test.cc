@@ -2,8 +2,19 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace tally::persistence {
 namespace {
+
+// Bytes from hex ("01ff" -> "\x01\xff").
+std::string Unhex(std::string_view hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+  }
+  return out;
+}
 
 TEST(RecordCodec, GroupRoundTrips) {
   ProviderGroup g;
@@ -86,6 +97,177 @@ TEST(RecordCodec, TotalsRoundTripInVarintsAndVersion1StillDecodes) {
   EXPECT_EQ(DecodeTotals(v, &old).code(), core::Status::Code::kCorruption);
   EXPECT_EQ(DecodeTotals(std::string("\x02\xff", 2), &old).code(),
             core::Status::Code::kCorruption);  // truncated varint
+}
+
+// Golden bytes: the stored encodings, fixed, so that a change of format is a deliberate act
+// (a new version byte, and the old version still decoded), never a silent one.
+TEST(RecordCodecGolden, Group) {
+  ProviderGroup g;
+  g.id = 7;
+  g.created_at = 1;
+  g.updated_at = 2;
+  g.deleted_at = 3;
+  g.name = "n";
+  g.type = "t";
+  g.base_url = "u";
+  g.models = "m";
+  g.totals.Add(5, 2);
+  const std::string golden = Unhex(
+      "01"                // version
+      "0700000000000000"  // id
+      "0100000000000000"  // created_at
+      "0200000000000000"  // updated_at
+      "01"
+      "0300000000000000"  // deleted_at: set, 3
+      "010000006e"
+      "0100000074"
+      "0100000075"  // name, type, base_url
+      "00000000"
+      "00000000"
+      "00000000"
+      "00000000"              // google_project .. headers_profile
+      "010000006d"            // models
+      "06000000616374697665"  // status "active"
+      "0700000000000000"
+      "0500000000000000"
+      "0200000000000000");  // total, success, failure
+  EXPECT_EQ(EncodeGroup(g), golden);
+  ProviderGroup back;
+  ASSERT_TRUE(DecodeGroup(golden, &back).ok());
+  EXPECT_EQ(back, g);
+}
+
+TEST(RecordCodecGolden, Key) {
+  ApiKey k;
+  k.id = 9;
+  k.created_at = 1;
+  k.updated_at = 2;
+  k.group_id = 7;
+  k.api_key = "a";
+  k.refresh_token = "r";
+  k.expires_at = 4;
+  k.weight = 3;
+  k.auto_ban = false;
+  k.ban_reason = "b";
+  const std::string golden = Unhex(
+      "01"                // version
+      "0900000000000000"  // id
+      "0100000000000000"  // created_at
+      "0200000000000000"  // updated_at
+      "00"
+      "0000000000000000"  // deleted_at: unset
+      "0700000000000000"  // group_id
+      "0100000061"
+      "00000000"
+      "0100000072"  // api_key, access_token, refresh_token
+      "01"
+      "0400000000000000"  // expires_at: set, 4
+      "00000000"
+      "00000000"              // account_id, project_id
+      "0300000000000000"      // weight
+      "06000000616374697665"  // status "active"
+      "00"                    // auto_ban
+      "0100000062"            // ban_reason
+      "00"
+      "0000000000000000");  // ban_until: unset
+  EXPECT_EQ(EncodeKey(k), golden);
+  ApiKey back;
+  ASSERT_TRUE(DecodeKey(golden, &back).ok());
+  EXPECT_EQ(back, k);
+}
+
+TEST(RecordCodecGolden, Totals) {
+  core::Totals t;
+  t.Add(300, 1);
+  std::string v;
+  EncodeTotals(t, &v);
+  EXPECT_EQ(v, Unhex("02"
+                     "ac02"
+                     "01"));  // version 2, varint 300, varint 1
+  core::Totals back;
+  ASSERT_TRUE(DecodeTotals(v, &back).ok());
+  EXPECT_EQ(back, t);
+  // Version 1 (no longer written): fixed-width total, success, failure.
+  ASSERT_TRUE(DecodeTotals(Unhex("01"
+                                 "2d01000000000000"
+                                 "2c01000000000000"
+                                 "0100000000000000"),
+                           &back)
+                  .ok());
+  EXPECT_EQ(back, t);
+}
+
+TEST(RecordCodecGolden, IdempotentAnswer) {
+  const std::string digest(32, '\xab');
+  const std::string golden = Unhex(
+      "02"                // version
+      "0500000000000000"  // written_at
+      "20000000"
+      "abababababababababababababababababababababababababababababababab"  // digest
+      "020000007b7d");                                                    // response "{}"
+  EXPECT_EQ(EncodeIdempotent(5, digest, "{}"), golden);
+  TimeNs written_at = 0;
+  std::string got_digest;
+  std::string response;
+  ASSERT_TRUE(DecodeIdempotent(golden, &written_at, &got_digest, &response).ok());
+  EXPECT_EQ(written_at, 5);
+  EXPECT_EQ(got_digest, digest);
+  EXPECT_EQ(response, "{}");
+  // Version 1, written by builds before SHA-256: a u64 FNV-1a hash, read as its 8 bytes.
+  ASSERT_TRUE(DecodeIdempotent(Unhex("01"
+                                     "0500000000000000"
+                                     "0807060504030201"
+                                     "020000007b7d"),
+                               &written_at, &got_digest, &response)
+                  .ok());
+  EXPECT_EQ(got_digest, Unhex("0807060504030201"));
+  EXPECT_EQ(response, "{}");
+  EXPECT_EQ(DecodeIdempotent(Unhex("03"
+                                   "0500000000000000"),
+                             &written_at, &got_digest, &response)
+                .code(),
+            core::Status::Code::kCorruption);
+}
+
+TEST(RecordCodecGolden, IdKeyIsBigEndian) { EXPECT_EQ(IdKey(0x0102), Unhex("0000000000000102")); }
+
+// Totals past 2^63-1 cannot be stored by this build; one read from disk is Corruption, never
+// a negative number.
+TEST(RecordCodec, TotalsPastTheMaximumAreCorruption) {
+  core::Totals t;
+  // 2^63 successes: varint of 2^63 is nine 0x80 bytes then 0x01.
+  EXPECT_EQ(DecodeTotals(Unhex("02"
+                               "80808080808080808001"
+                               "00"),
+                         &t)
+                .code(),
+            core::Status::Code::kCorruption);
+  // 2^62 + 2^62: each fits, the total does not.
+  EXPECT_EQ(DecodeTotals(Unhex("02"
+                               "808080808080808040"
+                               "808080808080808040"),
+                         &t)
+                .code(),
+            core::Status::Code::kCorruption);
+  // Exactly 2^63-1 is fine.
+  ASSERT_TRUE(DecodeTotals(Unhex("02"
+                                 "ffffffffffffffff7f"
+                                 "00"),
+                           &t)
+                  .ok());
+  EXPECT_EQ(t.total, std::numeric_limits<int64_t>::max());
+  // Version 1 with a negative total (what an overflowed earlier build wrote).
+  EXPECT_EQ(DecodeTotals(Unhex("01"
+                               "0000000000000080"
+                               "0000000000000080"
+                               "0000000000000000"),
+                         &t)
+                .code(),
+            core::Status::Code::kCorruption);
+  ProviderGroup g;
+  g.totals.total = -1;
+  g.totals.success = -1;
+  EXPECT_EQ(DecodeGroup(EncodeGroup(g), &g).code(), core::Status::Code::kCorruption);
 }
 
 TEST(RecordCodec, IdsSortBigEndian) {

@@ -99,7 +99,7 @@ TEST_P(StoreFault, FailedFlushChangesNothingAndTheRetryIsExact) {
 TEST_P(StoreFault, AFailedIdempotentFlushRecordsNoAnswer) {
   fault_.fs->set_mode(GetParam());
   std::vector<core::KeyDelta> d = {{1, 1, 0}};
-  IdempotentAnswer a{"k1", 42, ""};
+  IdempotentAnswer a{"k1", "digest-42", ""};
   auto r = store_->ApplyFlush(&d, &a, [](const FlushResult&) { return std::string("ok"); });
   ASSERT_FALSE(r.ok());
   EXPECT_FALSE(store_->LookupIdempotent("k1").has_value());

@@ -24,9 +24,11 @@ class StoreIdempotency : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.status().message();
     store_ = std::move(*s);
   }
+  // A stand-in for a request's digest, which the store stores and compares as bytes.
+  static std::string Digest(uint64_t n) { return "digest-" + std::to_string(n); }
   core::StatusOr<FlushResult> Apply(const std::string& key, uint64_t hash,
                                     std::vector<core::KeyDelta> deltas) {
-    IdempotentAnswer a{key, hash, ""};
+    IdempotentAnswer a{key, Digest(hash), ""};
     return store_->ApplyFlush(&deltas, &a, [](const FlushResult& r) {
       return "{\"updated\":" + std::to_string(r.keys_updated) + "}";
     });
@@ -67,14 +69,14 @@ TEST_F(StoreIdempotency, AnswerIsRecordedWithTheFlushAndSurvivesReopen) {
   ASSERT_TRUE(r.ok()) << r.status().message();
   auto found = store_->LookupIdempotent("req-1");
   ASSERT_TRUE(found.has_value());
-  EXPECT_EQ(found->request_hash, 77u);
+  EXPECT_EQ(found->request_digest, Digest(77));
   EXPECT_EQ(found->response, "{\"updated\":2}");
   EXPECT_FALSE(store_->LookupIdempotent("req-2").has_value());
   Reopen();
   found = store_->LookupIdempotent("req-1");
   ASSERT_TRUE(found.has_value());
   EXPECT_EQ(found->key, "req-1");
-  EXPECT_EQ(found->request_hash, 77u);
+  EXPECT_EQ(found->request_digest, Digest(77));
   EXPECT_EQ(found->response, "{\"updated\":2}");
   EXPECT_EQ(store_->idempotent_answers(), 1u);
 }
@@ -89,7 +91,7 @@ TEST_F(StoreIdempotency, ASecondFlushWithAValidKeyIsRefusedAndAppliesNothing) {
   EXPECT_EQ(store_->Summary().total, 3);
   EXPECT_EQ(store_->epoch(), 1u);
   // The caller tells the two apart by the stored hash.
-  EXPECT_EQ(store_->LookupIdempotent("req-1")->request_hash, 77u);
+  EXPECT_EQ(store_->LookupIdempotent("req-1")->request_digest, Digest(77));
   Reopen();
   EXPECT_EQ(Apply("req-1", 78, {{1, 1, 0}}).status().code(), Status::Code::kConflict);
 }
@@ -112,10 +114,10 @@ TEST_F(StoreIdempotency, AnswersExpireAfterTheTtlAcrossReopen) {
   EXPECT_EQ(store_->idempotent_answers(), 0u);
   // Once expired the key may be used again, and holds the new answer.
   ASSERT_TRUE(Apply("old", 2, {{1, 1, 0}}).ok());
-  EXPECT_EQ(store_->LookupIdempotent("old")->request_hash, 2u);
+  EXPECT_EQ(store_->LookupIdempotent("old")->request_digest, Digest(2));
   EXPECT_EQ(store_->Summary().total, 2);
   Reopen();
-  EXPECT_EQ(store_->LookupIdempotent("old")->request_hash, 2u);
+  EXPECT_EQ(store_->LookupIdempotent("old")->request_digest, Digest(2));
 }
 
 TEST_F(StoreIdempotency, ExpiredAnswersArePurgedAFewPerFlush) {

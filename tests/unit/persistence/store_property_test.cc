@@ -125,7 +125,7 @@ TEST_P(StoreProperty, RandomOperationsKeepTheInvariant) {
       }
       auto r = store_->ApplyFlush(&deltas);
       ASSERT_TRUE(r.ok()) << r.status().message();
-      ASSERT_EQ(r->refused_events, refused);
+      ASSERT_EQ(r->dropped_deleted, refused);
     } else if (op < 52) {  // create a group, sometimes with a taken id or name
       ProviderGroup g;
       g.id = pick(0, 1) == 0 ? 0 : pick(1, next_group_id + 1);

@@ -173,11 +173,11 @@ TEST_F(StoreRecords, KeyCrudAndErrors) {
   ApiKey suspended = Key(0, 2);
   suspended.status = "suspended";
   ASSERT_TRUE(store_->CreateKey(suspended).ok());
-  EXPECT_EQ(store_->ListKeys(std::nullopt, std::nullopt).size(), 2u);
-  EXPECT_EQ(store_->ListKeys(1, std::nullopt).size(), 1u);
-  EXPECT_EQ(store_->ListKeys(0, std::nullopt).size(), 1u);
-  EXPECT_EQ(store_->ListKeys(std::nullopt, std::string("suspended"))[0].id, 2u);
-  EXPECT_TRUE(store_->ListKeys(1, std::string("suspended")).empty());
+  EXPECT_EQ(store_->ListKeys(std::nullopt, std::nullopt)->size(), 2u);
+  EXPECT_EQ(store_->ListKeys(1, std::nullopt)->size(), 1u);
+  EXPECT_EQ(store_->ListKeys(0, std::nullopt)->size(), 1u);
+  EXPECT_EQ(store_->ListKeys(std::nullopt, std::string("suspended")).value()[0].id, 2u);
+  EXPECT_TRUE(store_->ListKeys(1, std::string("suspended"))->empty());
 }
 
 TEST_F(StoreRecords, MovingAKeyMovesItsTotals) {
@@ -229,7 +229,7 @@ TEST_F(StoreRecords, DeletedKeyLeavesItsGroupAndRefusesIncrements) {
   std::vector<core::KeyDelta> deltas = {{1, 10, 5}, {2, 1, 0}};
   auto r = store_->ApplyFlush(&deltas);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->refused_events, 15u);
+  EXPECT_EQ(r->dropped_deleted, 15u);
   EXPECT_EQ(r->keys_updated, 1u);
   EXPECT_EQ(store_->GetGroup(1)->totals.total, 5);
   EXPECT_EQ(store_->CreateKey(Key(1, 1)).status().code(), Status::Code::kConflict);
@@ -239,7 +239,7 @@ TEST_F(StoreRecords, DeletedKeyLeavesItsGroupAndRefusesIncrements) {
   EXPECT_EQ(store_->Summary().total, 5);
   // Still refused after a restart; the next free id skips the deleted one.
   deltas = {{1, 1, 0}};
-  EXPECT_EQ(store_->ApplyFlush(&deltas)->refused_events, 1u);
+  EXPECT_EQ(store_->ApplyFlush(&deltas)->dropped_deleted, 1u);
   auto next = store_->CreateKey(Key(1));
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(next->id, 3u);
