@@ -15,7 +15,7 @@
 
 #include "persistence/store.h"
 #include "tests/support/temp_dir.h"
-#include "tests/unit/persistence/crash_workload.h"
+#include "tests/unit/persistence/crash_check.h"
 
 namespace tally::persistence {
 namespace {
@@ -23,6 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using core::Status;
 using testing::CrashDeltas;
+using testing::ExpectCrashEpoch;
 using testing::TempDir;
 
 constexpr uint64_t kFlushes = 30;
@@ -73,27 +74,6 @@ std::string FlipMiddleRecord(const std::string& dir) {
   bytes[at[at.size() / 2] + 2] ^= 0x04;
   WriteAll(log, bytes);
   return fs::path(log).filename().string();
-}
-
-// Totals of every key equal those of epochs 1..epoch, and the invariant holds.
-void ExpectEpoch(Store& store, uint64_t epoch) {
-  ASSERT_EQ(store.epoch(), epoch);
-  std::map<uint64_t, core::Totals> keys;
-  for (uint64_t e = 1; e <= epoch; ++e) {
-    for (const core::KeyDelta& d : CrashDeltas(e)) {
-      keys[d.key].Add(static_cast<int64_t>(d.successes), static_cast<int64_t>(d.failures));
-    }
-  }
-  core::Totals all;
-  for (const auto& [id, t] : keys) {
-    auto k = store.GetKey(id);
-    ASSERT_TRUE(k.ok()) << "key " << id;
-    EXPECT_EQ(k->totals, t) << "key " << id;
-    all += t;
-  }
-  EXPECT_EQ(store.Summary(), all);
-  Status v = store.Verify();
-  EXPECT_TRUE(v.ok()) << v.message();
 }
 
 struct Events {
@@ -147,7 +127,7 @@ TEST(StoreWal, PointInTimeRecoveryIsOptInReportedAndLeavesAWholeEpoch) {
     recovered = store.epoch();
     EXPECT_GT(recovered, 0u);
     EXPECT_LT(recovered, kFlushes);
-    ExpectEpoch(store, recovered);
+    ExpectCrashEpoch(store, recovered);
     EXPECT_TRUE(store.health().wal_damage_skipped);
     EXPECT_TRUE(events.HasError("write-ahead log damaged")) << "no error event";
     // Counting goes on from the recovered epoch, and survives another crash.
@@ -158,7 +138,7 @@ TEST(StoreWal, PointInTimeRecoveryIsOptInReportedAndLeavesAWholeEpoch) {
   // The damaged log is gone from the second image: a strict open works.
   auto again = Store::Open(dir.Sub("image2"));
   ASSERT_TRUE(again.ok()) << again.status().message();
-  ExpectEpoch(**again, recovered + 1);
+  ExpectCrashEpoch(**again, recovered + 1);
   EXPECT_FALSE((*again)->health().wal_damage_skipped);
 }
 
@@ -170,7 +150,7 @@ TEST(StoreWal, ATornLastRecordIsACrashNotDamage) {
   fs::resize_file(log, fs::file_size(log) - 20);
   auto opened = Store::Open(dir.Sub("image"));
   ASSERT_TRUE(opened.ok()) << opened.status().message();
-  ExpectEpoch(**opened, kFlushes - 1);
+  ExpectCrashEpoch(**opened, kFlushes - 1);
   EXPECT_FALSE((*opened)->health().wal_damage_skipped);
 }
 
