@@ -168,6 +168,8 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Store
   store->health_ = health;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status rs = rocksdb::DB::Open(options, dir, families, &store->handles_, &raw);
+  // WAL damage is recognised by the line RocksDB's WAL reader logs for it (EventLogger).
+  // Without that line a failed open is reported as it is, and never retried.
   if (std::string damage = health->TakeWalDamage(); !rs.ok() && !damage.empty()) {
     std::string what = "write-ahead log damaged in " + dir + ": " + damage +
                        " (RocksDB: " + rs.ToString() + "); the records after the damage may hold " +
