@@ -66,6 +66,9 @@ class HealthListener : public rocksdb::EventListener {
     using C = rocksdb::WriteStallCondition;
     const C cur = info.condition.cur;
     const C prev = info.condition.prev;
+    if (cur == prev) {
+      return;
+    }
     // Relaxed: statistics and a gauge (see StoreHealthState).
     if (prev == C::kNormal && cur != C::kNormal) {
       h_->stalled_families.fetch_add(1, std::memory_order_relaxed);

@@ -206,6 +206,8 @@ TEST(StoreEvents, StallsAreCountedAndReported) {
   EXPECT_EQ(health->stalled_families.load(), 1);
   info.condition = {C::kNormal, C::kStopped};
   listener->OnStallConditionsChanged(info);
+  info.condition = {C::kNormal, C::kNormal};  // no change: nothing to report
+  listener->OnStallConditionsChanged(info);
   EXPECT_EQ(health->stalls_delayed.load(), 1u);
   EXPECT_EQ(health->stalls_stopped.load(), 1u);
   EXPECT_EQ(health->stalled_families.load(), 0);
