@@ -19,6 +19,7 @@
 
 #include "persistence/record_codec.h"
 #include "persistence/store_internal.h"
+#include "persistence/wal_check.h"
 
 namespace tally::persistence {
 namespace {
@@ -166,25 +167,41 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Store
   std::unique_ptr<Store> store(new Store());
   store->options_ = opts;
   store->health_ = health;
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status rs = rocksdb::DB::Open(options, dir, families, &store->handles_, &raw);
-  // WAL damage is recognised by the line RocksDB's WAL reader logs for it (EventLogger).
-  // Without that line a failed open is reported as it is, and never retried.
-  if (std::string damage = health->TakeWalDamage(); !rs.ok() && !damage.empty()) {
-    std::string what = "write-ahead log damaged in " + dir + ": " + damage +
-                       " (RocksDB: " + rs.ToString() + "); the records after the damage may hold " +
-                       "acknowledged flushes";
+  const auto damaged = [&](const std::string& where) {
+    std::string what = "write-ahead log damaged in " + dir + ": " + where +
+                       "; the records after the damage may hold acknowledged flushes";
+    if (opts.wal_recovery == WalRecovery::kPointInTime) {
+      health->Emit(StoreEventLevel::kError,
+                   what + "; recovering to the last good record before it, losing them");
+    }
+    return what;
+  };
+  // Damage RocksDB's reader would take for a torn last record (wal_check.h).
+  bool recover_to_point_in_time = false;
+  if (std::string hidden = FindDamageLikeATornTail(dir); !hidden.empty()) {
+    std::string what = damaged(hidden);
     if (opts.wal_recovery == WalRecovery::kStrict) {
       return Status::Corruption(what);
     }
-    health->Emit(StoreEventLevel::kError,
-                 what + "; recovering to the last good record before it, losing them");
+    recover_to_point_in_time = true;
+    options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  }
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status rs = rocksdb::DB::Open(options, dir, families, &store->handles_, &raw);
+  // Other WAL damage is recognised by the line RocksDB's WAL reader logs for it
+  // (EventLogger). Without that line a failed open is reported as it is, never retried.
+  if (std::string damage = health->TakeWalDamage(); !rs.ok() && !damage.empty()) {
+    std::string what = damaged(damage + " (RocksDB: " + rs.ToString() + ")");
+    if (opts.wal_recovery == WalRecovery::kStrict) {
+      return Status::Corruption(what);
+    }
     store->handles_.clear();
+    recover_to_point_in_time = true;
     options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
     rs = rocksdb::DB::Open(options, dir, families, &store->handles_, &raw);
-    // Relaxed: published to other threads with the Store itself.
-    health->wal_damage_skipped.store(rs.ok(), std::memory_order_relaxed);
   }
+  // Relaxed: published to other threads with the Store itself.
+  health->wal_damage_skipped.store(rs.ok() && recover_to_point_in_time, std::memory_order_relaxed);
   if (!rs.ok()) {
     std::string msg = rs.ToString();
     if (msg.find("LOCK") != std::string::npos) {

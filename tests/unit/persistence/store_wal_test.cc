@@ -28,12 +28,17 @@ using testing::TempDir;
 
 constexpr uint64_t kFlushes = 30;
 
-// Applies flushes 1..kFlushes, then copies the data dir to `image` with the store open.
-void MakeCrashImage(const std::string& db, const std::string& image) {
+// Applies flushes 1..kFlushes, then `small` flushes of one delta each (small records, many
+// to a block), then copies the data dir to `image` with the store open.
+void MakeCrashImage(const std::string& db, const std::string& image, uint64_t small = 0) {
   auto store = Store::Open(db);
   ASSERT_TRUE(store.ok()) << store.status().message();
   for (uint64_t e = 1; e <= kFlushes; ++e) {
     std::vector<core::KeyDelta> d = CrashDeltas(e);
+    ASSERT_TRUE((*store)->ApplyFlush(&d).ok());
+  }
+  for (uint64_t i = 0; i < small; ++i) {
+    std::vector<core::KeyDelta> d = {{1000 + i, 1, 0}};
     ASSERT_TRUE((*store)->ApplyFlush(&d).ok());
   }
   fs::copy(db, image, fs::copy_options::recursive);
@@ -140,6 +145,46 @@ TEST(StoreWal, PointInTimeRecoveryIsOptInReportedAndLeavesAWholeEpoch) {
   ASSERT_TRUE(again.ok()) << again.status().message();
   ExpectCrashEpoch(**again, recovered + 1);
   EXPECT_FALSE((*again)->health().wal_damage_skipped);
+}
+
+// Sets the length of a record in the live log's last 32 KiB block, one with records after
+// it, to 65535: past the end of the file, as a torn write would look to RocksDB's reader.
+void DamageLengthInLastBlock(const std::string& dir) {
+  const std::string log = LiveLog(dir);
+  std::string bytes = ReadAll(log);
+  const size_t start = (bytes.size() - 1) / 32768 * 32768;
+  std::vector<size_t> records;
+  for (size_t at = start; at + 7 <= bytes.size();) {
+    records.push_back(at);
+    at += 7 + (static_cast<uint8_t>(bytes[at + 4]) | static_cast<uint8_t>(bytes[at + 5]) << 8);
+  }
+  ASSERT_GE(records.size(), 3u) << "too few records in the last block";
+  const size_t at = records[records.size() / 2];
+  bytes[at + 4] = '\xff';
+  bytes[at + 5] = '\xff';
+  WriteAll(log, bytes);
+}
+
+TEST(StoreWal, ADamagedLengthInTheLastBlockIsNotTakenForATornWrite) {
+  TempDir dir;
+  constexpr uint64_t kSmall = 40;
+  MakeCrashImage(dir.Sub("db"), dir.Sub("image"), kSmall);
+  DamageLengthInLastBlock(dir.Sub("image"));
+  auto opened = Store::Open(dir.Sub("image"));
+  ASSERT_FALSE(opened.ok()) << "opened at epoch " << (*opened)->epoch() << " of "
+                            << kFlushes + kSmall;
+  EXPECT_EQ(opened.status().code(), Status::Code::kCorruption);
+  EXPECT_NE(opened.status().message().find("valid record follows"), std::string::npos)
+      << opened.status().message();
+
+  StoreOptions opts;
+  opts.wal_recovery = WalRecovery::kPointInTime;
+  auto recovered = Store::Open(dir.Sub("image"), opts);
+  ASSERT_TRUE(recovered.ok()) << recovered.status().message();
+  EXPECT_GT((*recovered)->epoch(), kFlushes);
+  EXPECT_LT((*recovered)->epoch(), kFlushes + kSmall);
+  EXPECT_TRUE((*recovered)->health().wal_damage_skipped);
+  EXPECT_TRUE((*recovered)->Verify().ok());
 }
 
 TEST(StoreWal, ATornLastRecordIsACrashNotDamage) {
