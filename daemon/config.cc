@@ -76,7 +76,9 @@ std::string Config::Redacted() const {
       << " max-body-bytes=" << max_body_bytes << " max-connections=" << max_connections
       << " metric-prefix=" << metric_prefix << " log-level=" << log_level
       << " admin-token=" << (admin_token.empty() ? "(unset)" : "(set)")
-      << " internal-token=" << (internal_token.empty() ? "(unset)" : "(set)");
+      << " internal-token=" << (internal_token.empty() ? "(unset)" : "(set)")
+      << " wal-recovery=" << wal_recovery
+      << " checkpoint-root=" << (checkpoint_root.empty() ? "(any)" : checkpoint_root);
   return out.str();
 }
 
@@ -291,7 +293,13 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
        "X-Internal-Token for /internal and /v1/ingest; default: none, or "
        "$TALLYD_INTERNAL_TOKEN")
       ("internal-token-file", po::value(&internal_token_file),
-       "file holding the internal token (a regular file of at most 4096 bytes)");
+       "file holding the internal token (a regular file of at most 4096 bytes)")
+      ("wal-recovery", po::value(&c.wal_recovery)->default_value(c.wal_recovery),
+       "a damaged write-ahead log at start: strict (refuse to start) or point-in-time "
+       "(recover to the last good record, losing what follows)")
+      ("checkpoint-root", po::value(&c.checkpoint_root),
+       "directory that POST /admin/checkpoint targets must lie under; default: anywhere "
+       "outside the data dir; under systemd the tallyd-checkpoints state directory");
   // clang-format on
 
   auto fail = [&](const std::string& line) {
@@ -360,6 +368,30 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     if (const char* state = std::getenv("STATE_DIRECTORY"); state != nullptr && *state != 0) {
       std::string dirs = state;
       c.data_dir = dirs.substr(0, dirs.find(':'));
+    }
+  }
+
+  // Under systemd, the StateDirectory= entry named tallyd-checkpoints (the unit's) is the
+  // checkpoint root unless --checkpoint-root was given.
+  const bool checkpoint_root_given = vm.count("checkpoint-root") != 0;
+  if (!checkpoint_root_given) {
+    if (const char* state = std::getenv("STATE_DIRECTORY"); state != nullptr) {
+      std::istringstream dirs(state);
+      for (std::string d; std::getline(dirs, d, ':');) {
+        if (std::filesystem::path(d).filename() == "tallyd-checkpoints") {
+          c.checkpoint_root = d;
+        }
+      }
+    }
+  }
+  if (c.wal_recovery != "strict" && c.wal_recovery != "point-in-time") {
+    return fail("--wal-recovery: must be strict or point-in-time");
+  }
+  if (checkpoint_root_given) {
+    std::error_code ec;
+    if (c.checkpoint_root.empty() || c.checkpoint_root.front() != '/' ||
+        !std::filesystem::is_directory(c.checkpoint_root, ec)) {
+      return fail("--checkpoint-root: must be the absolute path of an existing directory");
     }
   }
 

@@ -45,6 +45,13 @@ struct Config {
   std::string log_level = "info";
   std::string admin_token;
   std::string internal_token;
+  // What a damaged write-ahead log does at start: "strict" (refuse to start, exit 1) or
+  // "point-in-time" (recover to the last good record, log an error, report it in /metrics).
+  std::string wal_recovery = "strict";
+  // POST /admin/checkpoint targets must lie under this directory (symlinks resolved).
+  // Empty: anywhere outside the data dir. Under systemd: the tallyd-checkpoints entry of
+  // $STATE_DIRECTORY unless given.
+  std::string checkpoint_root;
 
   // One line per option, tokens shown as "(set)" or "(unset)".
   std::string Redacted() const;

@@ -11,6 +11,7 @@
 
 #include "daemon/listen_guard.h"
 #include "daemon/log.h"
+#include "daemon/store_log.h"
 
 namespace tally::daemon {
 namespace asio = boost::asio;
@@ -61,11 +62,22 @@ Status Daemon::Start() {
     }
   }
   core::StatusOr<std::unique_ptr<persistence::Store>> store =
-      persistence::Store::Open(config_.data_dir);
+      persistence::Store::Open(config_.data_dir, StoreOptionsFor(config_));
   if (!store.ok()) {
+    if (store.status().message().starts_with("write-ahead log damaged")) {
+      return core::Status::Corruption(
+          store.status().message() +
+          ". Refusing to start. Back up the data dir; --wal-recovery=point-in-time starts "
+          "from the last good record (docs/operations.md, \"The write-ahead log\")");
+    }
     return store.status();
   }
   store_ = std::move(store).value();
+  if (store_->health().wal_damage_skipped) {
+    LogStore()->error(
+        "started past a damaged write-ahead log (--wal-recovery=point-in-time): flushes "
+        "after the damage are lost; tallyd_store_wal_damage_recovered is 1");
+  }
   LogStore()->info("opened {}: epoch {}, {} groups, {} keys", config_.data_dir, store_->epoch(),
                    store_->live_groups(), store_->live_keys());
   try {

@@ -5,7 +5,9 @@
 
 #include <boost/json.hpp>
 #include <cerrno>
+#include <climits>
 #include <cstring>
+#include <filesystem>
 
 #include "daemon/json_writer.h"
 #include "daemon/log.h"
@@ -213,6 +215,22 @@ std::string RenderMetrics(const ApiContext& ctx) {
   p.Single("tallyd_db_size_bytes", "gauge", "RocksDB files on disk (SST and WAL), bytes.",
            ctx.store.DiskBytes());
 
+  persistence::StoreHealth health = ctx.store.health();
+  p.Single("tallyd_store_background_errors_total", "counter",
+           "RocksDB background errors (failed writes, memtable flushes, compactions).",
+           health.background_errors);
+  p.Family("tallyd_store_write_stalls_total", "counter",
+           "Times a column family's writes entered a RocksDB write stall, by state.");
+  p.Sample("tallyd_store_write_stalls_total", "state=\"delayed\"", health.stalls_delayed);
+  p.Sample("tallyd_store_write_stalls_total", "state=\"stopped\"", health.stalls_stopped);
+  p.Single("tallyd_store_write_stalled", "gauge",
+           "1 while RocksDB delays or stops writes to some column family.",
+           uint64_t{health.stalled ? 1u : 0u});
+  p.Single("tallyd_store_wal_damage_recovered", "gauge",
+           "1 when this start replayed the write-ahead log only up to damage "
+           "(--wal-recovery=point-in-time): flushes after it were lost.",
+           uint64_t{health.wal_damage_skipped ? 1u : 0u});
+
   FlushStats stats = ctx.flusher.stats();
   p.Family("tallyd_flushes_total", "counter",
            "Flush attempts by result (an attempt with nothing pending is a drain only).");
@@ -259,6 +277,71 @@ Response MetricsResponse(const ApiContext& ctx) {
   return res;
 }
 
+namespace {
+
+// True when `path` is `dir` or lies under it (both absolute and resolved).
+bool Within(const std::filesystem::path& path, const std::filesystem::path& dir) {
+  auto [d, p] = std::mismatch(dir.begin(), dir.end(), path.begin(), path.end());
+  return d == dir.end();
+}
+
+// The directory a checkpoint may be written to, its parent's symlinks resolved, or why not.
+// 400-class problems are InvalidArgument, 409 ones Conflict.
+core::StatusOr<std::string> CheckpointTarget(const ApiContext& ctx, const std::string& dir) {
+  namespace fs = std::filesystem;
+  using core::Status;
+  if (dir.find('\0') != std::string::npos) {
+    return Status::InvalidArgument("\"dir\" must not contain a NUL byte");
+  }
+  if (dir.size() > kMaxCheckpointPathBytes) {
+    return Status::InvalidArgument(
+        fmt::format("\"dir\" is longer than {} bytes", kMaxCheckpointPathBytes));
+  }
+  if (dir.front() != '/') {
+    return Status::InvalidArgument("\"dir\" must be an absolute path");
+  }
+  fs::path target = fs::path(dir).lexically_normal();
+  if (!target.has_filename()) {  // "/x/" normalises to "/x/"
+    target = target.parent_path();
+  }
+  const std::string name = target.filename().string();
+  if (name.empty() || name == "." || name == ".." || name.size() > NAME_MAX - 4) {
+    return Status::InvalidArgument("\"dir\" must end in a directory name of at most " +
+                                   std::to_string(NAME_MAX - 4) + " bytes");
+  }
+  std::error_code ec;
+  fs::path parent = fs::canonical(target.parent_path(), ec);
+  if (ec || !fs::is_directory(parent, ec)) {
+    return Status::InvalidArgument("the parent directory " + target.parent_path().string() +
+                                   " does not exist");
+  }
+  target = parent / name;
+  for (const char* special : {"/proc", "/sys", "/dev"}) {
+    if (Within(target, special)) {
+      return Status::InvalidArgument(std::string("\"dir\" must not be under ") + special);
+    }
+  }
+  fs::path data = fs::canonical(ctx.config.data_dir, ec);
+  if (!ec && Within(target, data)) {
+    return Status::InvalidArgument("\"dir\" must not be inside the data directory " +
+                                   data.string());
+  }
+  if (!ctx.config.checkpoint_root.empty()) {
+    fs::path root = fs::canonical(ctx.config.checkpoint_root, ec);
+    if (ec || !Within(target, root) || target == root) {
+      return Status::InvalidArgument("\"dir\" must lie under --checkpoint-root " +
+                                     ctx.config.checkpoint_root);
+    }
+  }
+  struct stat st {};
+  if (lstat(target.c_str(), &st) == 0) {
+    return Status::Conflict(target.string() + " already exists");
+  }
+  return target.string();
+}
+
+}  // namespace
+
 Response CheckpointResponse(const ApiContext& ctx, const Request& req) {
   boost::system::error_code ec;
   boost::json::value body = boost::json::parse(req.body(), ec);
@@ -269,33 +352,28 @@ Response CheckpointResponse(const ApiContext& ctx, const Request& req) {
   if (dir_value == nullptr || !dir_value->is_string() || dir_value->as_string().empty()) {
     return JsonError(http::status::bad_request, "\"dir\" must be a non-empty string");
   }
-  std::string dir(dir_value->as_string());
-  if (dir.front() != '/') {
-    return JsonError(http::status::bad_request, "\"dir\" must be an absolute path");
+  auto to_http = [](const core::Status& s) {
+    return s.code() == core::Status::Code::kConflict          ? http::status::conflict
+           : s.code() == core::Status::Code::kInvalidArgument ? http::status::bad_request
+                                                              : http::status::internal_server_error;
+  };
+  core::StatusOr<std::string> target = CheckpointTarget(ctx, std::string(dir_value->as_string()));
+  if (!target.ok()) {
+    return JsonError(to_http(target.status()), target.status().message());
   }
-  while (dir.size() > 1 && dir.back() == '/') {
-    dir.pop_back();
-  }
-  struct stat st {};
-  if (lstat(dir.c_str(), &st) == 0) {
-    return JsonError(http::status::conflict, dir + " already exists");
-  }
-  std::string parent = dir.substr(0, std::max<size_t>(dir.rfind('/'), 1));
-  if (stat(parent.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return JsonError(http::status::bad_request,
-                     "the parent directory " + parent + " does not exist");
-  }
+  const std::string& dir = *target;
   auto started = std::chrono::steady_clock::now();
   core::Status s = ctx.store.Checkpoint(dir);
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!s.ok()) {
-    LogStore()->error("checkpoint into {} failed: {}", dir, s.message());
-    http::status code = s.code() == core::Status::Code::kConflict ? http::status::conflict
-                        : s.code() == core::Status::Code::kInvalidArgument
-                            ? http::status::bad_request
-                            : http::status::internal_server_error;
-    return JsonError(code, s.message());
+    if (s.code() == core::Status::Code::kConflict ||
+        s.code() == core::Status::Code::kInvalidArgument) {
+      LogStore()->info("checkpoint into {} refused: {}", dir, s.message());
+    } else {
+      LogStore()->error("checkpoint into {} failed: {}", dir, s.message());
+    }
+    return JsonError(to_http(s), s.message());
   }
   LogStore()->info("checkpoint into {} in {:.3f} s", dir, seconds);
   JsonWriter w;

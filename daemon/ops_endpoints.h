@@ -46,9 +46,17 @@ Response MetricsResponse(const ApiContext& ctx);
 // The same text, for tests and tools.
 std::string RenderMetrics(const ApiContext& ctx);
 
+// The longest "dir" a checkpoint request may name.
+inline constexpr size_t kMaxCheckpointPathBytes = 1024;
+
 // POST /admin/checkpoint {"dir":"/absolute/path"}: a RocksDB checkpoint of the live
-// database (hard links where possible). 201 {"dir":...} on success; 400 for a bad body or a
-// relative path or a missing parent; 409 when the target exists; 500 when RocksDB fails.
+// database (hard links where possible) in a new directory. The parent's symlinks are
+// resolved first; the target must not exist, nor `dir`.tmp, and is created by tallyd, so
+// nothing tallyd did not create is ever deleted. 201 {"dir":<resolved>,"seconds":...} on
+// success; 400 for a bad body, a relative path, a NUL, a path over 1024 bytes, a missing
+// parent, a target under /proc, /sys, /dev, inside the data dir or outside
+// --checkpoint-root, or one the OS refuses to create (permissions, read-only); 409 when the
+// target or its .tmp exists or another checkpoint into it is running; 500 when RocksDB fails.
 // Blocks for the checkpoint (a memtable flush and file links: milliseconds to a second), so
 // the router runs it on the API's worker pool, never on an I/O thread.
 Response CheckpointResponse(const ApiContext& ctx, const Request& req);

@@ -6,7 +6,6 @@
 #include <rocksdb/listener.h>
 #include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
-#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +18,7 @@
 
 #include "persistence/record_codec.h"
 #include "persistence/store_internal.h"
+#include "persistence/wal_check.h"
 
 namespace tally::persistence {
 namespace {
@@ -90,17 +90,6 @@ constexpr int kTotalsWriteBuffers = 3;
 constexpr size_t kSmallWriteBufferBytes = size_t{4} << 20;
 constexpr uint64_t kMaxTotalWalBytes = uint64_t{128} << 20;
 
-// RocksDB's info LOG is not written into the data dir: when the disk is full, Debian's
-// RocksDB build (assertions on) aborts the process on the LOG write that follows a failed
-// one. The store reports what matters through Status; StoreOptions::info_log can forward
-// RocksDB's lines elsewhere.
-class DiscardLogger : public rocksdb::Logger {
- public:
-  DiscardLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::HEADER_LEVEL) {}
-  using rocksdb::Logger::Logv;
-  void Logv(const char* /*format*/, va_list /*ap*/) override {}
-};
-
 }  // namespace
 
 Status FromRocks(const rocksdb::Status& s, const std::string& what) {
@@ -121,6 +110,8 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Store
   if (Status s = PrepareDir(dir); !s.ok()) {
     return s;
   }
+  auto health = std::make_shared<StoreHealthState>();
+  health->on_event = opts.on_event;
   rocksdb::DBOptions options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
@@ -132,10 +123,18 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Store
   options.allow_concurrent_memtable_write = false;  // required by key_totals' vector memtable;
                                                     // writers are serialized by mu_ anyway
   options.listeners.push_back(std::make_shared<ManualRecovery>());
+  options.listeners.push_back(NewHealthListener(health));
   if (opts.env != nullptr) {
     options.env = opts.env;
   }
-  options.info_log = opts.info_log ? opts.info_log : std::make_shared<DiscardLogger>();
+  // RocksDB's warnings and errors reach on_event; its info lines only opts.info_log. Never
+  // a LOG file in the data dir: on a full disk, Debian's RocksDB (assertions on) aborts on
+  // the LOG write that follows a failed one.
+  options.info_log = NewEventLogger(health, opts.info_log);
+  // A torn last record (a crash in the middle of an unacknowledged write) is dropped; any
+  // other damage fails the open: point-in-time recovery, RocksDB's default, would silently
+  // stop at the damage and drop acknowledged flushes after it. See WalRecovery.
+  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   // Memory and replay bounds. RocksDB's defaults (a 64 MiB memtable per column family, two
   // of them, and a WAL total of four times all of that) let key_totals hold up to ~128 MiB
   // of memtables, which glibc keeps resident once touched (bench/soak.sh: RSS crept for
@@ -166,8 +165,42 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Store
   };
   std::unique_ptr<Store> store(new Store());
   store->options_ = opts;
+  store->health_ = health;
+  const auto damaged = [&](const std::string& where) {
+    std::string what = "write-ahead log damaged in " + dir + ": " + where +
+                       "; the records after the damage may hold acknowledged flushes";
+    if (opts.wal_recovery == WalRecovery::kPointInTime) {
+      health->Emit(StoreEventLevel::kError,
+                   what + "; recovering to the last good record before it, losing them");
+    }
+    return what;
+  };
+  // Damage RocksDB's reader would take for a torn last record (wal_check.h).
+  bool recover_to_point_in_time = false;
+  if (std::string hidden = FindDamageLikeATornTail(dir); !hidden.empty()) {
+    std::string what = damaged(hidden);
+    if (opts.wal_recovery == WalRecovery::kStrict) {
+      return Status::Corruption(what);
+    }
+    recover_to_point_in_time = true;
+    options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  }
   rocksdb::DB* raw = nullptr;
   rocksdb::Status rs = rocksdb::DB::Open(options, dir, families, &store->handles_, &raw);
+  // Other WAL damage is recognised by the line RocksDB's WAL reader logs for it
+  // (EventLogger). Without that line a failed open is reported as it is, never retried.
+  if (std::string damage = health->TakeWalDamage(); !rs.ok() && !damage.empty()) {
+    std::string what = damaged(damage + " (RocksDB: " + rs.ToString() + ")");
+    if (opts.wal_recovery == WalRecovery::kStrict) {
+      return Status::Corruption(what);
+    }
+    store->handles_.clear();
+    recover_to_point_in_time = true;
+    options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+    rs = rocksdb::DB::Open(options, dir, families, &store->handles_, &raw);
+  }
+  // Relaxed: published to other threads with the Store itself.
+  health->wal_damage_skipped.store(rs.ok() && recover_to_point_in_time, std::memory_order_relaxed);
   if (!rs.ok()) {
     std::string msg = rs.ToString();
     if (msg.find("LOCK") != std::string::npos) {
@@ -181,10 +214,30 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Store
   store->keys_cf_ = store->handles_[2];
   store->totals_cf_ = store->handles_[3];
   store->meta_cf_ = store->handles_[4];
+  if (health->wal_damage_skipped.load(std::memory_order_relaxed)) {
+    // Write what was recovered to SST files, so the damaged log is obsolete and deleted:
+    // replayed again after a later crash, it would stop the replay before every log
+    // written since.
+    rs = raw->Flush(rocksdb::FlushOptions(), store->handles_);
+    if (!rs.ok()) {
+      return FromRocks(rs, "flushing the state recovered before the WAL damage");
+    }
+  }
   if (Status s = store->Load(); !s.ok()) {
     return s;
   }
   return store;
+}
+
+StoreHealth Store::health() const {
+  StoreHealth h;
+  // Relaxed: statistics (see StoreHealthState).
+  h.background_errors = health_->background_errors.load(std::memory_order_relaxed);
+  h.stalls_delayed = health_->stalls_delayed.load(std::memory_order_relaxed);
+  h.stalls_stopped = health_->stalls_stopped.load(std::memory_order_relaxed);
+  h.stalled = health_->stalled_families.load(std::memory_order_relaxed) > 0;
+  h.wal_damage_skipped = health_->wal_damage_skipped.load(std::memory_order_relaxed);
+  return h;
 }
 
 Store::~Store() {
@@ -391,50 +444,6 @@ StatusOr<core::Totals> Store::GroupSummary(uint64_t group_id) const {
     return Status::NotFound("no provider group " + std::to_string(group_id));
   }
   return it->second.totals;
-}
-
-Status Store::Checkpoint(const std::string& dir) {
-  struct stat st {};
-  if (stat(dir.c_str(), &st) == 0) {
-    return Status::Conflict("checkpoint dir " + dir + " already exists");
-  }
-  rocksdb::Checkpoint* raw = nullptr;
-  if (Status s = FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpoint"); !s.ok()) {
-    return s;
-  }
-  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
-  return FromRocks(checkpoint->CreateCheckpoint(dir), "checkpoint into " + dir);
-}
-
-uint64_t Store::DiskBytes() const {
-  uint64_t sst = 0;
-  if (!db_->GetAggregatedIntProperty("rocksdb.total-sst-files-size", &sst)) {
-    sst = 0;
-  }
-  uint64_t wal = 0;
-  rocksdb::VectorLogPtr files;
-  if (db_->GetSortedWalFiles(files).ok()) {
-    for (const auto& f : files) {
-      wal += f->SizeFileBytes();
-    }
-  }
-  return sst + wal;
-}
-
-Status Store::Compact() {
-  std::unique_lock lock(mu_);
-  rocksdb::FlushOptions fo;
-  if (Status s = FromRocks(db_->Flush(fo, handles_), "flush memtables"); !s.ok()) {
-    return s;
-  }
-  for (rocksdb::ColumnFamilyHandle* h : handles_) {
-    rocksdb::CompactRangeOptions co;
-    co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    if (Status s = FromRocks(db_->CompactRange(co, h, nullptr, nullptr), "compact"); !s.ok()) {
-      return s;
-    }
-  }
-  return Status::Ok();
 }
 
 uint64_t Store::epoch() const {

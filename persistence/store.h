@@ -19,7 +19,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -54,14 +56,46 @@ struct IdempotentAnswer {
 // Inline constexpr so tests and the HTTP layer agree on how long an answer is kept.
 inline constexpr int64_t kIdempotencyTtlNs = 24LL * 3600 * 1'000'000'000;
 
+// How Open treats a damaged write-ahead log (docs/operations.md, "The write-ahead log").
+enum class WalRecovery : uint8_t {
+  // The default. A torn last record (a crash in the middle of a write, which was never
+  // acknowledged) is dropped; any other damage fails Open with Corruption naming the file,
+  // because the records after it may hold acknowledged flushes.
+  kStrict,
+  // Replays up to the last good record before the damage; whatever follows is lost. Open
+  // first tries kStrict; when that fails on the WAL it reopens this way, reports an error
+  // through on_event and sets StoreHealth::wal_damage_skipped.
+  kPointInTime,
+};
+
+// Severity of a StoreEvent: a warning (a write stall, a RocksDB warning) or an error (a
+// background error, damage found at open).
+enum class StoreEventLevel : uint8_t { kWarn, kError };
+
+// Receives RocksDB's warnings and errors (its info log at WARN and above), background errors
+// and write-stall changes, one line each. Called from RocksDB's threads and from Open, never
+// under the store's lock; must be thread-safe, quick, and rate-limit what it logs.
+using StoreEventFn = std::function<void(StoreEventLevel level, const std::string& message)>;
+
+// Counters of what RocksDB reported since Open, for metrics. Cheap to read (relaxed atomics).
+struct StoreHealth {
+  uint64_t background_errors = 0;   // RocksDB background errors (failed writes, flushes, ...)
+  uint64_t stalls_delayed = 0;      // a column family's writes entered the delayed state
+  uint64_t stalls_stopped = 0;      // a column family's writes entered the stopped state
+  bool stalled = false;             // some column family is delayed or stopped now
+  bool wal_damage_skipped = false;  // Open replayed past WAL damage (WalRecovery::kPointInTime)
+};
+
+struct StoreHealthState;  // store_internal.h
+
 // How a Store is opened. The defaults are what tallyd uses; tests override them.
 struct StoreOptions {
   // RocksDB environment (file system, clock, threads). Not owned; must outlive the Store.
   // nullptr: rocksdb::Env::Default(). Tests pass an Env over a fault-injecting FileSystem.
   rocksdb::Env* env = nullptr;
-  // Where RocksDB's own info log goes. nullptr: discarded. Never a file in the data dir: on a
-  // full disk, RocksDB (built with assertions, as Debian's is) aborts on the LOG write that
-  // follows a failed one.
+  // Where RocksDB's own info log goes, every line. nullptr: only its warnings and errors, to
+  // on_event. Never a file in the data dir: on a full disk, RocksDB (built with assertions,
+  // as Debian's is) aborts on the LOG write that follows a failed one.
   std::shared_ptr<rocksdb::Logger> info_log;
   // Wall clock for timestamps and idempotency expiry, Unix ns. Empty: the system clock.
   std::function<TimeNs()> clock;
@@ -69,6 +103,10 @@ struct StoreOptions {
   int64_t idempotency_ttl_ns = kIdempotencyTtlNs;
   // At most this many expired idempotent answers are deleted per flush batch.
   size_t idempotency_purge_per_flush = 256;
+  // What Open does with a damaged write-ahead log.
+  WalRecovery wal_recovery = WalRecovery::kStrict;
+  // Where RocksDB's warnings, errors and stalls go. Empty: nowhere (still counted).
+  StoreEventFn on_event;
 };
 
 // How a flush treats deltas it cannot apply (the overflow rule, README "Exactness").
@@ -103,7 +141,9 @@ class Store {
   // Errors, each with a message naming the problem: Unavailable when another process (or
   // another Store in this one) holds the directory's lock; InvalidArgument when `dir` is not
   // a directory; IoError when it cannot be created, listed or written; Corruption when the
-  // database or one of its values has an unknown format version.
+  // database or one of its values has an unknown format version, or when the write-ahead
+  // log is damaged other than by a torn last record and options.wal_recovery is kStrict
+  // (the message then begins "write-ahead log damaged" and names the file).
   static core::StatusOr<std::unique_ptr<Store>> Open(const std::string& dir);
   static core::StatusOr<std::unique_ptr<Store>> Open(const std::string& dir,
                                                      const StoreOptions& options);
@@ -172,8 +212,14 @@ class Store {
   // dropped (FlushResult::dropped_deleted).
   core::Status DeleteKey(uint64_t id);
 
-  // A RocksDB checkpoint of the live database in `dir`, which must not exist yet.
+  // A RocksDB checkpoint of the live database in `dir`, which must not exist yet, and
+  // nor may `dir`.tmp (RocksDB's staging directory, which it would delete). Conflict when
+  // either exists or another Checkpoint into `dir` is running; InvalidArgument when the OS
+  // refuses to create it there (permissions, read-only, no such parent); never deletes a
+  // file it did not create. Blocks for a memtable flush and the links or copies.
   core::Status Checkpoint(const std::string& dir);
+  // What RocksDB reported since Open (background errors, stalls, WAL damage skipped).
+  StoreHealth health() const;
   // Bytes of the database files on disk (SST and WAL), for metrics.
   uint64_t DiskBytes() const;
   // Flushes memtables and compacts every column family (benchmarks, operations).
@@ -246,6 +292,9 @@ class Store {
   std::unordered_map<std::string, IdemEntry> idem_;        // guarded by mu_
   std::deque<std::pair<TimeNs, std::string>> idem_order_;  // guarded by mu_; oldest first
   StoreOptions options_;
+  std::shared_ptr<StoreHealthState> health_;  // shared with RocksDB's listener and logger
+  std::mutex checkpoint_mu_;
+  std::set<std::string> checkpoints_running_;  // guarded by checkpoint_mu_; target dirs
 };
 
 }  // namespace tally::persistence

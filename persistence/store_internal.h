@@ -2,12 +2,19 @@
 // the conversion of RocksDB statuses. Not part of the public API.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 
 #include "core/status.h"
+#include "persistence/store.h"
 
 namespace rocksdb {
+class EventListener;
+class Logger;
 class Status;
 }  // namespace rocksdb
 
@@ -25,5 +32,38 @@ inline constexpr uint64_t kMaxId = (uint64_t{1} << 63) - 1;
 
 // IoError (retry may help) or Corruption, with `what` and RocksDB's message.
 core::Status FromRocks(const rocksdb::Status& s, const std::string& what);
+
+// What RocksDB reported, shared by the store, its listener and its logger (store_events.cc).
+// Written from RocksDB's threads, read by Store::health().
+struct StoreHealthState {
+  StoreEventFn on_event;  // set before Open, then only read
+  // Relaxed: independent statistics; nothing else is published through them.
+  std::atomic<uint64_t> background_errors{0};
+  std::atomic<uint64_t> stalls_delayed{0};
+  std::atomic<uint64_t> stalls_stopped{0};
+  std::atomic<int> stalled_families{0};         // relaxed too: a gauge
+  std::atomic<bool> wal_damage_skipped{false};  // relaxed: set by Open before it returns
+
+  std::mutex mu;
+  std::string wal_damage;  // guarded by mu: the first "<file>: dropping N bytes; <why>" line
+
+  void Emit(StoreEventLevel level, const std::string& message) const {
+    if (on_event) {
+      on_event(level, message);
+    }
+  }
+  // The WAL damage RocksDB's recovery reported since the last call, or "".
+  std::string TakeWalDamage() {
+    std::lock_guard lock(mu);
+    return std::exchange(wal_damage, std::string());
+  }
+};
+
+// Counts and reports background errors and write-stall changes.
+std::shared_ptr<rocksdb::EventListener> NewHealthListener(std::shared_ptr<StoreHealthState> h);
+// RocksDB's info log: lines at WARN and above become events (and WAL damage is noted);
+// every line also goes to `next` when it is set.
+std::shared_ptr<rocksdb::Logger> NewEventLogger(std::shared_ptr<StoreHealthState> h,
+                                                std::shared_ptr<rocksdb::Logger> next);
 
 }  // namespace tally::persistence

@@ -9,17 +9,23 @@
 //   - the persistence invariant: for every group, its totals equal the sum over its live
 //     keys; for every key and group, success + failure = total;
 //   - what tallyd reported committed survives: the summary is at least the summary read
-//     just before the kill; groups 3 and 4 hold at least everything answered 200;
+//     just before the kill; groups 3 and 4 hold at least everything answered 200 (up to
+//     the kill, answers read after it included); groups 1 and 2 hold at least every line
+//     that a POST /admin/flush answered 200 committed: for group 2 the lines answered 202
+//     before that flush was sent, for group 1 the UDP lines /metrics counted accepted
+//     before it;
 //   - nothing is counted twice: no group holds more than was sent to it, and retrying every
 //     answered internal flush with its Idempotency-Key after the restart changes nothing;
 //   - so what is missing is at most what arrived after the last committed flush.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -132,6 +138,12 @@ struct Load {
   std::atomic<bool> stop{false};
   std::atomic<int64_t> sent[5] = {};     // per group: every line or request that left
   std::atomic<int64_t> durable[5] = {};  // per group: answered 200 (groups 3 and 4)
+  std::atomic<int64_t> acked[5] = {};    // per group: answered 202 (group 2)
+  // Per group, this cycle: at least this total is committed (groups 1 and 2), from the
+  // group's total at the cycle's start and what an /admin/flush answered 200 committed.
+  std::atomic<int64_t> floor[5] = {};
+  int64_t base[5] = {};  // per group: its total when the cycle started
+  int64_t acked_at_start = 0;
   std::mutex mu;
   std::vector<InternalFlush> answered;  // internal flushes answered 200
   std::vector<std::thread> threads;
@@ -153,7 +165,10 @@ struct Load {
       auto conn = std::make_unique<RawConnection>(http, 2000);
       while (!stop.load()) {
         sent[2] += 50;
-        if (conn->Request("POST", "/v1/ingest", Lines(2, 50, &cursor)).status == 0) {
+        int status = conn->Request("POST", "/v1/ingest", Lines(2, 50, &cursor)).status;
+        if (status == 202) {
+          acked[2] += 50;
+        } else if (status == 0) {
           conn = std::make_unique<RawConnection>(http, 2000);
           std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
@@ -195,6 +210,26 @@ struct Load {
     });
   }
 
+  // Until stopped: notes what is accepted, asks for a flush, and when it answers 200 raises
+  // the floors of groups 1 and 2 to what was accepted before it.
+  void StartFlusher(uint16_t http) {
+    for (int g : {1, 2}) {
+      floor[g] = base[g];
+    }
+    threads.emplace_back([this, http] {
+      while (!stop.load()) {
+        const int64_t acked2 = acked[2].load();
+        const std::optional<double> udp =
+            ScrapeMetric(http, R"(tallyd_lines_total{transport="udp",result="accepted"})");
+        if (udp.has_value() && Http(http, "POST", "/admin/flush").status == 200) {
+          floor[1] = std::max(floor[1].load(), base[1] + static_cast<int64_t>(*udp));
+          floor[2] = std::max(floor[2].load(), base[2] + acked2 - acked_at_start);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));  // pacing, not a wait
+      }
+    });
+  }
+
   void Join() {
     stop = true;
     for (std::thread& t : threads) {
@@ -224,16 +259,25 @@ TEST(FaultKill, Sigkill_UnderLoad_KeepsEveryCommittedFlushAndCountsNothingTwice)
     {
       TallydProcess tallyd(data, args);
       ASSERT_EQ(ReadSummary(tallyd.http_port()).total, last.total) << "restart changed totals";
-      load.Start(tallyd.udp_port(), tallyd.http_port());
-      std::this_thread::sleep_for(std::chrono::seconds(3));
-      // Everything answered 200 so far, and the summary now, must survive the kill.
-      for (int g = 0; g < 5; ++g) {
-        durable_before[g] = load.durable[g].load();
+      for (int g = 1; g <= 2; ++g) {
+        load.base[g] = ReadSummary(tallyd.http_port(), "?group_id=" + std::to_string(g)).total;
+        ASSERT_GE(load.base[g], 0);
       }
+      load.acked_at_start = load.acked[2].load();
+      load.Start(tallyd.udp_port(), tallyd.http_port());
+      load.StartFlusher(tallyd.http_port());
+      std::this_thread::sleep_for(std::chrono::seconds(3));
+      // The summary now must survive the kill.
       committed = ReadSummary(tallyd.http_port());
       tallyd.Kill();  // senders still sending
       load.Join();
     }
+    // Everything answered 200 before the kill (answers read after it included), and every
+    // line committed by an /admin/flush that answered 200.
+    for (int g = 0; g < 5; ++g) {
+      durable_before[g] = std::max(load.durable[g].load(), load.floor[g].load());
+    }
+    ASSERT_GT(load.floor[2].load(), load.base[2]) << "no /admin/flush committed ingest lines";
     ASSERT_GT(load.durable[3].load(), 0) << "no wait=flush answer: no flush committed";
     ASSERT_GT(load.durable[4].load(), 0) << "no internal flush answered";
 
@@ -274,9 +318,12 @@ TEST(FaultKill, Sigkill_UnderLoad_KeepsEveryCommittedFlushAndCountsNothingTwice)
     Totals retried = ReadSummary(port);
     EXPECT_EQ(retried.total, after.total) << "an idempotent retry was applied twice";
     std::cerr << "cycle " << cycle << ": committed before kill " << committed.total
-              << ", after restart " << after.total << "; sent udp " << load.sent[1] << ", ingest "
-              << load.sent[2] << ", wait=flush " << load.sent[3] << " (200: " << load.durable[3]
-              << "), internal " << load.sent[4] << " (200: " << load.durable[4] << ")\n";
+              << ", after restart " << after.total << "; sent udp " << load.sent[1]
+              << " (committed by /admin/flush: " << load.floor[1] - load.base[1] << ")"
+              << ", ingest " << load.sent[2]
+              << " (committed by /admin/flush: " << load.floor[2] - load.base[2] << "), wait=flush "
+              << load.sent[3] << " (200: " << load.durable[3] << "), internal " << load.sent[4]
+              << " (200: " << load.durable[4] << ")\n";
     last = retried;
     EXPECT_EQ(again.Stop(), 0) << again.Log();
   }

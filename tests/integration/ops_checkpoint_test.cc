@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "persistence/store.h"
@@ -181,6 +183,91 @@ TEST(OpsCheckpoint, CheckpointUnderLoadRestoresWithTheInvariant) {
   auto reopened = Store::Open(checkpoint);
   ASSERT_TRUE(reopened.ok());
   ExpectInvariant(**reopened);
+}
+
+int Checkpoint(uint16_t port, const std::string& dir_json) {
+  return Http(port, "POST", "/admin/checkpoint", R"({"dir":)" + dir_json + "}").status;
+}
+
+std::string Quoted(const std::string& s) { return boost::json::serialize(boost::json::value(s)); }
+
+// Never deletes what tallyd did not create; refuses bad and dangerous targets with 400 and
+// existing ones with 409; concurrent checkpoints into one target: one 201, the rest 409.
+TEST(OpsCheckpoint, RefusesBadTargetsAndNeverDeletesWhatItDidNotCreate) {
+  namespace fs = std::filesystem;
+  TempDir dir;
+  const std::string data = dir.Sub("data");
+  TallydProcess tallyd(data);
+  const uint16_t port = tallyd.http_port();
+
+  // A pre-existing X.tmp (RocksDB's staging name) with someone's file in it.
+  const std::string target = dir.Sub("backup");
+  fs::create_directory(target + ".tmp");
+  std::ofstream(target + ".tmp/precious") << "keep me";
+  EXPECT_EQ(Checkpoint(port, Quoted(target)), 409);
+  EXPECT_TRUE(fs::exists(target + ".tmp/precious")) << "a file tallyd did not create was deleted";
+  EXPECT_FALSE(fs::exists(target));
+  // An existing target, file or directory: 409, untouched.
+  std::ofstream(dir.Sub("file")) << "x";
+  EXPECT_EQ(Checkpoint(port, Quoted(dir.Sub("file"))), 409);
+
+  // Inside the live data directory, directly, via "..", or through a symlink: 400.
+  EXPECT_EQ(Checkpoint(port, Quoted(data + "/snap")), 400);
+  EXPECT_EQ(Checkpoint(port, Quoted(dir.Sub("other/../data/snap"))), 400);
+  EXPECT_EQ(Checkpoint(port, Quoted(data)), 400);
+  fs::create_directory_symlink(data, dir.Sub("link-to-data"));
+  EXPECT_EQ(Checkpoint(port, Quoted(dir.Sub("link-to-data/snap"))), 400);
+  EXPECT_FALSE(fs::exists(data + "/snap"));
+  // Bad paths: a NUL, 5,000 characters, /proc, /sys, /dev, no name.
+  EXPECT_EQ(Checkpoint(port, R"(")" + dir.Sub("a") + R"(\u0000b")"), 400);
+  EXPECT_EQ(Checkpoint(port, Quoted("/" + std::string(5000, 'a'))), 400);
+  EXPECT_EQ(Checkpoint(port, Quoted("/proc/self/snap")), 400);
+  EXPECT_EQ(Checkpoint(port, Quoted("/sys/snap")), 400);
+  EXPECT_EQ(Checkpoint(port, Quoted("/dev/shm/snap")), 400);
+  EXPECT_EQ(Checkpoint(port, Quoted("/")), 400);
+  EXPECT_EQ(Checkpoint(port, Quoted(dir.Sub(std::string(300, 'n')))), 400);
+
+  // Four at once into one target: exactly one is created.
+  std::vector<std::thread> threads;
+  std::atomic<int> created{0};
+  std::atomic<int> conflicts{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      int status = Checkpoint(port, Quoted(target + "-race"));
+      (status == 201 ? created : conflicts).fetch_add(1);
+    });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(created.load(), 1);
+  EXPECT_EQ(conflicts.load(), 3);
+  EXPECT_TRUE(fs::exists(target + "-race/CURRENT"));
+  // A trailing slash names the same directory: it exists now.
+  EXPECT_EQ(Checkpoint(port, Quoted(target + "-race/")), 409);
+  EXPECT_EQ(tallyd.Stop(), 0) << tallyd.Log();
+}
+
+TEST(OpsCheckpoint, CheckpointRootConfinesTargetsWithSymlinksResolved) {
+  namespace fs = std::filesystem;
+  TempDir dir;
+  const std::string root = dir.Sub("checkpoints");
+  fs::create_directory(root);
+  fs::create_directory(dir.Sub("elsewhere"));
+  fs::create_directory_symlink(dir.Sub("elsewhere"), root + "/escape");
+  TallydProcess tallyd(dir.Sub("data"), {"--checkpoint-root", root});
+  const uint16_t port = tallyd.http_port();
+  EXPECT_EQ(Checkpoint(port, Quoted(dir.Sub("outside"))), 400);
+  EXPECT_EQ(Checkpoint(port, Quoted(root + "/escape/snap")), 400);
+  EXPECT_EQ(Checkpoint(port, Quoted(root + "/../outside")), 400);
+  EXPECT_EQ(Checkpoint(port, Quoted(root)), 400);
+  EXPECT_FALSE(fs::exists(dir.Sub("outside")));
+  EXPECT_FALSE(fs::exists(dir.Sub("elsewhere/snap")));
+  EXPECT_EQ(Checkpoint(port, Quoted(root + "/snap")), 201);
+  EXPECT_TRUE(fs::exists(root + "/snap/CURRENT"));
+  EXPECT_EQ(tallyd.Stop(), 0) << tallyd.Log();
+  std::string out;
+  EXPECT_EQ(RunTallyd({"--checkpoint-root", dir.Sub("missing")}, &out), 2) << out;
 }
 
 }  // namespace

@@ -3,14 +3,19 @@
 // reopen included.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <rocksdb/env.h>
+#include <rocksdb/listener.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 
 #include "persistence/store.h"
+#include "persistence/store_internal.h"
 #include "tests/support/temp_dir.h"
 #include "tests/unit/persistence/fault_fs.h"
 
@@ -26,7 +31,19 @@ class StoreFault : public ::testing::TestWithParam<FaultFs::Mode> {
  protected:
   void SetUp() override {
     opts_.env = fault_.env.get();
+    opts_.on_event = [this](StoreEventLevel level, const std::string& m) {
+      std::lock_guard lock(events_mu_);
+      if (level == StoreEventLevel::kError) {
+        errors_.push_back(m);
+      }
+    };
     Reopen();
+  }
+  size_t ErrorEvents(const std::string& part) {
+    std::lock_guard lock(events_mu_);
+    return static_cast<size_t>(std::count_if(errors_.begin(), errors_.end(), [&](const auto& m) {
+      return m.find(part) != std::string::npos;
+    }));
   }
   void Reopen() {
     store_.reset();
@@ -39,6 +56,8 @@ class StoreFault : public ::testing::TestWithParam<FaultFs::Mode> {
   FaultEnv fault_;
   StoreOptions opts_;
   std::unique_ptr<Store> store_;
+  std::mutex events_mu_;
+  std::vector<std::string> errors_;  // guarded by events_mu_
 };
 
 TEST_P(StoreFault, FailedFlushChangesNothingAndTheRetryIsExact) {
@@ -67,6 +86,9 @@ TEST_P(StoreFault, FailedFlushChangesNothingAndTheRetryIsExact) {
     EXPECT_EQ(store_->Summary().total, 14);
     EXPECT_EQ(store_->live_keys(), 2u);
   }
+  // RocksDB's background error reached the store's events and health counters.
+  EXPECT_GE(store_->health().background_errors, 1u);
+  EXPECT_GE(ErrorEvents("RocksDB background error"), 1u);
   // Admin changes fail the same way and leave nothing behind.
   ProviderGroup h = g;
   h.id = 2;
@@ -164,6 +186,45 @@ TEST(StoreDiskFull, RealEnospcIsAnIoErrorAndWritesResumeOnceSpaceIsFreed) {
   EXPECT_EQ((*reopened)->epoch(), 2u);
   Status v = (*reopened)->Verify();
   EXPECT_TRUE(v.ok()) << v.message();
+}
+
+// Write stalls reported by RocksDB are counted, gauged and reported with their severity.
+TEST(StoreEvents, StallsAreCountedAndReported) {
+  auto health = std::make_shared<StoreHealthState>();
+  std::vector<std::pair<StoreEventLevel, std::string>> seen;
+  health->on_event = [&](StoreEventLevel level, const std::string& m) {
+    seen.emplace_back(level, m);
+  };
+  std::shared_ptr<rocksdb::EventListener> listener = NewHealthListener(health);
+  using C = rocksdb::WriteStallCondition;
+  rocksdb::WriteStallInfo info;
+  info.cf_name = "key_totals";
+  info.condition = {C::kDelayed, C::kNormal};
+  listener->OnStallConditionsChanged(info);
+  info.condition = {C::kStopped, C::kDelayed};
+  listener->OnStallConditionsChanged(info);
+  EXPECT_EQ(health->stalled_families.load(), 1);
+  info.condition = {C::kNormal, C::kStopped};
+  listener->OnStallConditionsChanged(info);
+  info.condition = {C::kNormal, C::kNormal};  // no change: nothing to report
+  listener->OnStallConditionsChanged(info);
+  EXPECT_EQ(health->stalls_delayed.load(), 1u);
+  EXPECT_EQ(health->stalls_stopped.load(), 1u);
+  EXPECT_EQ(health->stalled_families.load(), 0);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].first, StoreEventLevel::kWarn);
+  EXPECT_NE(seen[0].second.find("key_totals"), std::string::npos) << seen[0].second;
+  EXPECT_EQ(seen[1].first, StoreEventLevel::kError);
+  EXPECT_NE(seen[2].second.find("resume"), std::string::npos) << seen[2].second;
+
+  // RocksDB's own warnings arrive through the logger; its info lines do not.
+  std::shared_ptr<rocksdb::Logger> logger = NewEventLogger(health, nullptr);
+  rocksdb::Log(rocksdb::InfoLogLevel::INFO_LEVEL, logger, "routine %d", 1);
+  rocksdb::Log(rocksdb::InfoLogLevel::WARN_LEVEL, logger, "odd %d", 2);
+  rocksdb::Log(rocksdb::InfoLogLevel::ERROR_LEVEL, logger, "bad %s", "disk");
+  ASSERT_EQ(seen.size(), 5u);
+  EXPECT_EQ(seen[3], std::make_pair(StoreEventLevel::kWarn, std::string("RocksDB: odd 2")));
+  EXPECT_EQ(seen[4], std::make_pair(StoreEventLevel::kError, std::string("RocksDB: bad disk")));
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, StoreFault,
