@@ -84,7 +84,7 @@ void Api::Ingest(Call call) {
   core::LineCounts counts =
       core::IngestBuffer(call.req.body(), ctx_.config.metric_prefix, ctx_.table);
   ThisThreadCounters().CountLines(Transport::kHttp, counts);
-  std::optional<std::string_view> wait = QueryParam(call.query, "wait");
+  std::optional<std::string> wait = QueryParam(call.query, "wait");
   if (!wait) {
     return call.done(Counts(http::status::accepted, counts));
   }
@@ -169,18 +169,11 @@ void Api::AdminFlush(Call call) {
 }
 
 void Api::Summary(Call call) {
-  std::optional<std::string_view> group = QueryParam(call.query, "group_id");
-  std::optional<uint64_t> group_id;
-  if (group) {
-    if (*group == "0") {
-      group_id = 0;
-    } else if (std::optional<uint64_t> id = ParseId(*group)) {
-      group_id = *id;
-    } else {
-      return call.done(
-          JsonError(http::status::bad_request, "group_id must be an integer from 0 to 2^63-1"));
-    }
+  core::StatusOr<std::optional<uint64_t>> group = IdParam(call.query, "group_id", true);
+  if (!group.ok()) {
+    return call.done(ErrorResponse(group.status()));
   }
+  std::optional<uint64_t> group_id = *group;
   RunBlocking([this, group_id, done = std::move(call.done)] {
     if (!group_id) {
       return done(JsonResponse(http::status::ok, RenderTotals(ctx_.store.Summary())));

@@ -133,6 +133,16 @@ class Store {
   // Live keys in id order, optionally only those of one group (0: unassigned) or status.
   std::vector<ApiKey> ListKeys(std::optional<uint64_t> group_id,
                                std::optional<std::string> status) const;
+  // One page of a list, for the HTTP API's paging and streaming: at most `limit` live
+  // records with an id above `after_id`, in id order, keeping only those of `group_id` (keys;
+  // 0: unassigned) and `status` when given. Holds the shared lock for this page only (the
+  // scan reads past records that the filters skip). ListKeysPage checks its iterator:
+  // IoError or Corruption rather than a short page when RocksDB fails.
+  std::vector<ProviderGroup> ListGroupsPage(uint64_t after_id, size_t limit,
+                                            const std::optional<std::string>& status) const;
+  core::StatusOr<std::vector<ApiKey>> ListKeysPage(uint64_t after_id, size_t limit,
+                                                   std::optional<uint64_t> group_id,
+                                                   const std::optional<std::string>& status) const;
   // As CreateGroup; k.group_id must name a live group or be 0.
   core::StatusOr<ApiKey> CreateKey(ApiKey k);
   // Creates or replaces the key at k.id, keeping its totals; a new group_id moves the
@@ -195,6 +205,12 @@ class Store {
   core::Status CheckGroupNameLocked(const ProviderGroup& g) const;
   core::StatusOr<ProviderGroup> WriteGroupLocked(ProviderGroup g, bool create);
   core::StatusOr<ApiKey> WriteKeyLocked(ApiKey k, bool create);
+  // The lowest id no key (or group) has ever held, deleted ones included, for a create without
+  // an id; Refused only once every id up to 2^63-1 is taken. Since ids are never freed, the
+  // answer never decreases: a cursor advances past taken ids, O(1) amortized. Caller holds mu_
+  // exclusively.
+  core::StatusOr<uint64_t> NextFreeKeyIdLocked();
+  core::StatusOr<uint64_t> NextFreeGroupIdLocked();
 
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* groups_cf_ = nullptr;
@@ -213,6 +229,10 @@ class Store {
   std::unordered_map<std::string, IdemEntry> idem_;        // guarded by mu_
   std::deque<std::pair<TimeNs, std::string>> idem_order_;  // guarded by mu_; oldest first
   StoreOptions options_;
+
+  // Automatic ids (NextFree*IdLocked); guarded by mu_. No id below a cursor is free.
+  uint64_t free_key_cursor_ = 1;
+  uint64_t free_group_cursor_ = 1;
 };
 
 }  // namespace tally::persistence

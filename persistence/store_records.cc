@@ -76,11 +76,11 @@ std::vector<ProviderGroup> Store::ListGroups() const {
 StatusOr<ProviderGroup> Store::CreateGroup(ProviderGroup g) {
   std::unique_lock lock(mu_);
   if (g.id == 0) {
-    uint64_t last = groups_.empty() ? 0 : groups_.rbegin()->first;
-    if (last >= kMaxId) {
-      return Status::Refused("no free provider group id");
+    StatusOr<uint64_t> id = NextFreeGroupIdLocked();
+    if (!id.ok()) {
+      return id.status();
     }
-    g.id = last + 1;
+    g.id = *id;
   } else if (g.id > kMaxId) {
     return Status::InvalidArgument("id must be 1 to 2^63-1");
   } else if (auto it = groups_.find(g.id); it != groups_.end()) {
@@ -88,6 +88,16 @@ StatusOr<ProviderGroup> Store::CreateGroup(ProviderGroup g) {
                             (it->second.live() ? " exists" : " was deleted; ids are not reused"));
   }
   return WriteGroupLocked(std::move(g), /*create=*/true);
+}
+
+StatusOr<uint64_t> Store::NextFreeGroupIdLocked() {
+  while (free_group_cursor_ <= kMaxId && groups_.contains(free_group_cursor_)) {
+    ++free_group_cursor_;
+  }
+  if (free_group_cursor_ > kMaxId) {
+    return Status::Refused("no free provider group id");
+  }
+  return free_group_cursor_;
 }
 
 StatusOr<ProviderGroup> Store::PutGroup(ProviderGroup g) {
@@ -214,13 +224,57 @@ std::vector<ApiKey> Store::ListKeys(std::optional<uint64_t> group_id,
   return out;
 }
 
+std::vector<ProviderGroup> Store::ListGroupsPage(uint64_t after_id, size_t limit,
+                                                 const std::optional<std::string>& status) const {
+  std::shared_lock lock(mu_);
+  std::vector<ProviderGroup> out;
+  for (auto it = groups_.upper_bound(after_id); it != groups_.end() && out.size() < limit; ++it) {
+    if (it->second.live() && (!status || it->second.status == *status)) {
+      out.push_back(it->second);
+    }
+  }
+  return out;
+}
+
+StatusOr<std::vector<ApiKey>> Store::ListKeysPage(uint64_t after_id, size_t limit,
+                                                  std::optional<uint64_t> group_id,
+                                                  const std::optional<std::string>& status) const {
+  std::vector<ApiKey> out;
+  if (after_id >= kMaxId || limit == 0) {
+    return out;
+  }
+  std::shared_lock lock(mu_);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), keys_cf_));
+  for (it->Seek(IdKey(after_id + 1)); it->Valid() && out.size() < limit; it->Next()) {
+    auto state = keys_.find(IdFromKey(it->key().ToStringView()));
+    if (state == keys_.end() || !state->second.live ||
+        (group_id && state->second.group_id != *group_id)) {
+      continue;
+    }
+    ApiKey k;
+    if (Status s = DecodeKey(it->value().ToStringView(), &k); !s.ok()) {
+      return s;  // decoded at Open: a value that no longer decodes is damage, not a skip
+    }
+    if (status && k.status != *status) {
+      continue;
+    }
+    k.totals = state->second.totals;
+    out.push_back(std::move(k));
+  }
+  if (!it->status().ok()) {
+    return FromRocks(it->status(), "listing api keys");
+  }
+  return out;
+}
+
 StatusOr<ApiKey> Store::CreateKey(ApiKey k) {
   std::unique_lock lock(mu_);
   if (k.id == 0) {
-    if (max_key_id_ >= kMaxId) {
-      return Status::Refused("no free api key id");
+    StatusOr<uint64_t> id = NextFreeKeyIdLocked();
+    if (!id.ok()) {
+      return id.status();
     }
-    k.id = max_key_id_ + 1;
+    k.id = *id;
   } else if (k.id > kMaxId) {
     return Status::InvalidArgument("id must be 1 to 2^63-1");
   } else if (auto it = keys_.find(k.id); it != keys_.end()) {
@@ -228,6 +282,16 @@ StatusOr<ApiKey> Store::CreateKey(ApiKey k) {
                             (it->second.live ? " exists" : " was deleted; ids are not reused"));
   }
   return WriteKeyLocked(std::move(k), /*create=*/true);
+}
+
+StatusOr<uint64_t> Store::NextFreeKeyIdLocked() {
+  while (free_key_cursor_ <= kMaxId && keys_.contains(free_key_cursor_)) {
+    ++free_key_cursor_;
+  }
+  if (free_key_cursor_ > kMaxId) {
+    return Status::Refused("no free api key id");
+  }
+  return free_key_cursor_;
 }
 
 StatusOr<ApiKey> Store::PutKey(ApiKey k) {
