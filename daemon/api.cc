@@ -259,6 +259,10 @@ bool Api::Authorized(Auth auth, const Request& req) const {
 }
 
 void Api::Handle(Request req, Responder done) {
+  HandleStreaming(std::move(req), std::move(done), nullptr);
+}
+
+void Api::HandleStreaming(Request req, Responder done, StreamResponder stream) {
   boost::system::result<urls::url_view> target = urls::parse_origin_form(req.target());
   if (!target) {
     return done(JsonError(http::status::bad_request,
@@ -309,7 +313,7 @@ void Api::Handle(Request req, Responder done) {
   if (core::Status s = CheckQuery(query); !s.ok()) {
     return done(ErrorResponse(s));
   }
-  Call call{Request(), std::move(query), 0, std::move(done)};
+  Call call{Request(), std::move(query), 0, std::move(done), std::move(stream)};
   if (!id_segment.empty()) {
     std::optional<uint64_t> id = ParseId(id_segment);
     if (!id) {

@@ -60,6 +60,9 @@ struct Call {
   std::string query;
   uint64_t id = 0;
   Responder done;
+  // Set when the session can take a streamed answer (HandleStreaming); answer through
+  // exactly one of done and stream.
+  StreamResponder stream;
 };
 
 enum class Auth : uint8_t {
@@ -75,6 +78,7 @@ class Api : public Handler {
   ~Api() override;
 
   void Handle(Request request, Responder done) override;
+  void HandleStreaming(Request request, Responder done, StreamResponder stream) override;
 
   const ApiContext& ctx() const { return ctx_; }
   // Runs `fn` on a worker thread, off the I/O threads (store reads, slow operations).

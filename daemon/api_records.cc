@@ -16,6 +16,7 @@
 #include <boost/url/url.hpp>
 
 #include "daemon/api.h"
+#include "daemon/log.h"
 #include "daemon/record_json.h"
 
 namespace tally::daemon {
@@ -133,6 +134,57 @@ Response ListResponse(std::string_view path, const ListQuery& q, const PageReade
   return JsonResponse(http::status::ok, w.Take());
 }
 
+// Whether a list is answered as a stream: every record asked for, and a session that takes
+// a chunked answer (HTTP/1.1, GET).
+bool Streams(const Call& call, const ListQuery& q) {
+  return !q.paged && call.stream && call.req.version() >= 11 &&
+         call.req.method() == http::verb::get;
+}
+
+// Streams every record: "[", then kListChunk records per piece, each piece read (under the
+// store's lock for that piece only) and rendered on a worker when the session has sent the
+// previous one, then "]". Memory stays one piece, whatever the list's length. A store error
+// after the 200 was sent aborts the body (the client sees it truncated) and is logged.
+template <typename Record>
+void StreamList(Api& api, std::string_view what, PageReader<Record> read,
+                void (*write)(JsonWriter&, const Record&), StreamResponder stream) {
+  struct State {  // touched by one piece at a time: each runs after the previous was sent
+    uint64_t after = 0;
+    bool opened = false;
+    bool finished = false;
+  };
+  auto state = std::make_shared<State>();
+  BodySource source = [&api, what, read = std::move(read), write, state](EmitPiece emit) {
+    if (state->finished) {
+      return emit(std::string());
+    }
+    api.RunBlocking([what, read, write, state, emit = std::move(emit)] {
+      core::StatusOr<std::vector<Record>> page = read(state->after, kListChunk);
+      if (!page.ok()) {
+        LogHttp()->error("listing {} failed after the answer began: {}", what,
+                         page.status().message());
+        return emit(std::nullopt);
+      }
+      JsonWriter w;
+      for (const Record& r : *page) {
+        write(w, r);
+      }
+      std::string piece = !state->opened ? "[" : page->empty() ? "" : ",";
+      piece += w.Take();
+      state->opened = true;
+      if (page->size() < kListChunk) {
+        piece += ']';
+        state->finished = true;
+      } else {
+        state->after = page->back().id;
+      }
+      emit(std::move(piece));
+    });
+  };
+  Response head = JsonResponse(http::status::ok, std::string());
+  stream(std::move(head), std::move(source));
+}
+
 }  // namespace
 
 void Api::ListGroups(Call call) {
@@ -140,11 +192,15 @@ void Api::ListGroups(Call call) {
   if (!q.ok()) {
     return call.done(ErrorResponse(q.status()));
   }
-  RunBlocking([this, q = std::move(q).value(), done = std::move(call.done)] {
-    PageReader<ProviderGroup> read = [&](uint64_t after, size_t limit) {
-      return core::StatusOr<std::vector<ProviderGroup>>(
-          ctx_.store.ListGroupsPage(after, limit, q.status));
-    };
+  PageReader<ProviderGroup> read = [this, status = q->status](uint64_t after, size_t limit) {
+    return core::StatusOr<std::vector<ProviderGroup>>(
+        ctx_.store.ListGroupsPage(after, limit, status));
+  };
+  if (Streams(call, *q)) {
+    return StreamList<ProviderGroup>(*this, "provider groups", std::move(read), &WriteGroup,
+                                     std::move(call.stream));
+  }
+  RunBlocking([q = std::move(q).value(), read = std::move(read), done = std::move(call.done)] {
     done(ListResponse<ProviderGroup>("/admin/provider-groups", q, read, &WriteGroup));
   });
 }
@@ -199,10 +255,15 @@ void Api::ListKeys(Call call) {
   if (!q.ok()) {
     return call.done(ErrorResponse(q.status()));
   }
-  RunBlocking([this, q = std::move(q).value(), done = std::move(call.done)] {
-    PageReader<ApiKey> read = [&](uint64_t after, size_t limit) {
-      return ctx_.store.ListKeysPage(after, limit, q.group_id, q.status);
-    };
+  PageReader<ApiKey> read = [this, group_id = q->group_id, status = q->status](uint64_t after,
+                                                                               size_t limit) {
+    return ctx_.store.ListKeysPage(after, limit, group_id, status);
+  };
+  if (Streams(call, *q)) {
+    return StreamList<ApiKey>(*this, "api keys", std::move(read), &WriteKey,
+                              std::move(call.stream));
+  }
+  RunBlocking([q = std::move(q).value(), read = std::move(read), done = std::move(call.done)] {
     done(ListResponse<ApiKey>("/admin/api-keys", q, read, &WriteKey));
   });
 }

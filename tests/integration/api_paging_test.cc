@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <fstream>
 
 #include "tests/support/tallyd_process.h"
 #include "tests/support/temp_dir.h"
@@ -11,6 +12,19 @@ namespace tally::testing {
 namespace {
 
 namespace json = boost::json;
+
+// Sanitizers keep freed memory (ASan's quarantine) and add shadow memory: RSS says nothing.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
 
 const std::map<std::string, std::string> kAdmin = {{"Authorization", "Bearer adm-token"}};
 const std::map<std::string, std::string> kInternal = {{"X-Internal-Token", "int-token"}};
@@ -43,11 +57,23 @@ std::string NextTarget(const HttpResult& r) {
   return link.substr(1, link.find('>') - 1);
 }
 
-// Creates keys 1..n in the unassigned group with one internal flush.
-void CreateKeys(const TallydProcess& t, int n) {
+// Peak resident memory (VmHWM) of `pid` in KiB, or -1.
+int64_t PeakRssKb(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      return std::stoll(line.substr(6));
+    }
+  }
+  return -1;
+}
+
+// Creates keys first..last in the unassigned group with one internal flush.
+void CreateKeys(const TallydProcess& t, int last, int first = 1) {
   std::string body = R"({"keys":[)";
-  for (int id = 1; id <= n; ++id) {
-    body += id > 1 ? "," : "";
+  for (int id = first; id <= last; ++id) {
+    body += id > first ? "," : "";
     body += R"({"api_key_id":)";
     body += std::to_string(id);
     body += R"(,"requests":1,"success_requests":1})";
@@ -120,6 +146,45 @@ TEST(ApiPaging, WithoutPagingEveryRecordInIdOrder) {
     ASSERT_EQ(ids[i], i + 1);
   }
   EXPECT_EQ(NextTarget(r), "");
+  // Sent as a stream (chunked), not as one body built whole.
+  EXPECT_EQ(r.headers["Transfer-Encoding"], "chunked");
+  EXPECT_EQ(r.headers.count("Content-Length"), 0u);
+  EXPECT_EQ(r.headers["Content-Type"], "application/json");
+  // Filters apply to the stream; an empty list is "[]".
+  r = Admin(t, "/admin/api-keys?group_id=0&status=banned");
+  EXPECT_EQ(r.body, "[]");
+  r = Admin(t, "/admin/provider-groups");
+  EXPECT_EQ(r.body, "[]");
+
+  // An HTTP/1.0 client cannot take chunks: it gets the same array with a Content-Length.
+  RawConnection c(t.http_port());
+  ASSERT_TRUE(
+      c.Send("GET /admin/api-keys?status=active HTTP/1.0\r\nAuthorization: Bearer "
+             "adm-token\r\n\r\n"));
+  HttpResult old = c.ReadResponse();
+  ASSERT_EQ(old.status, 200);
+  EXPECT_EQ(Ids(old).size(), static_cast<size_t>(kKeys));
+}
+
+// 23.8: with 100,000 keys, the whole list (about 36 MB of JSON) is sent without tallyd's
+// memory growing with it.
+TEST(ApiPaging, TheWholeListDoesNotGrowMemory) {
+  TempDir dir;
+  TallydProcess t(dir.Sub("data"), Tokens());
+  constexpr int kKeys = 100'000;
+  for (int first = 1; first <= kKeys; first += 25'000) {
+    CreateKeys(t, first + 24'999, first);
+  }
+  const int64_t before = PeakRssKb(t.pid());
+  ASSERT_GT(before, 0);
+  HttpResult r = Admin(t, "/admin/api-keys");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_GT(r.body.size(), 30'000'000u);
+  EXPECT_EQ(Ids(r).size(), static_cast<size_t>(kKeys));
+  const int64_t growth_kb = PeakRssKb(t.pid()) - before;
+  if (!kSanitized) {
+    EXPECT_LT(growth_kb, 16 * 1024) << "peak RSS grew by " << growth_kb << " KiB";
+  }
 }
 
 }  // namespace
