@@ -265,6 +265,9 @@ void Api::Handle(Request req, Responder done) {
 void Api::HandleStreaming(Request req, Responder done, StreamResponder stream) {
   boost::system::result<urls::url_view> target = urls::parse_origin_form(req.target());
   if (!target) {
+    target = urls::parse_absolute_uri(req.target());  // "GET http://host/path" (RFC 9112 3.2.2)
+  }
+  if (!target) {
     return done(JsonError(http::status::bad_request,
                           "bad request target: not a path, or bad percent-encoding in it"));
   }

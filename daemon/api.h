@@ -112,7 +112,8 @@ class Api : public Handler {
 };
 
 // Request targets: one parsing rule for every endpoint (Boost.URL, RFC 3986).
-//  - The target must be origin-form ("/path?query"); path segments and query names and values
+//  - The target is origin-form ("/path?query") or absolute-form ("http://host/path?query",
+//    whose host is ignored); anything else is a 400. Path segments and query names and values
 //    are percent-decoded ('+' in the query is a space), and a malformed escape is a 400.
 //  - Routes match the decoded path segment by segment ("/admin/%61pi-keys/1" is
 //    "/admin/api-keys/1"; a trailing '/' is an empty segment and matches nothing).

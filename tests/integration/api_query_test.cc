@@ -109,6 +109,11 @@ TEST(ApiQuery, OneParsingRuleForPathsAndQueries) {
     EXPECT_EQ(Admin(t, "GET", target).status, 400) << target;
   }
   EXPECT_EQ(Admin(t, "GET", "/admin/api-keys?unknown=1&x").status, 200);
+  // Absolute-form targets follow the same rule; a trailing '/' is an empty segment.
+  EXPECT_EQ(Admin(t, "GET", "http://tallyd.example/admin/api-keys/%35").status, 200);
+  EXPECT_EQ(Admin(t, "GET", "http://tallyd.example/admin/api-keys/05").status, 400);
+  EXPECT_EQ(Admin(t, "GET", "/admin/api-keys/").status, 404);
+  EXPECT_EQ(Admin(t, "GET", "/admin/api-keys/5/").status, 404);
   // A rejected request applies nothing.
   EXPECT_EQ(Admin(t, "DELETE", "/admin/api-keys/05").status, 400);
   EXPECT_EQ(Admin(t, "GET", "/admin/api-keys/5").status, 200);
