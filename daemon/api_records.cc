@@ -10,7 +10,8 @@
 //
 // Lists: with limit or after_id, one page (limit default kDefaultPageLimit, at most
 // kMaxPageLimit) and, when more may follow, a Link header naming the next page; without
-// them, every record, read and rendered kListChunk records at a time.
+// them, every record, streamed (chunked) kListChunk records per piece, so memory does not
+// grow with the list (HTTP/1.0 and HEAD get the same array built whole).
 //
 // Every store call runs off the I/O thread: reads on the worker pool, writes on its strand.
 #include <boost/url/url.hpp>
