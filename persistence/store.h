@@ -120,8 +120,9 @@ class Store {
   // out of lists (gorm's soft delete). Ids are 1..2^63-1.
   core::StatusOr<ProviderGroup> GetGroup(uint64_t id) const;
   std::vector<ProviderGroup> ListGroups() const;  // live groups, in id order
-  // Creates with g.id, or the next free id when it is 0. Conflict if the id or the name is
-  // taken (deleted records keep their ids); InvalidArgument without name, type or base_url.
+  // Creates with g.id, or when it is 0 with the lowest id no group has ever held (so automatic
+  // ids grow and are never reused). Conflict if the id or the name is taken (deleted records
+  // keep their ids); InvalidArgument without name, type or base_url.
   // Counters and timestamps in `g` are ignored.
   core::StatusOr<ProviderGroup> CreateGroup(ProviderGroup g);
   // Creates or replaces the group at g.id, keeping its totals and created_at.
