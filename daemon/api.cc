@@ -1,7 +1,14 @@
 #include "daemon/api.h"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/string.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/parse_query.hpp>
+#include <boost/url/url_view.hpp>
+// Boost.URL is compiled here, once for the whole program (Debian ships it header-only in
+// libboost1.81-dev); no other source may include <boost/url/src.hpp>.
+#include <boost/url/src.hpp>
 #include <charconv>
 #include <vector>
 
@@ -10,6 +17,7 @@
 
 namespace tally::daemon {
 namespace asio = boost::asio;
+namespace urls = boost::urls;
 
 namespace {
 
@@ -78,18 +86,20 @@ const std::vector<Route>& Routes() {
   return routes;
 }
 
-// Matches `path` against a route pattern; *id_segment receives the "{id}" segment.
-bool PathMatches(std::string_view pattern, std::string_view path, std::string_view* id_segment) {
-  while (!pattern.empty() || !path.empty()) {
-    if (pattern.empty() || path.empty() || pattern[0] != '/' || path[0] != '/') {
+// Matches decoded path segments against a route pattern; *id_segment receives the "{id}"
+// segment.
+bool PathMatches(std::string_view pattern, const std::vector<std::string>& segments,
+                 std::string_view* id_segment) {
+  size_t i = 0;
+  while (!pattern.empty()) {
+    pattern.remove_prefix(1);  // the '/'
+    size_t end = pattern.find('/');
+    std::string_view p = pattern.substr(0, end);
+    pattern = end == std::string_view::npos ? std::string_view() : pattern.substr(end);
+    if (i == segments.size()) {
       return false;
     }
-    pattern.remove_prefix(1);
-    path.remove_prefix(1);
-    size_t pe = pattern.find('/');
-    size_t se = path.find('/');
-    std::string_view p = pattern.substr(0, pe);
-    std::string_view s = path.substr(0, se);
+    const std::string& s = segments[i++];
     if (p == "{id}") {
       if (s.empty()) {
         return false;
@@ -98,23 +108,14 @@ bool PathMatches(std::string_view pattern, std::string_view path, std::string_vi
     } else if (p != s) {
       return false;
     }
-    pattern = pe == std::string_view::npos ? std::string_view() : pattern.substr(pe);
-    path = se == std::string_view::npos ? std::string_view() : path.substr(se);
   }
-  return true;
+  return i == segments.size();
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
+urls::encoding_opts QueryDecoding() {
+  urls::encoding_opts opts;
+  opts.space_as_plus = true;  // application/x-www-form-urlencoded, as browsers and Go send
+  return opts;
 }
 
 }  // namespace
@@ -135,54 +136,66 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-std::optional<std::string_view> QueryParam(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == name) {
-      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+core::Status CheckQuery(std::string_view query) {
+  boost::system::result<urls::params_encoded_view> params = urls::parse_query(query);
+  if (!params) {
+    return core::Status::InvalidArgument("bad percent-encoding in the query string");
+  }
+  std::vector<std::string> names;
+  for (const urls::param_pct_view& p : *params) {
+    std::string name = p.key.decode(QueryDecoding());
+    if (name.empty()) {
+      continue;  // "a=1&&b=2", a stray '&'
     }
-    if (amp == std::string_view::npos) {
-      break;
+    if (std::find(names.begin(), names.end(), name) != names.end()) {
+      return core::Status::InvalidArgument("query parameter " + name + " is given twice");
     }
-    query.remove_prefix(amp + 1);
+    names.push_back(std::move(name));
+  }
+  return core::Status::Ok();
+}
+
+std::optional<std::string> QueryParam(std::string_view query, std::string_view name) {
+  boost::system::result<urls::params_encoded_view> params = urls::parse_query(query);
+  if (!params) {
+    return std::nullopt;
+  }
+  for (const urls::param_pct_view& p : *params) {
+    if (p.key.decode(QueryDecoding()) == name) {
+      return p.has_value ? p.value.decode(QueryDecoding()) : std::string();
+    }
   }
   return std::nullopt;
 }
 
-std::optional<std::string> PercentDecode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
-      out.push_back(' ');
-    } else if (text[i] == '%') {
-      if (i + 2 >= text.size()) {
-        return std::nullopt;
-      }
-      int hi = HexValue(text[i + 1]);
-      int lo = HexValue(text[i + 2]);
-      if (hi < 0 || lo < 0) {
-        return std::nullopt;
-      }
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
-}
-
 std::optional<uint64_t> ParseId(std::string_view text) {
+  // Canonical decimal only: from_chars alone would take "01" and "005".
+  if (text.empty() || text.size() > 19 || text[0] < '1' || text[0] > '9') {
+    return std::nullopt;
+  }
   uint64_t id = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || id == 0 ||
-      id > (uint64_t{1} << 63) - 1) {
+  if (ec != std::errc() || ptr != text.data() + text.size() || id > (uint64_t{1} << 63) - 1) {
     return std::nullopt;
   }
   return id;
+}
+
+core::StatusOr<std::optional<uint64_t>> IdParam(std::string_view query, std::string_view name,
+                                                bool allow_zero) {
+  std::optional<std::string> raw = QueryParam(query, name);
+  if (!raw) {
+    return std::optional<uint64_t>();
+  }
+  if (allow_zero && *raw == "0") {
+    return std::optional<uint64_t>(0);
+  }
+  if (std::optional<uint64_t> id = ParseId(*raw)) {
+    return id;
+  }
+  return core::Status::InvalidArgument(
+      std::string(name) + " must be an integer from " + (allow_zero ? "0" : "1") +
+      " to 2^63-1 in canonical decimal (no sign, no leading zero)");
 }
 
 http::status StatusFor(const core::Status& status) {
@@ -250,9 +263,16 @@ bool Api::Authorized(Auth auth, const http::request_header<>& req) const {
 }
 
 std::optional<Response> Api::Admit(const http::request_header<>& req, const Route** matched,
-                                   std::string_view* id_segment) const {
-  std::string_view target = req.target();
-  std::string_view path = target.substr(0, target.find('?'));
+                                   std::string* id_segment, std::string* query) const {
+  boost::system::result<urls::url_view> target = urls::parse_origin_form(req.target());
+  if (!target) {
+    target = urls::parse_absolute_uri(req.target());  // "GET http://host/path" (RFC 9112 3.2.2)
+  }
+  if (!target) {
+    return JsonError(http::status::bad_request,
+                     "bad request target: not a path, or bad percent-encoding in it");
+  }
+  const std::vector<std::string> path(target->segments().begin(), target->segments().end());
   const http::verb method = req.method();
 
   const Route* route = nullptr;
@@ -295,31 +315,40 @@ std::optional<Response> Api::Admit(const http::request_header<>& req, const Rout
   if (route->auth != Auth::kNone && ctx_.stopping.load(std::memory_order_relaxed)) {
     return JsonError(http::status::service_unavailable, "stopping");
   }
+  *query = std::string(target->encoded_query());
+  if (core::Status s = CheckQuery(*query); !s.ok()) {
+    return ErrorResponse(s);
+  }
   *matched = route;
   return std::nullopt;
 }
 
 std::optional<Response> Api::Screen(const http::request_header<>& header) {
   const Route* route = nullptr;
-  std::string_view id_segment;
-  return Admit(header, &route, &id_segment);
+  std::string id_segment;
+  std::string query;
+  return Admit(header, &route, &id_segment, &query);
 }
 
 void Api::Handle(Request req, Responder done) {
+  HandleStreaming(std::move(req), std::move(done), nullptr);
+}
+
+void Api::HandleStreaming(Request req, Responder done, StreamResponder stream) {
   const Route* route = nullptr;
-  std::string_view id_segment;
-  if (std::optional<Response> refused = Admit(req, &route, &id_segment)) {
+  std::string id_segment;
+  std::string query;
+  if (std::optional<Response> refused = Admit(req, &route, &id_segment, &query)) {
     return done(std::move(*refused));
   }
-  std::string_view target = req.target();
-  size_t q = target.find('?');
-  Call call{Request(), std::string(q == std::string_view::npos ? "" : target.substr(q + 1)), 0,
-            std::move(done)};
+  Call call{Request(), std::move(query), 0, std::move(done), std::move(stream)};
   if (!id_segment.empty()) {
     std::optional<uint64_t> id = ParseId(id_segment);
     if (!id) {
       return call.done(
-          JsonError(http::status::bad_request, "the id must be an integer from 1 to 2^63-1"));
+          JsonError(http::status::bad_request,
+                    "the id must be an integer from 1 to 2^63-1 in canonical decimal (no sign, "
+                    "no leading zero)"));
     }
     call.id = *id;
   }

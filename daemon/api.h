@@ -52,13 +52,17 @@ void SetThisThreadCounters(ThreadCounters* counters);
 // Compares in time independent of where the strings differ.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
-// One routed request: the request, its query string, the {id} path segment when the route
-// has one, and the Responder to call exactly once.
+// One routed request: the request, its raw query string (checked by CheckQuery: read it with
+// QueryParam / IdParam), the {id} path segment when the route has one, and the Responder to
+// call exactly once.
 struct Call {
   Request req;
   std::string query;
   uint64_t id = 0;
   Responder done;
+  // Set when the session can take a streamed answer (HandleStreaming); answer through
+  // exactly one of done and stream.
+  StreamResponder stream;
 };
 
 enum class Auth : uint8_t {
@@ -79,6 +83,7 @@ class Api : public Handler {
   // The refusals Handle() would answer before running a handler (404, 405, 401, 503),
   // decided on the header alone: the session asks before sending "100 Continue".
   std::optional<Response> Screen(const http::request_header<>& header) override;
+  void HandleStreaming(Request request, Responder done, StreamResponder stream) override;
 
   const ApiContext& ctx() const { return ctx_; }
   // Runs `fn` on a worker thread, off the I/O threads (store reads, slow operations).
@@ -105,10 +110,10 @@ class Api : public Handler {
 
  private:
   bool Authorized(Auth auth, const http::request_header<>& req) const;
-  // Routes `req` and checks its token: the refusal, or nullopt with *route and *id_segment
-  // (a view into req's target) set.
+  // Parses `req`'s target (Boost.URL), routes it and checks its token and query: the
+  // refusal, or nullopt with *route, *id_segment (decoded) and *query (still encoded) set.
   std::optional<Response> Admit(const http::request_header<>& req, const Route** route,
-                                std::string_view* id_segment) const;
+                                std::string* id_segment, std::string* query) const;
   // Counts what an internal flush dropped (deleted keys) in /metrics.
   void CountDropped(const persistence::FlushResult& r);
 
@@ -117,12 +122,28 @@ class Api : public Handler {
   boost::asio::strand<boost::asio::thread_pool::executor_type> writes_;
 };
 
-// The value of `name` in a query string "a=1&b=2", if present (not decoded).
-std::optional<std::string_view> QueryParam(std::string_view query, std::string_view name);
-// Decodes %XX escapes and '+' in a query value; nullopt on a bad escape.
-std::optional<std::string> PercentDecode(std::string_view text);
-// A decimal id in 1..2^63-1, or nullopt.
+// Request targets: one parsing rule for every endpoint (Boost.URL, RFC 3986).
+//  - The target is origin-form ("/path?query") or absolute-form ("http://host/path?query",
+//    whose host is ignored); anything else is a 400. Path segments and query names and values
+//    are percent-decoded ('+' in the query is a space), and a malformed escape is a 400.
+//  - Routes match the decoded path segment by segment ("/admin/%61pi-keys/1" is
+//    "/admin/api-keys/1"; a trailing '/' is an empty segment and matches nothing).
+//  - A query parameter name given twice is a 400; unknown parameters are ignored.
+//  - Ids, in paths and queries alike, are canonical decimal: digits only, no sign, no leading
+//    zero, 1..2^63-1 ("0" only where a parameter allows it, as group_id's unassigned group).
+
+// Checks a raw query string: every escape well-formed and no parameter name twice.
+// InvalidArgument naming the problem.
+core::Status CheckQuery(std::string_view query);
+// The decoded value of `name` in a raw query string "a=1&b=%32" (a name without '=' has the
+// value ""), or nullopt when absent or when the query does not parse.
+std::optional<std::string> QueryParam(std::string_view query, std::string_view name);
+// A canonical decimal id in 1..2^63-1, or nullopt ("01", "+1", "1 " and "0" are not).
 std::optional<uint64_t> ParseId(std::string_view text);
+// The id parameter `name` of a raw query: nullopt when absent; with `allow_zero`, "0" too.
+// InvalidArgument (its message naming the parameter and the rule) for anything else.
+core::StatusOr<std::optional<uint64_t>> IdParam(std::string_view query, std::string_view name,
+                                                bool allow_zero);
 // The HTTP status for a store error: 400, 404, 409, 500 or 503.
 http::status StatusFor(const core::Status& status);
 // {"error": status.message()} with StatusFor(status).

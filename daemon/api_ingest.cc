@@ -110,7 +110,7 @@ Response Replay(const persistence::IdempotentAnswer& first, const BodyDigests& d
 void Api::Ingest(Call call) {
   // The whole request is validated before a line is counted: a refused request applies
   // nothing, so a client that corrects it and retries counts its lines once.
-  std::optional<std::string_view> wait = QueryParam(call.query, "wait");
+  std::optional<std::string> wait = QueryParam(call.query, "wait");
   if (wait && *wait != "flush") {
     return call.done(JsonError(http::status::bad_request, "wait must be 'flush'"));
   }
@@ -219,18 +219,11 @@ void Api::AdminFlush(Call call) {
 }
 
 void Api::Summary(Call call) {
-  std::optional<std::string_view> group = QueryParam(call.query, "group_id");
-  std::optional<uint64_t> group_id;
-  if (group) {
-    if (*group == "0") {
-      group_id = 0;
-    } else if (std::optional<uint64_t> id = ParseId(*group)) {
-      group_id = *id;
-    } else {
-      return call.done(
-          JsonError(http::status::bad_request, "group_id must be an integer from 0 to 2^63-1"));
-    }
+  core::StatusOr<std::optional<uint64_t>> group = IdParam(call.query, "group_id", true);
+  if (!group.ok()) {
+    return call.done(ErrorResponse(group.status()));
   }
+  std::optional<uint64_t> group_id = *group;
   RunBlocking([this, group_id, done = std::move(call.done)] {
     if (!group_id) {
       return done(JsonResponse(http::status::ok, RenderTotals(ctx_.store.Summary())));

@@ -1,14 +1,23 @@
 // Record endpoints: provider groups and API keys, admin token.
 //
-//   GET    /admin/provider-groups[?status=S]          200 [group...] in id order
+//   GET    /admin/provider-groups[?status=S][&limit=N][&after_id=I]
+//                                                     200 [group...] in id order
 //   POST   /admin/provider-groups                     201 group (the body's ID, or the next)
 //   GET    /admin/provider-groups/{id}                200 group | 404
 //   PUT    /admin/provider-groups/{id}                201 created | 200 replaced
 //   DELETE /admin/provider-groups/{id}                204 | 404 | 409 while it has live keys
-//   (the same for /admin/api-keys, whose list takes group_id=N and status=S)
+//   (the same for /admin/api-keys, whose list also takes group_id=N)
+//
+// Lists: with limit or after_id, one page (limit default kDefaultPageLimit, at most
+// kMaxPageLimit) and, when more may follow, a Link header naming the next page; without
+// them, every record, streamed (chunked) kListChunk records per piece, so memory does not
+// grow with the list (HTTP/1.0 and HEAD get the same array built whole).
 //
 // Every store call runs off the I/O thread: reads on the worker pool, writes on its strand.
+#include <boost/url/url.hpp>
+
 #include "daemon/api.h"
+#include "daemon/log.h"
 #include "daemon/record_json.h"
 
 namespace tally::daemon {
@@ -20,33 +29,180 @@ using persistence::ProviderGroup;
 // The {id} in the path names the record; a body "ID" must agree with it.
 bool BodyIdAgrees(uint64_t body_id, uint64_t path_id) { return body_id == 0 || body_id == path_id; }
 
-// The status=S filter, decoded, into *status; false on a bad escape.
-bool StatusFilter(std::string_view query, std::optional<std::string>* status) {
-  std::optional<std::string_view> raw = QueryParam(query, "status");
-  if (!raw) {
-    return true;
+constexpr size_t kDefaultPageLimit = 100;
+constexpr size_t kMaxPageLimit = 1000;
+constexpr size_t kListChunk = 256;
+
+// A list's query: its filters and its page.
+struct ListQuery {
+  std::optional<std::string> status;
+  std::optional<uint64_t> group_id;  // keys only
+  uint64_t after_id = 0;
+  size_t limit = kDefaultPageLimit;
+  bool paged = false;  // limit or after_id given
+};
+
+core::StatusOr<ListQuery> ParseListQuery(std::string_view query, bool keys) {
+  ListQuery q;
+  q.status = QueryParam(query, "status");
+  if (keys) {
+    core::StatusOr<std::optional<uint64_t>> group = IdParam(query, "group_id", true);
+    if (!group.ok()) {
+      return group.status();
+    }
+    q.group_id = *group;
   }
-  *status = PercentDecode(*raw);
-  return status->has_value();
+  core::StatusOr<std::optional<uint64_t>> after = IdParam(query, "after_id", true);
+  if (!after.ok()) {
+    return after.status();
+  }
+  if (std::optional<std::string> limit = QueryParam(query, "limit")) {
+    std::optional<uint64_t> n = ParseId(*limit);
+    if (!n || *n > kMaxPageLimit) {
+      return core::Status::InvalidArgument("limit must be an integer from 1 to " +
+                                           std::to_string(kMaxPageLimit));
+    }
+    q.limit = *n;
+    q.paged = true;
+  }
+  if (*after) {
+    q.after_id = **after;
+    q.paged = true;
+  }
+  return q;
 }
 
-Response BadStatusFilter() {
-  return JsonError(http::status::bad_request, "status: bad percent-encoding");
+// Link: </path?...&limit=N&after_id=LAST>; rel="next", the query re-encoded.
+std::string NextLink(std::string_view path, const ListQuery& q, uint64_t last_id) {
+  boost::urls::url u;
+  u.set_path(path);
+  if (q.group_id) {
+    u.params().append({"group_id", std::to_string(*q.group_id)});
+  }
+  if (q.status) {
+    u.params().append({"status", *q.status});
+  }
+  u.params().append({"limit", std::to_string(q.limit)});
+  u.params().append({"after_id", std::to_string(last_id)});
+  std::string link = "<";
+  link.append(u.buffer());
+  link.append(">; rel=\"next\"");
+  return link;
+}
+
+// Reads one page of up to `limit` records after `after_id` (Store::List*Page).
+template <typename Record>
+using PageReader = std::function<core::StatusOr<std::vector<Record>>(uint64_t after, size_t limit)>;
+
+// Answers a list: one page with its Link, or everything when the query asks for no page.
+template <typename Record>
+Response ListResponse(std::string_view path, const ListQuery& q, const PageReader<Record>& read,
+                      void (*write)(JsonWriter&, const Record&)) {
+  JsonWriter w;
+  w.BeginArray();
+  if (q.paged) {
+    // One more than asked: whether a next page exists, without an empty last page.
+    core::StatusOr<std::vector<Record>> page = read(q.after_id, q.limit + 1);
+    if (!page.ok()) {
+      return ErrorResponse(page.status());
+    }
+    const bool more = page->size() > q.limit;
+    page->resize(std::min(page->size(), q.limit));
+    for (const Record& r : *page) {
+      write(w, r);
+    }
+    w.EndArray();
+    Response res = JsonResponse(http::status::ok, w.Take());
+    if (more) {
+      res.set(http::field::link, NextLink(path, q, page->back().id));
+    }
+    return res;
+  }
+  for (uint64_t after = q.after_id;;) {
+    core::StatusOr<std::vector<Record>> page = read(after, kListChunk);
+    if (!page.ok()) {
+      return ErrorResponse(page.status());
+    }
+    for (const Record& r : *page) {
+      write(w, r);
+    }
+    if (page->size() < kListChunk) {
+      break;
+    }
+    after = page->back().id;
+  }
+  w.EndArray();
+  return JsonResponse(http::status::ok, w.Take());
+}
+
+// Whether a list is answered as a stream: every record asked for, and a session that takes
+// a chunked answer (HTTP/1.1, GET).
+bool Streams(const Call& call, const ListQuery& q) {
+  return !q.paged && call.stream && call.req.version() >= 11 &&
+         call.req.method() == http::verb::get;
+}
+
+// Streams every record: "[", then kListChunk records per piece, each piece read (under the
+// store's lock for that piece only) and rendered on a worker when the session has sent the
+// previous one, then "]". Memory stays one piece, whatever the list's length. A store error
+// after the 200 was sent aborts the body (the client sees it truncated) and is logged.
+template <typename Record>
+void StreamList(Api& api, std::string_view what, PageReader<Record> read,
+                void (*write)(JsonWriter&, const Record&), StreamResponder stream) {
+  struct State {  // touched by one piece at a time: each runs after the previous was sent
+    uint64_t after = 0;
+    bool opened = false;
+    bool finished = false;
+  };
+  auto state = std::make_shared<State>();
+  BodySource source = [&api, what, read = std::move(read), write, state](EmitPiece emit) {
+    if (state->finished) {
+      return emit(std::string());
+    }
+    api.RunBlocking([what, read, write, state, emit = std::move(emit)] {
+      core::StatusOr<std::vector<Record>> page = read(state->after, kListChunk);
+      if (!page.ok()) {
+        LogHttp()->error("listing {} failed after the answer began: {}", what,
+                         page.status().message());
+        return emit(std::nullopt);
+      }
+      JsonWriter w;
+      for (const Record& r : *page) {
+        write(w, r);
+      }
+      std::string piece = !state->opened ? "[" : page->empty() ? "" : ",";
+      piece += w.Take();
+      state->opened = true;
+      if (page->size() < kListChunk) {
+        piece += ']';
+        state->finished = true;
+      } else {
+        state->after = page->back().id;
+      }
+      emit(std::move(piece));
+    });
+  };
+  Response head = JsonResponse(http::status::ok, std::string());
+  stream(std::move(head), std::move(source));
 }
 
 }  // namespace
 
 void Api::ListGroups(Call call) {
-  std::optional<std::string> status;
-  if (!StatusFilter(call.query, &status)) {
-    return call.done(BadStatusFilter());
+  core::StatusOr<ListQuery> q = ParseListQuery(call.query, /*keys=*/false);
+  if (!q.ok()) {
+    return call.done(ErrorResponse(q.status()));
   }
-  RunBlocking([this, status = std::move(status), done = std::move(call.done)] {
-    std::vector<ProviderGroup> groups = ctx_.store.ListGroups();
-    if (status) {
-      std::erase_if(groups, [&](const ProviderGroup& g) { return g.status != *status; });
-    }
-    done(JsonResponse(http::status::ok, RenderGroups(groups)));
+  PageReader<ProviderGroup> read = [this, status = q->status](uint64_t after, size_t limit) {
+    return core::StatusOr<std::vector<ProviderGroup>>(
+        ctx_.store.ListGroupsPage(after, limit, status));
+  };
+  if (Streams(call, *q)) {
+    return StreamList<ProviderGroup>(*this, "provider groups", std::move(read), &WriteGroup,
+                                     std::move(call.stream));
+  }
+  RunBlocking([q = std::move(q).value(), read = std::move(read), done = std::move(call.done)] {
+    done(ListResponse<ProviderGroup>("/admin/provider-groups", q, read, &WriteGroup));
   });
 }
 
@@ -96,25 +252,20 @@ void Api::DeleteGroup(Call call) {
 }
 
 void Api::ListKeys(Call call) {
-  std::optional<std::string> status;
-  if (!StatusFilter(call.query, &status)) {
-    return call.done(BadStatusFilter());
+  core::StatusOr<ListQuery> q = ParseListQuery(call.query, /*keys=*/true);
+  if (!q.ok()) {
+    return call.done(ErrorResponse(q.status()));
   }
-  std::optional<uint64_t> group_id;
-  if (std::optional<std::string_view> raw = QueryParam(call.query, "group_id")) {
-    if (*raw == "0") {
-      group_id = 0;
-    } else if (std::optional<uint64_t> id = ParseId(*raw)) {
-      group_id = *id;
-    } else {
-      return call.done(
-          JsonError(http::status::bad_request, "group_id must be an integer from 0 to 2^63-1"));
-    }
+  PageReader<ApiKey> read = [this, group_id = q->group_id, status = q->status](uint64_t after,
+                                                                               size_t limit) {
+    return ctx_.store.ListKeysPage(after, limit, group_id, status);
+  };
+  if (Streams(call, *q)) {
+    return StreamList<ApiKey>(*this, "api keys", std::move(read), &WriteKey,
+                              std::move(call.stream));
   }
-  RunBlocking([this, group_id, status = std::move(status), done = std::move(call.done)] {
-    core::StatusOr<std::vector<ApiKey>> keys = ctx_.store.ListKeys(group_id, status);
-    done(keys.ok() ? JsonResponse(http::status::ok, RenderKeys(*keys))
-                   : ErrorResponse(keys.status()));
+  RunBlocking([q = std::move(q).value(), read = std::move(read), done = std::move(call.done)] {
+    done(ListResponse<ApiKey>("/admin/api-keys", q, read, &WriteKey));
   });
 }
 

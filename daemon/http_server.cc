@@ -214,11 +214,20 @@ class Session : public std::enable_shared_from_this<Session> {
     // even when the handler answers later from another thread and nothing else is pending
     // (the orderly stop waits for exactly that).
     auto self = shared_from_this();
-    listener_.handler_.Handle(
+    // Exactly one of the two is called; each carries a guard (a copy of the same work).
+    auto guard = asio::make_work_guard(stream_.get_executor());
+    listener_.handler_.HandleStreaming(
         std::move(req),
-        [self, guard = asio::make_work_guard(stream_.get_executor())](Response res) mutable {
+        [self, guard](Response res) mutable {
           asio::post(self->stream_.get_executor(),
                      [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
+          guard.reset();
+        },
+        [self, guard](Response head, BodySource body) mutable {
+          asio::post(self->stream_.get_executor(),
+                     [self, head = std::move(head), body = std::move(body), guard]() mutable {
+                       self->WriteStream(std::move(head), std::move(body), std::move(guard));
+                     });
           guard.reset();
         });
   }
@@ -232,6 +241,76 @@ class Session : public std::enable_shared_from_this<Session> {
     Response res{http::status::no_content, 11};
     res.set(http::field::allow, "GET, HEAD, POST, PUT, DELETE, OPTIONS");
     return res;
+  }
+
+  // A streamed answer: the header, then one chunk per piece, then the last chunk. The work
+  // guard keeps this thread running while a piece is being produced elsewhere.
+  using Guard = asio::executor_work_guard<tcp::socket::executor_type>;
+  void WriteStream(Response head, BodySource body, Guard guard) {
+    const bool keep_alive = keep_alive_ && !listener_.stopping_;
+    listener_.counters_.CountStatus(static_cast<unsigned>(head.result_int()));
+    auto header = std::make_shared<http::response<http::empty_body>>(head.result(), version_);
+    for (const auto& field : head) {
+      if (field.name() != http::field::content_length &&
+          field.name() != http::field::transfer_encoding) {
+        header->set(field.name_string(), field.value());
+      }
+    }
+    header->keep_alive(keep_alive);
+    header->chunked(true);
+    auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*header);
+    stream_.expires_after(listener_.limits_.request_timeout);
+    http::async_write_header(
+        stream_, *sr,
+        [self = shared_from_this(), header, sr, body = std::move(body), keep_alive,
+         guard = std::move(guard)](beast::error_code ec, size_t) mutable {
+          if (ec) {
+            return self->Close();
+          }
+          if (self->head_) {
+            // HEAD: the GET's header (chunked) without its body; the source is never asked.
+            return keep_alive ? self->DoRead() : self->Close();
+          }
+          self->NextPiece(std::make_shared<BodySource>(std::move(body)), keep_alive,
+                          std::move(guard));
+        });
+  }
+
+  void NextPiece(std::shared_ptr<BodySource> body, bool keep_alive, Guard guard) {
+    auto self = shared_from_this();
+    (*body)([self, body, keep_alive, guard](std::optional<std::string> piece) mutable {
+      asio::post(self->stream_.get_executor(), [self, body, keep_alive, guard,
+                                                piece = std::move(piece)]() mutable {
+        self->WritePiece(std::move(body), std::move(piece), keep_alive, std::move(guard));
+      });
+    });
+  }
+
+  void WritePiece(std::shared_ptr<BodySource> body, std::optional<std::string> piece,
+                  bool keep_alive, Guard guard) {
+    if (!piece) {
+      return Close();  // aborted: no last chunk, the client sees a truncated body
+    }
+    stream_.expires_after(listener_.limits_.request_timeout);
+    if (piece->empty()) {
+      return asio::async_write(stream_, http::make_chunk_last(),
+                               [self = shared_from_this(), keep_alive, guard = std::move(guard)](
+                                   beast::error_code ec, size_t) {
+                                 if (ec || !keep_alive) {
+                                   return self->Close();
+                                 }
+                                 self->DoRead();
+                               });
+    }
+    auto data = std::make_shared<std::string>(std::move(*piece));
+    asio::async_write(stream_, http::make_chunk(asio::buffer(*data)),
+                      [self = shared_from_this(), body = std::move(body), data, keep_alive,
+                       guard = std::move(guard)](beast::error_code ec, size_t) mutable {
+                        if (ec) {
+                          return self->Close();
+                        }
+                        self->NextPiece(std::move(body), keep_alive, std::move(guard));
+                      });
   }
 
   // Answers an unreadable request and closes: the stream cannot be resynchronized.

@@ -43,6 +43,7 @@
 #include <list>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "core/status.h"
 #include "daemon/config.h"
@@ -56,6 +57,18 @@ using Response = http::response<http::string_body>;
 // Called exactly once with the answer, from any thread.
 using Responder = std::function<void(Response)>;
 
+// A streamed body (sent with Transfer-Encoding: chunked, so it is never held whole): the
+// session calls the source on its own thread for the first piece and again each time the
+// previous piece is written; the source calls `emit` exactly once per call, from any thread,
+// with the next piece, with "" when the body is complete, or with nullopt to abort (the
+// connection is closed without the final chunk, so the client sees a truncated body rather
+// than a silently short one).
+using EmitPiece = std::function<void(std::optional<std::string> piece)>;
+using BodySource = std::function<void(EmitPiece emit)>;
+// Answers with `head` (its status and fields; its body is ignored) and a streamed body.
+// Only for HTTP/1.1 requests (chunked encoding).
+using StreamResponder = std::function<void(Response head, BodySource body)>;
+
 class Handler {
  public:
   virtual ~Handler() = default;
@@ -66,6 +79,12 @@ class Handler {
   virtual std::optional<Response> Screen(const http::request_header<>& header) {
     (void)header;
     return std::nullopt;
+  }
+  // As Handle; the handler may instead answer once through `stream`. The session calls this
+  // one; the default ignores `stream`.
+  virtual void HandleStreaming(Request request, Responder done, StreamResponder stream) {
+    (void)stream;
+    Handle(std::move(request), std::move(done));
   }
 };
 

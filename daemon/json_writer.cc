@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 
 namespace tally::daemon {
 
@@ -87,6 +88,8 @@ size_t Utf8Length(std::string_view s, size_t i) {
 }
 
 }  // namespace
+
+size_t Utf8SequenceLength(std::string_view s, size_t i) { return Utf8Length(s, i); }
 
 JsonWriter& JsonWriter::String(std::string_view value) {
   Separate();
@@ -227,8 +230,13 @@ std::string FormatTime(int64_t unix_ns) {
 }
 
 std::optional<int64_t> ParseTime(std::string_view s) {
+  // Go's parseRFC3339 (time/format_rfc3339.go), the grammar time.Parse(time.RFC3339Nano)
+  // and Time.UnmarshalJSON accept: "YYYY-MM-DDThh:mm:ss[.f...](Z|+hh:mm|-hh:mm)", upper-case
+  // 'T' and 'Z' only, year 0000-9999, a day that exists in that month (proleptic Gregorian),
+  // hour 00-23, minute and second 00-59 (no leap second), any number of fraction digits
+  // (truncated to nanoseconds), an offset up to 23:59.
   using namespace std::chrono;
-  auto num = [&](size_t pos, size_t len, int* out) {
+  auto num = [&](size_t pos, size_t len, int min, int max, int* out) {
     if (pos + len > s.size()) {
       return false;
     }
@@ -240,21 +248,21 @@ std::optional<int64_t> ParseTime(std::string_view s) {
       v = v * 10 + (s[i] - '0');
     }
     *out = v;
-    return true;
+    return v >= min && v <= max;
   };
   int y, mo, d, h, mi, sec;
-  if (s.size() < 20 || !num(0, 4, &y) || s[4] != '-' || !num(5, 2, &mo) || s[7] != '-' ||
-      !num(8, 2, &d) || (s[10] != 'T' && s[10] != 't') || !num(11, 2, &h) || s[13] != ':' ||
-      !num(14, 2, &mi) || s[16] != ':' || !num(17, 2, &sec)) {
+  if (s.size() < 20 || !num(0, 4, 0, 9999, &y) || s[4] != '-' || !num(5, 2, 1, 12, &mo) ||
+      s[7] != '-' || !num(8, 2, 1, 31, &d) || s[10] != 'T' || !num(11, 2, 0, 23, &h) ||
+      s[13] != ':' || !num(14, 2, 0, 59, &mi) || s[16] != ':' || !num(17, 2, 0, 59, &sec)) {
     return std::nullopt;
   }
   year_month_day ymd{year(y), month(static_cast<unsigned>(mo)), day(static_cast<unsigned>(d))};
-  if (!ymd.ok() || h > 23 || mi > 59 || sec > 60) {
-    return std::nullopt;
+  if (!ymd.ok()) {
+    return std::nullopt;  // 02-30, or 02-29 outside a leap year
   }
   size_t pos = 19;
   int64_t frac_ns = 0;
-  if (pos < s.size() && s[pos] == '.') {
+  if (pos + 1 < s.size() && s[pos] == '.' && s[pos + 1] >= '0' && s[pos + 1] <= '9') {
     ++pos;
     int digits = 0;
     while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
@@ -264,39 +272,29 @@ std::optional<int64_t> ParseTime(std::string_view s) {
       ++digits;
       ++pos;
     }
-    if (digits == 0) {
-      return std::nullopt;
-    }
     for (int i = digits; i < 9; ++i) {
       frac_ns *= 10;
     }
   }
+  std::string_view zone = s.substr(pos);
   int64_t offset_s = 0;
-  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
-    ++pos;
-  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+  if (zone != "Z") {
     int oh, om;
-    if (!num(pos + 1, 2, &oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
-        !num(pos + 4, 2, &om) || oh > 23 || om > 59) {
+    if (zone.size() != 6 || (zone[0] != '+' && zone[0] != '-') || zone[3] != ':' ||
+        !num(pos + 1, 2, 0, 23, &oh) || !num(pos + 4, 2, 0, 59, &om)) {
       return std::nullopt;
     }
-    offset_s = (oh * 3600 + om * 60) * (s[pos] == '-' ? -1 : 1);
-    pos += 6;
-  } else {
-    return std::nullopt;
+    offset_s = (oh * 3600 + om * 60) * (zone[0] == '-' ? -1 : 1);
   }
-  if (pos != s.size()) {
-    return std::nullopt;
-  }
+  // Years 0000-9999 fit in int64 seconds; Unix nanoseconds in an int64 do not (they span
+  // 1677-09-21T00:12:43.145224192Z to 2262-04-11T23:47:16.854775807Z): refused, not wrapped.
   int64_t secs =
       sys_days(ymd).time_since_epoch().count() * 86400 + h * 3600 + mi * 60 + sec - offset_s;
-  // Unix nanoseconds in an int64 span 1677-09-21 to 2262-04-11; outside that there is no
-  // time to return (found by json_body_fuzz: year 7781 overflowed the multiplication).
-  constexpr int64_t kMaxSeconds = INT64_MAX / 1'000'000'000 - 1;
-  if (secs > kMaxSeconds || secs < -kMaxSeconds) {
+  const __int128 ns = static_cast<__int128>(secs) * 1'000'000'000 + frac_ns;
+  if (ns < std::numeric_limits<int64_t>::min() || ns > std::numeric_limits<int64_t>::max()) {
     return std::nullopt;
   }
-  return secs * 1'000'000'000 + frac_ns;
+  return static_cast<int64_t>(ns);
 }
 
 }  // namespace tally::daemon

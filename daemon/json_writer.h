@@ -38,7 +38,16 @@ class JsonWriter {
 
 // Go's RFC 3339 rendering of a Unix-nanosecond time in UTC, e.g. "2026-11-26T08:53:40.5Z".
 std::string FormatTime(int64_t unix_ns);
-// Parses RFC 3339 (with optional fraction and offset) into Unix nanoseconds.
+// Parses a time as Go's time.Parse(time.RFC3339Nano, text) does (its parseRFC3339 grammar:
+// upper-case 'T' and 'Z', years 0000-9999, no leap second 23:59:60, a fraction of any length
+// truncated to nanoseconds, offsets up to +-23:59) into Unix nanoseconds. nullopt when Go
+// would refuse it, and for times Go accepts that int64 nanoseconds cannot hold (before
+// kMinTime or after kMaxTime, e.g. year 0000 or Go's zero time 0001-01-01T00:00:00Z).
 std::optional<int64_t> ParseTime(std::string_view text);
+inline constexpr std::string_view kMinTime = "1677-09-21T00:12:43.145224192Z";
+inline constexpr std::string_view kMaxTime = "2262-04-11T23:47:16.854775807Z";
+// The length of the valid UTF-8 sequence at s[i], as Go's utf8.DecodeRune reads it, or 0
+// when the byte there starts none (Go then reads it as U+FFFD, one byte long).
+size_t Utf8SequenceLength(std::string_view s, size_t i);
 
 }  // namespace tally::daemon

@@ -1,5 +1,6 @@
 #include "daemon/record_json.h"
 
+#include <algorithm>
 #include <boost/beast/core/string.hpp>
 #include <boost/json.hpp>
 #include <functional>
@@ -33,12 +34,82 @@ void OmitEmpty(JsonWriter& w, std::string_view key, const std::string& value) {
   }
 }
 
+// The four hex digits of a \uXXXX escape at s[pos], or nullopt.
+std::optional<unsigned> Hex4(std::string_view s, size_t pos) {
+  if (pos + 4 > s.size()) {
+    return std::nullopt;
+  }
+  unsigned v = 0;
+  for (size_t i = pos; i < pos + 4; ++i) {
+    char c = s[i];
+    unsigned d = c >= '0' && c <= '9'   ? c - '0'
+                 : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                 : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                        : 16;
+    if (d == 16) {
+      return std::nullopt;
+    }
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+// Go's encoding/json reads an invalid UTF-8 byte, or a UTF-16 surrogate escape that is not
+// half of a pair, inside a string as U+FFFD; Boost.JSON refuses both. This rewrites each of
+// them, inside strings only, as the escape \ufffd, so the parse that follows gives Go's
+// strings. Everything else is copied as is, for the parser to judge.
+std::string CoerceStringsLikeGo(std::string_view body) {
+  std::string out;
+  out.reserve(body.size());
+  bool in_string = false;
+  for (size_t i = 0; i < body.size();) {
+    const auto c = static_cast<unsigned char>(body[i]);
+    if (!in_string || c == '"') {
+      in_string = in_string != (c == '"');
+      out.push_back(static_cast<char>(c));
+      ++i;
+    } else if (c == '\\') {
+      std::optional<unsigned> u = body.substr(i + 1, 1) == "u" ? Hex4(body, i + 2) : std::nullopt;
+      if (!u || *u < 0xD800 || *u > 0xDFFF) {
+        size_t n = std::min<size_t>(2, body.size() - i);  // one escape, judged by the parser
+        out.append(body.substr(i, n));
+        i += n;
+        continue;
+      }
+      std::optional<unsigned> low =
+          *u <= 0xDBFF && body.substr(i + 6, 2) == "\\u" ? Hex4(body, i + 8) : std::nullopt;
+      if (low && *low >= 0xDC00 && *low <= 0xDFFF) {
+        out.append(body.substr(i, 12));  // a pair
+        i += 12;
+      } else {
+        out += "\\ufffd";
+        i += 6;
+      }
+    } else if (c >= 0x80) {
+      size_t n = Utf8SequenceLength(body, i);
+      if (n == 0) {
+        out += "\\ufffd";
+        ++i;
+      } else {
+        out.append(body.substr(i, n));
+        i += n;
+      }
+    } else {
+      out.push_back(static_cast<char>(c));
+      ++i;
+    }
+  }
+  return out;
+}
+
 // One settable field of a record: its JSON name and how to apply a value to it.
 template <typename Record>
 struct Field {
   std::string_view name;
   // Applies a non-null value; returns false if its type is wrong. nullptr: ignored field.
   std::function<bool(const json::value&, Record*)> set;
+  // What a value must be, for the error when `set` refuses one (empty: the type says it).
+  std::string_view format = {};
 };
 
 template <typename Record>
@@ -51,6 +122,11 @@ std::function<bool(const json::value&, Record*)> StringField(std::string Record:
     return true;
   };
 }
+
+const std::string kTimeFormat =
+    "an RFC 3339 time as Go's time.Parse(time.RFC3339Nano) reads "
+    "it, from " +
+    std::string(kMinTime) + " to " + std::string(kMaxTime);
 
 template <typename Record>
 std::function<bool(const json::value&, Record*)> TimeField(
@@ -102,8 +178,9 @@ bool SetId(const json::value& v, Record* r) {
 // Applies a JSON object to *record field by field, as encoding/json does: an exact name
 // match first, then a case-insensitive one; unknown names are skipped; later duplicates win.
 template <typename Record>
-Status ApplyObject(std::string_view body, const std::vector<Field<Record>>& fields,
+Status ApplyObject(std::string_view raw_body, const std::vector<Field<Record>>& fields,
                    Record* record) {
+  const std::string body = CoerceStringsLikeGo(raw_body);
   json::error_code ec;
   json::value doc = json::parse(json::string_view(body.data(), body.size()), ec);
   if (ec || !doc.is_object()) {
@@ -130,8 +207,10 @@ Status ApplyObject(std::string_view body, const std::vector<Field<Record>>& fiel
       continue;
     }
     if (!field->set(value, record)) {
-      return Status::InvalidArgument("invalid request body: field \"" + std::string(field->name) +
-                                     "\" has the wrong type or format");
+      return Status::InvalidArgument(
+          "invalid request body: field \"" + std::string(field->name) +
+          "\" has the wrong type or format" +
+          (field->format.empty() ? "" : ": expected " + std::string(field->format)));
     }
   }
   return Status::Ok();
@@ -183,7 +262,7 @@ const std::vector<Field<ApiKey>>& KeyFields() {
         {"api_key", StringField<K>(&K::api_key)},
         {"access_token", StringField<K>(&K::access_token)},
         {"refresh_token", StringField<K>(&K::refresh_token)},
-        {"expires_at", TimeField<K>(&K::expires_at)},
+        {"expires_at", TimeField<K>(&K::expires_at), kTimeFormat},
         {"account_id", StringField<K>(&K::account_id)},
         {"project_id", StringField<K>(&K::project_id)},
         {"weight",
@@ -204,7 +283,7 @@ const std::vector<Field<ApiKey>>& KeyFields() {
            return true;
          }},
         {"ban_reason", StringField<K>(&K::ban_reason)},
-        {"ban_until", TimeField<K>(&K::ban_until)},
+        {"ban_until", TimeField<K>(&K::ban_until), kTimeFormat},
     };
     AddIgnored(&f);
     return f;
@@ -318,8 +397,9 @@ StatusOr<ApiKey> ParseKey(std::string_view body) {
   return k;
 }
 
-StatusOr<std::vector<core::KeyDelta>> ParseFlushBody(std::string_view body) {
+StatusOr<std::vector<core::KeyDelta>> ParseFlushBody(std::string_view raw_body) {
   const Status invalid = Status::InvalidArgument("invalid request body");
+  const std::string body = CoerceStringsLikeGo(raw_body);
   json::error_code ec;
   json::value doc = json::parse(json::string_view(body.data(), body.size()), ec);
   if (ec || !doc.is_object()) {

@@ -185,8 +185,9 @@ class Store {
   // out of lists (gorm's soft delete). Ids are 1..2^63-1.
   core::StatusOr<ProviderGroup> GetGroup(uint64_t id) const;
   std::vector<ProviderGroup> ListGroups() const;  // live groups, in id order
-  // Creates with g.id, or the next free id when it is 0. Conflict if the id or the name is
-  // taken (deleted records keep their ids); InvalidArgument without name, type or base_url.
+  // Creates with g.id, or when it is 0 with the lowest id no group has ever held (so automatic
+  // ids grow and are never reused). Conflict if the id or the name is taken (deleted records
+  // keep their ids); InvalidArgument without name, type or base_url.
   // Counters and timestamps in `g` are ignored.
   core::StatusOr<ProviderGroup> CreateGroup(ProviderGroup g);
   // Creates or replaces the group at g.id, keeping its totals and created_at.
@@ -203,6 +204,16 @@ class Store {
   // when the scan fails (never a truncated list).
   core::StatusOr<std::vector<ApiKey>> ListKeys(std::optional<uint64_t> group_id,
                                                std::optional<std::string> status) const;
+  // One page of a list, for the HTTP API's paging and streaming: at most `limit` live
+  // records with an id above `after_id`, in id order, keeping only those of `group_id` (keys;
+  // 0: unassigned) and `status` when given. Keys are read as ListKeys reads them (one
+  // snapshot per page, the lock only to take it; the scan reads past records that the
+  // filters skip); groups are copied from memory under the shared lock.
+  std::vector<ProviderGroup> ListGroupsPage(uint64_t after_id, size_t limit,
+                                            const std::optional<std::string>& status) const;
+  core::StatusOr<std::vector<ApiKey>> ListKeysPage(uint64_t after_id, size_t limit,
+                                                   std::optional<uint64_t> group_id,
+                                                   const std::optional<std::string>& status) const;
   // As CreateGroup; k.group_id must name a live group or be 0.
   core::StatusOr<ApiKey> CreateKey(ApiKey k);
   // Creates or replaces the key at k.id, keeping its totals; a new group_id moves the
@@ -274,6 +285,12 @@ class Store {
   core::Status CheckGroupNameLocked(const ProviderGroup& g) const;
   core::StatusOr<ProviderGroup> WriteGroupLocked(ProviderGroup g, bool create);
   core::StatusOr<ApiKey> WriteKeyLocked(ApiKey k, bool create);
+  // The lowest id no key (or group) has ever held, deleted ones included, for a create without
+  // an id; Refused only once every id up to 2^63-1 is taken. Since ids are never freed, the
+  // answer never decreases: a cursor advances past taken ids, O(1) amortized. Caller holds mu_
+  // exclusively.
+  core::StatusOr<uint64_t> NextFreeKeyIdLocked();
+  core::StatusOr<uint64_t> NextFreeGroupIdLocked();
 
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* groups_cf_ = nullptr;
@@ -295,6 +312,10 @@ class Store {
   std::shared_ptr<StoreHealthState> health_;  // shared with RocksDB's listener and logger
   std::mutex checkpoint_mu_;
   std::set<std::string> checkpoints_running_;  // guarded by checkpoint_mu_; target dirs
+
+  // Automatic ids (NextFree*IdLocked); guarded by mu_. No id below a cursor is free.
+  uint64_t free_key_cursor_ = 1;
+  uint64_t free_group_cursor_ = 1;
 };
 
 }  // namespace tally::persistence

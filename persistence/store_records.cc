@@ -3,6 +3,7 @@
 // Every change is one synced WriteBatch that keeps the invariant: moving a key rewrites both
 // groups' totals, deleting a key takes its totals out of its group. Memory changes only
 // after the batch is written.
+#include <limits>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
@@ -76,11 +77,11 @@ std::vector<ProviderGroup> Store::ListGroups() const {
 StatusOr<ProviderGroup> Store::CreateGroup(ProviderGroup g) {
   std::unique_lock lock(mu_);
   if (g.id == 0) {
-    uint64_t last = groups_.empty() ? 0 : groups_.rbegin()->first;
-    if (last >= kMaxId) {
-      return Status::Refused("no free provider group id");
+    StatusOr<uint64_t> id = NextFreeGroupIdLocked();
+    if (!id.ok()) {
+      return id.status();
     }
-    g.id = last + 1;
+    g.id = *id;
   } else if (g.id > kMaxId) {
     return Status::InvalidArgument("id must be 1 to 2^63-1");
   } else if (auto it = groups_.find(g.id); it != groups_.end()) {
@@ -88,6 +89,16 @@ StatusOr<ProviderGroup> Store::CreateGroup(ProviderGroup g) {
                             (it->second.live() ? " exists" : " was deleted; ids are not reused"));
   }
   return WriteGroupLocked(std::move(g), /*create=*/true);
+}
+
+StatusOr<uint64_t> Store::NextFreeGroupIdLocked() {
+  while (free_group_cursor_ <= kMaxId && groups_.contains(free_group_cursor_)) {
+    ++free_group_cursor_;
+  }
+  if (free_group_cursor_ > kMaxId) {
+    return Status::Refused("no free provider group id");
+  }
+  return free_group_cursor_;
 }
 
 StatusOr<ProviderGroup> Store::PutGroup(ProviderGroup g) {
@@ -194,6 +205,28 @@ StatusOr<ApiKey> Store::GetKey(uint64_t id) const {
 
 StatusOr<std::vector<ApiKey>> Store::ListKeys(std::optional<uint64_t> group_id,
                                               std::optional<std::string> status) const {
+  return ListKeysPage(0, std::numeric_limits<size_t>::max(), group_id, status);
+}
+
+std::vector<ProviderGroup> Store::ListGroupsPage(uint64_t after_id, size_t limit,
+                                                 const std::optional<std::string>& status) const {
+  std::shared_lock lock(mu_);
+  std::vector<ProviderGroup> out;
+  for (auto it = groups_.upper_bound(after_id); it != groups_.end() && out.size() < limit; ++it) {
+    if (it->second.live() && (!status || it->second.status == *status)) {
+      out.push_back(it->second);
+    }
+  }
+  return out;
+}
+
+StatusOr<std::vector<ApiKey>> Store::ListKeysPage(uint64_t after_id, size_t limit,
+                                                  std::optional<uint64_t> group_id,
+                                                  const std::optional<std::string>& status) const {
+  std::vector<ApiKey> out;
+  if (after_id >= kMaxId || limit == 0) {
+    return out;
+  }
   // Taken under the lock, the snapshot is the state after some completed write, when disk
   // equals memory; the scan then runs without the lock, so writers are not held up.
   const rocksdb::Snapshot* raw = nullptr;
@@ -209,9 +242,9 @@ StatusOr<std::vector<ApiKey>> Store::ListKeys(std::optional<uint64_t> group_id,
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, keys_cf_));
   // Totals come from the same snapshot, in the same id order: a merge join.
   std::unique_ptr<rocksdb::Iterator> totals(db_->NewIterator(read, totals_cf_));
-  totals->SeekToFirst();
-  std::vector<ApiKey> out;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+  const std::string first = IdKey(after_id + 1);
+  totals->Seek(first);
+  for (it->Seek(first); it->Valid() && out.size() < limit; it->Next()) {
     ApiKey k;
     if (Status s = DecodeKey(it->value().ToStringView(), &k); !s.ok()) {
       return Status::Corruption(KeyName(IdFromKey(it->key().ToStringView())) + ": " + s.message());
@@ -242,10 +275,11 @@ StatusOr<std::vector<ApiKey>> Store::ListKeys(std::optional<uint64_t> group_id,
 StatusOr<ApiKey> Store::CreateKey(ApiKey k) {
   std::unique_lock lock(mu_);
   if (k.id == 0) {
-    if (max_key_id_ >= kMaxId) {
-      return Status::Refused("no free api key id");
+    StatusOr<uint64_t> id = NextFreeKeyIdLocked();
+    if (!id.ok()) {
+      return id.status();
     }
-    k.id = max_key_id_ + 1;
+    k.id = *id;
   } else if (k.id > kMaxId) {
     return Status::InvalidArgument("id must be 1 to 2^63-1");
   } else if (auto it = keys_.find(k.id); it != keys_.end()) {
@@ -253,6 +287,16 @@ StatusOr<ApiKey> Store::CreateKey(ApiKey k) {
                             (it->second.live ? " exists" : " was deleted; ids are not reused"));
   }
   return WriteKeyLocked(std::move(k), /*create=*/true);
+}
+
+StatusOr<uint64_t> Store::NextFreeKeyIdLocked() {
+  while (free_key_cursor_ <= kMaxId && keys_.contains(free_key_cursor_)) {
+    ++free_key_cursor_;
+  }
+  if (free_key_cursor_ > kMaxId) {
+    return Status::Refused("no free api key id");
+  }
+  return free_key_cursor_;
 }
 
 StatusOr<ApiKey> Store::PutKey(ApiKey k) {

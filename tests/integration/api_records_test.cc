@@ -70,14 +70,14 @@ TEST(ApiRecords, GroupLifecycleAndGoShape) {
   EXPECT_EQ(Admin(t, "POST", "/admin/provider-groups", "not json").status, 400);
   EXPECT_EQ(Admin(t, "POST", "/admin/provider-groups", R"({"name":7})").status, 400);
 
-  // POST with an explicit ID, then one without takes the next free id.
+  // POST with an explicit ID, then one without takes the lowest id never used.
   r = Admin(t, "POST", "/admin/provider-groups",
             R"({"ID":10,"name":"ten","type":"gemini","base_url":"u","google_project":"p"})");
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_EQ(Parse(r).at("google_project").as_string(), "p");
   r = Admin(t, "POST", "/admin/provider-groups", R"({"name":"next","type":"t","base_url":"u"})");
   ASSERT_EQ(r.status, 201) << r.body;
-  EXPECT_EQ(Parse(r).at("ID").as_int64(), 11);
+  EXPECT_EQ(Parse(r).at("ID").as_int64(), 2);
 
   // PUT upserts: 201 at a new id, 200 when replacing; the body's ID must agree.
   r = Admin(t, "PUT", "/admin/provider-groups/5", R"({"name":"five","type":"t","base_url":"u"})");
@@ -103,7 +103,7 @@ TEST(ApiRecords, GroupLifecycleAndGoShape) {
   for (const json::value& v : list.as_array()) {
     ids.push_back(v.at("ID").as_int64());
   }
-  EXPECT_EQ(ids, (std::vector<int64_t>{1, 5, 10, 11}));
+  EXPECT_EQ(ids, (std::vector<int64_t>{1, 2, 5, 10}));
   r = Admin(t, "GET", "/admin/provider-groups?status=disabled");
   ASSERT_EQ(r.status, 200);
   ASSERT_EQ(Parse(r).as_array().size(), 1u);

@@ -1,4 +1,4 @@
-// The API's small parsing helpers: query parameters, percent-decoding, ids, status mapping.
+// The API's small parsing helpers: query parameters (Boost.URL), ids, status mapping.
 #include <gtest/gtest.h>
 
 #include "daemon/api.h"
@@ -14,12 +14,25 @@ TEST(ApiUtil, QueryParam) {
   EXPECT_FALSE(QueryParam("", "wait").has_value());
 }
 
-TEST(ApiUtil, PercentDecode) {
-  EXPECT_EQ(PercentDecode("manual_disabled"), "manual_disabled");
-  EXPECT_EQ(PercentDecode("a%20b+c%2F"), "a b c/");
-  EXPECT_FALSE(PercentDecode("a%2").has_value());
-  EXPECT_FALSE(PercentDecode("a%zz").has_value());
-  EXPECT_FALSE(PercentDecode("%").has_value());
+// One decoding rule for names and values alike (issue 13.12).
+TEST(ApiUtil, QueryParamDecodesNamesAndValues) {
+  EXPECT_EQ(QueryParam("status=manual_disabled", "status"), "manual_disabled");
+  EXPECT_EQ(QueryParam("status=a%20b+c%2F", "status"), "a b c/");
+  EXPECT_EQ(QueryParam("status=%61ctive", "status"), "active");
+  EXPECT_EQ(QueryParam("group_id=%31", "group_id"), "1");
+  EXPECT_EQ(QueryParam("%67roup_id=2", "group_id"), "2");
+}
+
+TEST(ApiUtil, CheckQuery) {
+  EXPECT_TRUE(CheckQuery("").ok());
+  EXPECT_TRUE(CheckQuery("a=1&b=2&&c").ok());
+  EXPECT_TRUE(CheckQuery("unknown=1&other").ok());
+  EXPECT_FALSE(CheckQuery("a=%2").ok());
+  EXPECT_FALSE(CheckQuery("a=%zz").ok());
+  EXPECT_FALSE(CheckQuery("%").ok());
+  EXPECT_FALSE(CheckQuery("group_id=1&group_id=2").ok());
+  EXPECT_FALSE(CheckQuery("group_id=1&%67roup_id=1").ok());  // the same name, decoded
+  EXPECT_FALSE(CheckQuery("x&x").ok());
 }
 
 TEST(ApiUtil, ParseId) {
@@ -30,6 +43,27 @@ TEST(ApiUtil, ParseId) {
   EXPECT_FALSE(ParseId("-1").has_value());
   EXPECT_FALSE(ParseId("1x").has_value());
   EXPECT_FALSE(ParseId("").has_value());
+  // Canonical decimal only (issue 13.12).
+  EXPECT_FALSE(ParseId("01").has_value());
+  EXPECT_FALSE(ParseId("005").has_value());
+  EXPECT_FALSE(ParseId("00").has_value());
+  EXPECT_FALSE(ParseId("+1").has_value());
+  EXPECT_FALSE(ParseId(" 1").has_value());
+  EXPECT_FALSE(ParseId("09223372036854775807").has_value());
+  EXPECT_FALSE(ParseId("18446744073709551616").has_value());
+}
+
+TEST(ApiUtil, IdParam) {
+  EXPECT_EQ(IdParam("group_id=0", "group_id", true).value(), std::optional<uint64_t>(0));
+  EXPECT_EQ(IdParam("group_id=%31", "group_id", true).value(), std::optional<uint64_t>(1));
+  EXPECT_EQ(IdParam("status=x", "group_id", true).value(), std::nullopt);
+  EXPECT_FALSE(IdParam("group_id=0", "group_id", false).ok());
+  EXPECT_FALSE(IdParam("group_id=00", "group_id", true).ok());
+  EXPECT_FALSE(IdParam("group_id=01", "group_id", true).ok());
+  EXPECT_FALSE(IdParam("group_id=", "group_id", true).ok());
+  EXPECT_FALSE(IdParam("group_id", "group_id", true).ok());
+  EXPECT_EQ(IdParam("group_id=01", "group_id", true).status().code(),
+            core::Status::Code::kInvalidArgument);
 }
 
 TEST(ApiUtil, StatusMapping) {

@@ -132,7 +132,11 @@ TEST_P(StoreProperty, RandomOperationsKeepTheInvariant) {
       g.name = std::string("g") + std::to_string(pick(1, 12));
       g.type = "openai";
       g.base_url = "u";
-      uint64_t id = g.id == 0 ? next_group_id : g.id;
+      uint64_t lowest_free = 1;  // automatic ids: the lowest id never used
+      while (model_.groups.contains(lowest_free)) {
+        ++lowest_free;
+      }
+      uint64_t id = g.id == 0 ? lowest_free : g.id;
       bool conflict = model_.groups.contains(id) || model_.NameTaken(g.name);
       auto r = store_->CreateGroup(g);
       if (conflict) {

@@ -64,15 +64,15 @@ TEST_F(StoreRecords, CreateGroupAssignsIdsAndTimestamps) {
   auto b = store_->CreateGroup(Group("b", 10));
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(b->id, 10u);
-  auto c = store_->CreateGroup(Group("c"));
+  auto c = store_->CreateGroup(Group("c"));  // the lowest id never used
   ASSERT_TRUE(c.ok());
-  EXPECT_EQ(c->id, 11u);
+  EXPECT_EQ(c->id, 2u);
   Reopen();
   auto got = store_->GetGroup(10);
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(*got, *b);
   ASSERT_EQ(store_->ListGroups().size(), 3u);
-  EXPECT_EQ(store_->ListGroups()[2].name, "c");
+  EXPECT_EQ(store_->ListGroups()[1].name, "c");
 }
 
 TEST_F(StoreRecords, GroupErrors) {
