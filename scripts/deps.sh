@@ -12,6 +12,14 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev python3 curl
   systemd  # systemd-analyze, for the unit checks (systemd/check_units.sh)
+  # The Debian package and its checks (packaging/, tests/package/, monitoring/):
+  dpkg-dev     # dpkg-shlibdeps, for the package's dependencies
+  help2man     # the man page, from tallyd --help
+  man-db       # man -w, in the install test
+  lintian      # the package's checks
+  prometheus   # promtool (check rules, test rules); its own service starts only where
+               # systemd runs: `systemctl disable --now prometheus` there if unwanted
+  python3-yaml # monitoring/check_metric_names.py reads the rules
 )
 
 missing=()
