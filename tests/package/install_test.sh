@@ -2,10 +2,11 @@
 # The Debian package as an operator installs it (docs/operations.md, "The Debian package"):
 # dpkg -i, tallyd --version, systemd-analyze verify on the installed units, man -w tallyd,
 # the installed binary run with the installed configuration on free loopback ports counting
-# one line, then dpkg -r (keeps the data and the conffile) and dpkg -P (removes them), with
-# what is left checked after each. Needs root: skipped (exit 77) otherwise. Refuses to run
-# on a machine where tallyd is installed or its directories exist, so it never clobbers an
-# operator's; removes everything it installed or made, even when it fails.
+# one line, dpkg -i again over an edited conffile (kept), then dpkg -r (keeps the data and
+# the conffile) and dpkg -P (removes them), with what is left checked after each.
+# Needs root: skipped (exit 77) otherwise. Refuses to run where tallyd is installed or its
+# directories exist, so it never clobbers an operator's; removes everything it installed or
+# made, even when it fails.
 #   install_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$1
@@ -16,7 +17,10 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 77
 fi
 deb=$(ls -t "$build"/tallyd_*.deb 2>/dev/null | head -n 1)
-[[ -n $deb ]] || { echo "no tallyd_*.deb in $build: cmake --build $build --target package" >&2; exit 1; }
+if [[ -z $deb ]]; then
+  echo "no tallyd_*.deb in $build: cmake --build $build --target package" >&2
+  exit 1
+fi
 for tool in dpkg systemd-analyze man curl python3; do
   command -v "$tool" >/dev/null || { echo "$tool not found: run scripts/deps.sh" >&2; exit 1; }
 done
@@ -29,7 +33,8 @@ status() { dpkg-query -W -f='${Status}' tallyd 2>/dev/null || true; }
 
 # Never touch an operator's tallyd.
 owned=(/usr/bin/tallyd /etc/tallyd /var/lib/tallyd /var/lib/private/tallyd
-  /var/lib/tallyd-checkpoints /var/lib/private/tallyd-checkpoints /lib/systemd/system/tallyd.service)
+  /var/lib/tallyd-checkpoints /var/lib/private/tallyd-checkpoints
+  /lib/systemd/system/tallyd.service)
 [[ -z $(status) || $(status) == "unknown ok not-installed" ]] ||
   fail "tallyd is already installed here ($(status)); the test will not replace it"
 for path in "${owned[@]}"; do
@@ -60,7 +65,7 @@ cleanup() {
     kill -KILL "$tallyd_pid" 2>/dev/null || true
     wait "$tallyd_pid" 2>/dev/null || true
   fi
-  if [[ -n $(status) && $(status) != "unknown ok not-installed" && $(status) != *not-installed ]]; then
+  if [[ -n $(status) && $(status) != *not-installed ]]; then
     run_dpkg -P tallyd >/dev/null || echo "cleanup: dpkg -P tallyd failed" >&2
   fi
   # Checked absent at the start, so whatever is here now is the test's.
@@ -129,6 +134,16 @@ wait "$tallyd_pid" || rc=$?
 tallyd_pid=
 [[ $rc -eq 0 ]] || { cat "$work/tallyd.log" >&2; fail "tallyd exited $rc on SIGTERM"; }
 [[ -f /var/lib/private/tallyd/CURRENT ]] || fail "no database in /var/lib/private/tallyd"
+
+echo "== dpkg -i again (an upgrade in place): an edited conffile and the enablement are kept"
+echo "# edited by the package install test" >>/etc/tallyd/tallyd.conf
+run_dpkg -i "$deb"
+[[ $(status) == "install ok installed" ]] ||
+  fail "after the second dpkg -i the status is '$(status)'"
+grep -qx '# edited by the package install test' /etc/tallyd/tallyd.conf ||
+  fail "the upgrade replaced the edited conffile"
+[[ -L /etc/systemd/system/multi-user.target.wants/tallyd.service ]] ||
+  fail "the upgrade lost the enablement of tallyd.service"
 
 dpkg-query -L tallyd | sort >"$work/files"
 

@@ -10,7 +10,10 @@ if ! command -v lintian >/dev/null 2>&1; then
   exit 1
 fi
 deb=$(ls -t "$build"/tallyd_*.deb 2>/dev/null | head -n 1)
-[ -n "$deb" ] || { echo "no tallyd_*.deb in $build: cmake --build $build --target package" >&2; exit 1; }
+if [ -z "$deb" ]; then
+  echo "no tallyd_*.deb in $build: cmake --build $build --target package" >&2
+  exit 1
+fi
 
 out=$(lintian --tag-display-limit 0 --fail-on none "$deb" 2>&1)
 echo "lintian $(basename "$deb"):"
