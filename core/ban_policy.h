@@ -194,7 +194,9 @@ enum class Verdict : uint8_t {
   kNone,          // nothing to write
   kBan,           // status auto_disabled, ban_reason = reason, ban_until = ban_until_ns
   kUnban,         // ban_until passed: status active, ban_reason and ban_until cleared
-  kWithheld,      // a ban keep_one_active did not make: log and count it; the key stays
+  kWithheld,      // a ban keep_one_active did not make: count it, log it rate-limited; the
+                  // key stays active, keeps its window, and is withheld again at each flush
+                  // while the rule still fires and its group has no other active key
   kBackoffReset,  // a half-open key passed: persist backoff_level 0
 };
 
