@@ -300,7 +300,16 @@ TEST(Windows, SummaryOfLessThanAMinuteIsOneMinute) {
 TEST(Windows, SummaryBeyondMinuteRetentionRoundsSinceToAnHourOrADay) {
   const Retention r;
   const UnixSeconds now = At(13, 5);
-  auto p = PlanSummary(now - 72 * kHour, std::nullopt, r, now);  // minutes are gone there
+  // Exactly the oldest minute still held keeps minute rounding; one second earlier falls in
+  // an expired minute, so since goes down to the hour.
+  auto p = PlanSummary(now - 48 * kHour, std::nullopt, r, now);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(p->since, now - 48 * kHour);
+  p = PlanSummary(now - 48 * kHour - 1, std::nullopt, r, now);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(p->since, At(13, 0) - 48 * kHour);
+  ExpectTiles(*p, r, now);
+  p = PlanSummary(now - 72 * kHour, std::nullopt, r, now);  // minutes are gone there
   ASSERT_TRUE(p.ok()) << p.status().message();
   EXPECT_EQ(p->since, At(13, 0) - 72 * kHour);
   ExpectTiles(*p, r, now);
