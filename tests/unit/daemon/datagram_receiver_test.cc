@@ -1,7 +1,7 @@
 // DatagramReceiver's error path, where the errors can be produced: a receive error other
 // than EAGAIN is counted and retried (the receiver keeps receiving afterwards), and a
 // descriptor that is no socket makes the receiver down for good, which fails /healthz.
-#include "daemon/datagram_receiver.h"
+#include "daemon/ingest/datagram_receiver.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -14,7 +14,8 @@
 #include <chrono>
 #include <functional>
 
-#include "daemon/ops_endpoints.h"
+#include "daemon/app/config.h"
+#include "daemon/ops/endpoints.h"
 #include "tests/support/temp_dir.h"
 
 namespace tally::daemon {
@@ -63,9 +64,17 @@ class DatagramReceiverErrors : public ::testing::Test {
     counters_block_ = counters_.NewBlock();
   }
 
-  ApiContext Context() {
-    return ApiContext{config_,   table_,           *store_,    *flusher_,
-                      counters_, [] { return 0; }, listening_, stopping_};
+  OpsContext Context() {
+    return OpsContext{config_.flush_interval_ms,
+                      config_.data_dir,
+                      config_.checkpoint_root,
+                      table_,
+                      *store_,
+                      *flusher_,
+                      counters_,
+                      [] { return uint64_t{0}; },
+                      listening_,
+                      stopping_};
   }
   ThreadCounters& c() { return *counters_block_; }
 
