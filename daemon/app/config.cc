@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -40,14 +41,28 @@ std::string Config::Redacted() const {
 }
 
 const std::vector<NumericRange>& NumericOptions() {
+  // clang-format off
   static const std::vector<NumericRange> ranges = {
-      {"flush-interval-ms", 10, 3'600'000},
-      {"udp-rcvbuf", 4096, uint64_t{1} << 30},
-      {"io-threads", 0, 256},
-      {"max-keys", 1, 1'000'000'000},
-      {"max-body-bytes", 1024, uint64_t{1} << 30},
-      {"max-connections", 1, 1'000'000},
+      {"flush-interval-ms", 10, 3'600'000,
+       [](const Config& c) -> uint64_t { return c.flush_interval_ms; },
+       [](Config& c, uint64_t v) { c.flush_interval_ms = static_cast<uint32_t>(v); }},
+      {"udp-rcvbuf", 4096, uint64_t{1} << 30,
+       [](const Config& c) -> uint64_t { return c.udp_rcvbuf; },
+       [](Config& c, uint64_t v) { c.udp_rcvbuf = v; }},
+      {"io-threads", 0, 256,
+       [](const Config& c) -> uint64_t { return c.io_threads; },
+       [](Config& c, uint64_t v) { c.io_threads = static_cast<uint32_t>(v); }},
+      {"max-keys", 1, 1'000'000'000,
+       [](const Config& c) -> uint64_t { return c.max_keys; },
+       [](Config& c, uint64_t v) { c.max_keys = v; }},
+      {"max-body-bytes", 1024, uint64_t{1} << 30,
+       [](const Config& c) -> uint64_t { return c.max_body_bytes; },
+       [](Config& c, uint64_t v) { c.max_body_bytes = v; }},
+      {"max-connections", 1, 1'000'000,
+       [](const Config& c) -> uint64_t { return c.max_connections; },
+       [](Config& c, uint64_t v) { c.max_connections = static_cast<uint32_t>(v); }},
   };
+  // clang-format on
   return ranges;
 }
 
@@ -193,50 +208,53 @@ StatusOr<std::vector<FileOption>> ReadConfigFile(const std::string& path,
   return out;
 }
 
-}  // namespace
-
-ParsedArgs ParseArgs(int argc, const char* const* argv) {
-  ParsedArgs result;
-  Config c;
-  std::string udp = c.udp_listen.ToString();
-  std::string http = c.http_listen.ToString();
+// The options as read, before they are checked into a Config: endpoints, numbers and token
+// files are text until then.
+struct RawOptions {
+  std::string udp;
+  std::string http;
   std::string admin_token_file;
   std::string internal_token_file;
   std::string config_file;
-  // Numeric options are read as text and checked against NumericOptions() below: a
-  // program_options unsigned would wrap "-1" around.
-  std::string flush_interval = std::to_string(c.flush_interval_ms);
-  std::string udp_rcvbuf = std::to_string(c.udp_rcvbuf);
-  std::string io_threads = "0";
-  std::string max_keys = std::to_string(c.max_keys);
-  std::string max_body = std::to_string(c.max_body_bytes);
-  std::string max_connections = std::to_string(c.max_connections);
+  // Numeric options by name (NumericOptions()), read as text: a program_options unsigned
+  // would wrap "-1" around.
+  std::map<std::string, std::string> numeric;
+};
 
-  po::options_description opts("tallyd options");
+// The option table of --help, reading into `c` and `raw`.
+void DescribeOptions(po::options_description& opts, Config& c, RawOptions& raw) {
+  raw.udp = c.udp_listen.ToString();
+  raw.http = c.http_listen.ToString();
+  for (const NumericRange& r : NumericOptions()) {
+    raw.numeric[r.name] = std::to_string(r.get(c));
+  }
+  auto numeric = [&raw](const char* name) {
+    return po::value(&raw.numeric[name])->default_value(raw.numeric[name]);
+  };
   // clang-format off
   opts.add_options()
       ("help", "print this help and exit")
       ("version", "print the version and exit")
-      ("config", po::value(&config_file),
+      ("config", po::value(&raw.config_file),
        "INI file of `option = value` lines, same names; the command line and the "
        "environment win over it; default: none")
       ("data-dir", po::value(&c.data_dir)->default_value(c.data_dir),
        "RocksDB directory (default under systemd: $STATE_DIRECTORY)")
-      ("udp-listen", po::value(&udp)->default_value(udp), "UDP HOST:PORT, or off")
-      ("http-listen", po::value(&http)->default_value(http), "HTTP HOST:PORT, or off")
+      ("udp-listen", po::value(&raw.udp)->default_value(raw.udp), "UDP HOST:PORT, or off")
+      ("http-listen", po::value(&raw.http)->default_value(raw.http), "HTTP HOST:PORT, or off")
       ("unix-socket", po::value(&c.unix_socket)->default_value("", "off"),
        "Unix datagram socket PATH (mode 0660), or off")
-      ("flush-interval-ms", po::value(&flush_interval)->default_value(flush_interval),
+      ("flush-interval-ms", numeric("flush-interval-ms"),
        "flush period in milliseconds (10..3600000)")
-      ("udp-rcvbuf", po::value(&udp_rcvbuf)->default_value(udp_rcvbuf),
+      ("udp-rcvbuf", numeric("udp-rcvbuf"),
        "SO_RCVBUF bytes per UDP socket (4096..1073741824)")
-      ("io-threads", po::value(&io_threads)->default_value(io_threads),
+      ("io-threads", numeric("io-threads"),
        "I/O threads; 0: the number of cores (0..256)")
-      ("max-keys", po::value(&max_keys)->default_value(max_keys),
+      ("max-keys", numeric("max-keys"),
        "most distinct API keys counted in memory (1..1000000000)")
-      ("max-body-bytes", po::value(&max_body)->default_value(max_body),
+      ("max-body-bytes", numeric("max-body-bytes"),
        "largest HTTP request body, 413 past it (1024..1073741824)")
-      ("max-connections", po::value(&max_connections)->default_value(max_connections),
+      ("max-connections", numeric("max-connections"),
        "most concurrent HTTP connections (1..1000000)")
       ("metric-prefix", po::value(&c.metric_prefix)->default_value(c.metric_prefix),
        "statsd metric name prefix: [A-Za-z0-9_-] segments joined by '.', at most 64 bytes")
@@ -244,12 +262,12 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
        "error, warn, info or debug")
       ("admin-token", po::value(&c.admin_token),
        "bearer token for /admin; default: none, or $TALLYD_ADMIN_TOKEN")
-      ("admin-token-file", po::value(&admin_token_file),
+      ("admin-token-file", po::value(&raw.admin_token_file),
        "file holding the admin token (a regular file of at most 4096 bytes)")
       ("internal-token", po::value(&c.internal_token),
        "X-Internal-Token for /internal and /v1/ingest; default: none, or "
        "$TALLYD_INTERNAL_TOKEN")
-      ("internal-token-file", po::value(&internal_token_file),
+      ("internal-token-file", po::value(&raw.internal_token_file),
        "file holding the internal token (a regular file of at most 4096 bytes)")
       ("wal-recovery", po::value(&c.wal_recovery)->default_value(c.wal_recovery),
        "a damaged write-ahead log at start: strict (refuse to start) or point-in-time "
@@ -258,44 +276,65 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
        "directory that POST /admin/checkpoint targets must lie under; default: anywhere "
        "outside the data dir; under systemd the tallyd-checkpoints state directory");
   // clang-format on
+}
 
-  auto fail = [&](const std::string& line) {
-    result.exit_code = 2;
-    result.output = "tallyd: " + line;
-    return result;
-  };
-
-  po::variables_map vm;
+// Where each option came from: the command line, the --config file (with its line).
+struct Sources {
   std::vector<std::string> on_command_line;
   std::vector<std::string> in_file;
-  std::string config_path;
   std::vector<int> file_lines;  // beside in_file
+  std::string config_path;
+  bool checkpoint_root_given = false;
+
+  static bool Has(const std::vector<std::string>& where, const std::string& name) {
+    return std::find(where.begin(), where.end(), name) != where.end();
+  }
+  bool OnCommandLine(const std::string& name) const { return Has(on_command_line, name); }
+  bool InFile(const std::string& name) const { return Has(in_file, name); }
+  // An error about an option's value: "--config FILE line N: " first when the value came
+  // from the file, so the line can be found (the value itself is not repeated).
+  Status ValueError(const std::string& name, const std::string& message) const {
+    auto it = std::find(in_file.begin(), in_file.end(), name);
+    if (OnCommandLine(name) || it == in_file.end()) {
+      return Status::InvalidArgument(message);
+    }
+    return Status::InvalidArgument(
+        "--config " + config_path + " line " +
+        std::to_string(file_lines[static_cast<size_t>(it - in_file.begin())]) + ": " + message);
+  }
+};
+
+// Reads the command line, then the --config file under it (the command line wins). Sets
+// result->output and returns false for --help and --version; InvalidArgument for a bad one.
+StatusOr<bool> ReadSources(int argc, const char* const* argv, po::options_description& opts,
+                           Sources* sources, ParsedArgs* result) {
+  po::variables_map vm;
   try {
     po::parsed_options command_line = po::parse_command_line(argc, argv, opts);
     for (const po::option& o : command_line.options) {
-      on_command_line.push_back(o.string_key);
+      sources->on_command_line.push_back(o.string_key);
     }
     po::store(command_line, vm);
     if (vm.count("help")) {
       std::ostringstream out;
       out << "usage: tallyd [options]\n" << opts;
-      result.output = out.str();
-      return result;
+      result->output = out.str();
+      return false;
     }
     if (vm.count("version")) {
-      result.output = std::string("tallyd ") + TALLYD_VERSION;
-      return result;
+      result->output = std::string("tallyd ") + TALLYD_VERSION;
+      return false;
     }
     if (vm.count("config")) {
-      config_path = vm["config"].as<std::string>();
-      StatusOr<std::vector<FileOption>> file = ReadConfigFile(config_path, opts);
+      sources->config_path = vm["config"].as<std::string>();
+      StatusOr<std::vector<FileOption>> file = ReadConfigFile(sources->config_path, opts);
       if (!file.ok()) {
-        return fail(file.status().message());
+        return file.status();
       }
       po::parsed_options parsed(&opts);
       for (const FileOption& o : *file) {
-        in_file.push_back(o.name);
-        file_lines.push_back(o.line);
+        sources->in_file.push_back(o.name);
+        sources->file_lines.push_back(o.line);
         parsed.options.emplace_back(o.name, std::vector<std::string>{o.value});
       }
       // Options already stored from the command line keep their values: it wins.
@@ -303,60 +342,53 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     }
     po::notify(vm);
   } catch (const po::error& e) {
-    return fail(e.what());
+    return Status::InvalidArgument(e.what());
   }
-  auto given = [](const std::vector<std::string>& where, const char* name) {
-    return std::find(where.begin(), where.end(), name) != where.end();
-  };
-  // An error about an option's value: "--config FILE line N: " first when the value came from
-  // the file, so the line can be found (the value itself is not repeated).
-  auto fail_value = [&](const std::string& name, const std::string& message) {
-    auto it = std::find(in_file.begin(), in_file.end(), name);
-    if (given(on_command_line, name.c_str()) || it == in_file.end()) {
-      return fail(message);
-    }
-    return fail("--config " + config_path + " line " +
-                std::to_string(file_lines[static_cast<size_t>(it - in_file.begin())]) + ": " +
-                message);
-  };
-  // Under systemd, StateDirectory= sets $STATE_DIRECTORY (colon-separated when it names
-  // several); its first entry is the data directory unless --data-dir is on the command line.
-  if (!given(on_command_line, "data-dir")) {
-    if (const char* state = std::getenv("STATE_DIRECTORY"); state != nullptr && *state != 0) {
-      std::string dirs = state;
-      c.data_dir = dirs.substr(0, dirs.find(':'));
-    }
-  }
+  sources->checkpoint_root_given = vm.count("checkpoint-root") != 0;
+  return true;
+}
 
-  // Under systemd, the StateDirectory= entry named tallyd-checkpoints (the unit's) is the
-  // checkpoint root unless --checkpoint-root was given.
-  const bool checkpoint_root_given = vm.count("checkpoint-root") != 0;
-  if (!checkpoint_root_given) {
-    if (const char* state = std::getenv("STATE_DIRECTORY"); state != nullptr) {
-      std::istringstream dirs(state);
-      for (std::string d; std::getline(dirs, d, ':');) {
-        if (std::filesystem::path(d).filename() == "tallyd-checkpoints") {
-          c.checkpoint_root = d;
-        }
+// Under systemd, StateDirectory= sets $STATE_DIRECTORY (colon-separated when it names
+// several): its first entry is the data directory unless --data-dir is on the command line,
+// and its entry named tallyd-checkpoints (the unit's) the checkpoint root unless
+// --checkpoint-root was given.
+void ApplyStateDirectory(const Sources& sources, Config& c) {
+  const char* state = std::getenv("STATE_DIRECTORY");
+  if (state == nullptr) {
+    return;
+  }
+  if (!sources.OnCommandLine("data-dir") && *state != 0) {
+    std::string dirs = state;
+    c.data_dir = dirs.substr(0, dirs.find(':'));
+  }
+  if (!sources.checkpoint_root_given) {
+    std::istringstream dirs(state);
+    for (std::string d; std::getline(dirs, d, ':');) {
+      if (std::filesystem::path(d).filename() == "tallyd-checkpoints") {
+        c.checkpoint_root = d;
       }
     }
   }
+}
+
+// Endpoints, numbers, the metric prefix and the log level, checked into `c`.
+Status CheckValues(const RawOptions& raw, const Sources& sources, Config& c) {
   if (c.wal_recovery != "strict" && c.wal_recovery != "point-in-time") {
-    return fail("--wal-recovery: must be strict or point-in-time");
+    return Status::InvalidArgument("--wal-recovery: must be strict or point-in-time");
   }
-  if (checkpoint_root_given) {
+  if (sources.checkpoint_root_given) {
     std::error_code ec;
     if (c.checkpoint_root.empty() || c.checkpoint_root.front() != '/' ||
         !std::filesystem::is_directory(c.checkpoint_root, ec)) {
-      return fail("--checkpoint-root: must be the absolute path of an existing directory");
+      return Status::InvalidArgument(
+          "--checkpoint-root: must be the absolute path of an existing directory");
     }
   }
-
-  for (auto [name, text, target] : {std::tuple{"udp-listen", &udp, &c.udp_listen},
-                                    std::tuple{"http-listen", &http, &c.http_listen}}) {
+  for (auto [name, text, target] : {std::tuple{"udp-listen", &raw.udp, &c.udp_listen},
+                                    std::tuple{"http-listen", &raw.http, &c.http_listen}}) {
     StatusOr<Endpoint> ep = ParseEndpoint(*text);
     if (!ep.ok()) {
-      return fail_value(name, std::string("--") + name + ": " + ep.status().message());
+      return sources.ValueError(name, std::string("--") + name + ": " + ep.status().message());
     }
     *target = *ep;
   }
@@ -364,84 +396,97 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     c.unix_socket.clear();
   }
   for (const NumericRange& range : NumericOptions()) {
-    std::string_view name = range.name;
-    const std::string& text = name == "flush-interval-ms" ? flush_interval
-                              : name == "udp-rcvbuf"      ? udp_rcvbuf
-                              : name == "io-threads"      ? io_threads
-                              : name == "max-keys"        ? max_keys
-                              : name == "max-body-bytes"  ? max_body
-                                                          : max_connections;
-    StatusOr<uint64_t> value = ParseRanged(range, text);
+    StatusOr<uint64_t> value = ParseRanged(range, raw.numeric.at(range.name));
     if (!value.ok()) {
-      return fail_value(range.name, value.status().message());
+      return sources.ValueError(range.name, value.status().message());
     }
-    if (name == "flush-interval-ms") {
-      c.flush_interval_ms = static_cast<uint32_t>(*value);
-    } else if (name == "udp-rcvbuf") {
-      c.udp_rcvbuf = *value;
-    } else if (name == "io-threads") {
-      c.io_threads = static_cast<uint32_t>(*value);
-    } else if (name == "max-keys") {
-      c.max_keys = *value;
-    } else if (name == "max-body-bytes") {
-      c.max_body_bytes = *value;
-    } else {
-      c.max_connections = static_cast<uint32_t>(*value);
-    }
+    range.set(c, *value);
   }
   if (!ValidMetricPrefix(c.metric_prefix)) {
-    return fail_value(
+    return sources.ValueError(
         "metric-prefix",
         "--metric-prefix: must be 1 to 64 bytes of [A-Za-z0-9_-] segments joined by single "
         "dots");
   }
   if (c.log_level != "error" && c.log_level != "warn" && c.log_level != "info" &&
       c.log_level != "debug") {
-    return fail_value("log-level", "--log-level: must be error, warn, info or debug");
+    return sources.ValueError("log-level", "--log-level: must be error, warn, info or debug");
   }
   if (c.io_threads == 0) {
     unsigned n = std::thread::hardware_concurrency();
     c.io_threads = n == 0 ? 1 : n;
   }
+  return Status::Ok();
+}
 
-  // Per role: one source. A token and a token file given anywhere (command line, environment,
-  // config file) is an error; otherwise command line > environment > file.
+// Per role: one source. A token and a token file given anywhere (command line, environment,
+// config file) is an error; otherwise command line > environment > file.
+Status ReadTokens(const RawOptions& raw, const Sources& sources, Config& c) {
   for (auto [role, file, env, target] :
-       {std::tuple{std::string("admin-token"), &admin_token_file, "TALLYD_ADMIN_TOKEN",
+       {std::tuple{std::string("admin-token"), &raw.admin_token_file, "TALLYD_ADMIN_TOKEN",
                    &c.admin_token},
-        std::tuple{std::string("internal-token"), &internal_token_file, "TALLYD_INTERNAL_TOKEN",
+        std::tuple{std::string("internal-token"), &raw.internal_token_file, "TALLYD_INTERNAL_TOKEN",
                    &c.internal_token}}) {
     std::string file_option = role + "-file";
     const char* env_value = std::getenv(env);
     bool from_env = env_value != nullptr && *env_value != 0;
-    bool token_cli = given(on_command_line, role.c_str());
-    bool token_file = given(in_file, role.c_str());
-    bool any_token = token_cli || from_env || token_file;
-    bool any_file =
-        given(on_command_line, file_option.c_str()) || given(in_file, file_option.c_str());
-    if (any_token && any_file) {
-      return fail("--" + role + " and --" + file_option + " are both given (command line, $" + env +
-                  " or the config file): give one");
+    bool token_cli = sources.OnCommandLine(role);
+    bool token_file = sources.InFile(role);
+    bool any_file = sources.OnCommandLine(file_option) || sources.InFile(file_option);
+    if ((token_cli || from_env || token_file) && any_file) {
+      return Status::InvalidArgument("--" + role + " and --" + file_option +
+                                     " are both given (command line, $" + env +
+                                     " or the config file): give one");
     }
     if (any_file) {
       StatusOr<std::string> token = ReadTokenFile(file_option, *file);
       if (!token.ok()) {
-        return fail_value(file_option, token.status().message());
+        return sources.ValueError(file_option, token.status().message());
       }
       *target = *token;
     } else if (!token_cli && from_env) {
       *target = env_value;
     }
     if ((token_cli || token_file) && target->empty()) {
-      return fail_value(role, "--" + role + ": must not be empty");
+      return sources.ValueError(role, "--" + role + ": must not be empty");
     }
   }
+  return Status::Ok();
+}
 
+}  // namespace
+
+ParsedArgs ParseArgs(int argc, const char* const* argv) {
+  ParsedArgs result;
+  auto fail = [&result](const Status& s) {
+    result.exit_code = 2;
+    result.output = "tallyd: " + s.message();
+    return result;
+  };
+  Config c;
+  RawOptions raw;
+  po::options_description opts("tallyd options");
+  DescribeOptions(opts, c, raw);
+  Sources sources;
+  StatusOr<bool> run = ReadSources(argc, argv, opts, &sources, &result);
+  if (!run.ok()) {
+    return fail(run.status());
+  }
+  if (!*run) {
+    return result;  // --help, --version
+  }
+  ApplyStateDirectory(sources, c);
+  if (Status s = CheckValues(raw, sources, c); !s.ok()) {
+    return fail(s);
+  }
+  if (Status s = ReadTokens(raw, sources, c); !s.ok()) {
+    return fail(s);
+  }
   bool http_public = c.http_listen.enabled() && !IsLoopback(c.http_listen.host);
   if (http_public && (c.admin_token.empty() || c.internal_token.empty())) {
-    return fail(
+    return fail(Status::InvalidArgument(
         "--http-listen: a non-loopback address needs both --admin-token and "
-        "--internal-token");
+        "--internal-token"));
   }
   result.config = std::move(c);
   return result;

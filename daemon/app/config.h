@@ -51,13 +51,15 @@ struct Config {
   std::string Redacted() const;
 };
 
-// The range of one numeric option (both ends included).
+// The range of one numeric option (both ends included), and where it lives in the Config.
 struct NumericRange {
   const char* name;  // without "--"
   uint64_t min;
   uint64_t max;
+  uint64_t (*get)(const Config& config);                // its default, as text for --help
+  void (*set)(Config& config, uint64_t checked_value);  // a value within min..max
 };
-// Every numeric option with its range, in --help order.
+// Every numeric option with its range, in --help order: the one table ParseArgs reads.
 const std::vector<NumericRange>& NumericOptions();
 
 inline constexpr uint64_t kMaxTokenFileBytes = 4096;

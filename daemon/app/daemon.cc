@@ -17,6 +17,23 @@ namespace tally::daemon {
 namespace asio = boost::asio;
 using core::Status;
 
+namespace {
+
+// The descriptor thread `thread` uses for an inherited socket: thread 0 takes it itself,
+// the others a dup.
+core::StatusOr<int> DupFor(int fd, uint32_t thread) {
+  if (thread == 0) {
+    return fd;
+  }
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) {
+    return Status::IoError(std::string("dup of an inherited socket: ") + std::strerror(errno));
+  }
+  return copy;
+}
+
+}  // namespace
+
 Daemon::Daemon(Config config) : config_(std::move(config)) {}
 
 Daemon::~Daemon() {
@@ -61,25 +78,9 @@ Status Daemon::Start() {
           "--internal-token");
     }
   }
-  core::StatusOr<std::unique_ptr<persistence::Store>> store =
-      persistence::Store::Open(config_.data_dir, StoreOptionsFor(config_));
-  if (!store.ok()) {
-    if (store.status().message().starts_with("write-ahead log damaged")) {
-      return core::Status::Corruption(
-          store.status().message() +
-          ". Refusing to start. Back up the data dir; --wal-recovery=point-in-time starts "
-          "from the last good record (docs/operations.md, \"The write-ahead log\")");
-    }
-    return store.status();
+  if (Status s = OpenStore(); !s.ok()) {
+    return s;
   }
-  store_ = std::move(store).value();
-  if (store_->health().wal_damage_skipped) {
-    LogStore()->error(
-        "started past a damaged write-ahead log (--wal-recovery=point-in-time): flushes "
-        "after the damage are lost; tallyd_store_wal_damage_recovered is 1");
-  }
-  LogStore()->info("opened {}: epoch {}, {} groups, {} keys", config_.data_dir, store_->epoch(),
-                   store_->live_groups(), store_->live_keys());
   try {
     table_ = std::make_unique<core::CounterTable>(config_.max_keys);
   } catch (const std::exception& e) {
@@ -124,103 +125,135 @@ Status Daemon::Start() {
   return Status::Ok();
 }
 
-Status Daemon::OpenListeners(InheritedSockets& inherited) {
-  HttpLimits limits;
-  limits.max_body_bytes = config_.max_body_bytes;
-  limits.max_connections = config_.max_connections;
+Status Daemon::OpenStore() {
+  core::StatusOr<std::unique_ptr<persistence::Store>> store =
+      persistence::Store::Open(config_.data_dir, StoreOptionsFor(config_));
+  if (!store.ok()) {
+    if (store.status().message().starts_with("write-ahead log damaged")) {
+      return core::Status::Corruption(
+          store.status().message() +
+          ". Refusing to start. Back up the data dir; --wal-recovery=point-in-time starts "
+          "from the last good record (docs/operations.md, \"The write-ahead log\")");
+    }
+    return store.status();
+  }
+  store_ = std::move(store).value();
+  if (store_->health().wal_damage_skipped) {
+    LogStore()->error(
+        "started past a damaged write-ahead log (--wal-recovery=point-in-time): flushes "
+        "after the damage are lost; tallyd_store_wal_damage_recovered is 1");
+  }
+  LogStore()->info("opened {}: epoch {}, {} groups, {} keys", config_.data_dir, store_->epoch(),
+                   store_->live_groups(), store_->live_keys());
+  return Status::Ok();
+}
+
+Status Daemon::ClaimAddresses(const InheritedSockets& inherited, Endpoint* udp,
+                              Endpoint* http) const {
+  *udp = config_.udp_listen;
+  *http = config_.http_listen;
   // Our own sockets: refuse an address another process holds, and with port 0 let every
   // thread share the port the kernel picks (listen_guard.h).
-  Endpoint udp_ep = config_.udp_listen;
-  Endpoint http_ep = config_.http_listen;
-  if (inherited.udp.empty() && udp_ep.enabled()) {
-    core::StatusOr<uint16_t> port = ClaimPort("--udp-listen", udp_ep, SOCK_DGRAM);
+  if (inherited.udp.empty() && udp->enabled()) {
+    core::StatusOr<uint16_t> port = ClaimPort("--udp-listen", *udp, SOCK_DGRAM);
     if (!port.ok()) {
       return port.status();
     }
-    udp_ep.port = *port;
+    udp->port = *port;
   }
-  if (inherited.http.empty() && http_ep.enabled()) {
-    core::StatusOr<uint16_t> port = ClaimPort("--http-listen", http_ep, SOCK_STREAM);
+  if (inherited.http.empty() && http->enabled()) {
+    core::StatusOr<uint16_t> port = ClaimPort("--http-listen", *http, SOCK_STREAM);
     if (!port.ok()) {
       return port.status();
     }
-    http_ep.port = *port;
+    http->port = *port;
   }
   if (!config_.unix_socket.empty()) {
     if (Status s = CheckUnixSocketFree(config_.unix_socket); !s.ok()) {
       return s;
     }
   }
-  auto dup_for = [](int fd, uint32_t thread) -> core::StatusOr<int> {
-    if (thread == 0) {
-      return fd;  // thread 0 takes the inherited descriptor itself
-    }
-    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    if (copy < 0) {
-      return Status::IoError(std::string("dup of an inherited socket: ") + std::strerror(errno));
-    }
-    return copy;
+  return Status::Ok();
+}
+
+core::StatusOr<std::unique_ptr<Daemon::IoThread>> Daemon::NewIoThread(
+    uint32_t i, const InheritedSockets& inherited, const Endpoint& udp_ep, const Endpoint& http_ep,
+    const HttpLimits& limits) {
+  auto t = std::make_unique<IoThread>(i);
+  t->counters = counters_.NewBlock();
+  auto add_udp = [&](int fd, Transport transport, int shared) {
+    t->receivers.push_back(std::make_unique<DatagramReceiver>(t->io, fd, transport, *table_,
+                                                              config_.metric_prefix, *t->counters));
+    t->shared_socket.push_back(shared);
   };
-
-  for (uint32_t i = 0; i < config_.io_threads; ++i) {
-    auto t = std::make_unique<IoThread>(i);
-    t->counters = counters_.NewBlock();
-    auto add_udp = [&](int fd, Transport transport, int shared) {
-      t->receivers.push_back(std::make_unique<DatagramReceiver>(
-          t->io, fd, transport, *table_, config_.metric_prefix, *t->counters));
-      t->shared_socket.push_back(shared);
-    };
-    // UDP: the inherited sockets, shared by every thread through dup(); else one socket per
-    // thread with SO_REUSEPORT.
-    for (size_t k = 0; k < inherited.udp.size(); ++k) {
-      core::StatusOr<int> fd = dup_for(inherited.udp[k], i);
-      if (!fd.ok()) {
-        return fd.status();
-      }
-      add_udp(*fd, Transport::kUdp, static_cast<int>(k));
-      t->receivers.back()->SetInherited();
+  // UDP: the inherited sockets, shared by every thread through dup(); else one socket per
+  // thread with SO_REUSEPORT.
+  for (size_t k = 0; k < inherited.udp.size(); ++k) {
+    core::StatusOr<int> fd = DupFor(inherited.udp[k], i);
+    if (!fd.ok()) {
+      return fd.status();
     }
-    if (inherited.udp.empty() && config_.udp_listen.enabled()) {
-      uint64_t granted = 0;
-      core::StatusOr<int> fd = OpenUdpSocket(udp_ep, config_.udp_rcvbuf, &granted);
-      if (!fd.ok()) {
-        return fd.status();
-      }
-      if (i == 0) {
-        LogUdp()->info("listening on {} with {} sockets, SO_RCVBUF {} bytes (asked {})",
-                       udp_ep.ToString(), config_.io_threads, granted, config_.udp_rcvbuf);
-      }
-      add_udp(*fd, Transport::kUdp, -1);
-    }
-    // Unix datagrams: thread 0 only.
-    if (i == 0 && !config_.unix_socket.empty()) {
-      core::StatusOr<int> fd = OpenUnixSocket(config_.unix_socket, config_.udp_rcvbuf);
-      if (!fd.ok()) {
-        return fd.status();
-      }
-      LogUdp()->info("listening on unix socket {}", config_.unix_socket);
-      add_udp(*fd, Transport::kUnix, -1);
-    }
-    // HTTP: as UDP.
-    for (int inherited_fd : inherited.http) {
-      core::StatusOr<int> fd = dup_for(inherited_fd, i);
-      if (!fd.ok()) {
-        return fd.status();
-      }
-      t->http.push_back(std::make_unique<HttpListener>(
-          t->io, *fd, *api_, limits, counters_.process.http_connections, *t->counters));
-    }
-    if (inherited.http.empty() && config_.http_listen.enabled()) {
-      core::StatusOr<int> fd = OpenTcpListener(http_ep);
-      if (!fd.ok()) {
-        return fd.status();
-      }
-      t->http.push_back(std::make_unique<HttpListener>(
-          t->io, *fd, *api_, limits, counters_.process.http_connections, *t->counters));
-    }
-    threads_.push_back(std::move(t));
+    add_udp(*fd, Transport::kUdp, static_cast<int>(k));
+    t->receivers.back()->SetInherited();
   }
+  if (inherited.udp.empty() && config_.udp_listen.enabled()) {
+    uint64_t granted = 0;
+    core::StatusOr<int> fd = OpenUdpSocket(udp_ep, config_.udp_rcvbuf, &granted);
+    if (!fd.ok()) {
+      return fd.status();
+    }
+    if (i == 0) {
+      LogUdp()->info("listening on {} with {} sockets, SO_RCVBUF {} bytes (asked {})",
+                     udp_ep.ToString(), config_.io_threads, granted, config_.udp_rcvbuf);
+    }
+    add_udp(*fd, Transport::kUdp, -1);
+  }
+  // Unix datagrams: thread 0 only.
+  if (i == 0 && !config_.unix_socket.empty()) {
+    core::StatusOr<int> fd = OpenUnixSocket(config_.unix_socket, config_.udp_rcvbuf);
+    if (!fd.ok()) {
+      return fd.status();
+    }
+    LogUdp()->info("listening on unix socket {}", config_.unix_socket);
+    add_udp(*fd, Transport::kUnix, -1);
+  }
+  // HTTP: as UDP.
+  for (int inherited_fd : inherited.http) {
+    core::StatusOr<int> fd = DupFor(inherited_fd, i);
+    if (!fd.ok()) {
+      return fd.status();
+    }
+    t->http.push_back(std::make_unique<HttpListener>(
+        t->io, *fd, *api_, limits, counters_.process.http_connections, *t->counters));
+  }
+  if (inherited.http.empty() && config_.http_listen.enabled()) {
+    core::StatusOr<int> fd = OpenTcpListener(http_ep);
+    if (!fd.ok()) {
+      return fd.status();
+    }
+    t->http.push_back(std::make_unique<HttpListener>(
+        t->io, *fd, *api_, limits, counters_.process.http_connections, *t->counters));
+  }
+  return t;
+}
 
+Status Daemon::OpenListeners(InheritedSockets& inherited) {
+  HttpLimits limits;
+  limits.max_body_bytes = config_.max_body_bytes;
+  limits.max_connections = config_.max_connections;
+  Endpoint udp_ep;
+  Endpoint http_ep;
+  if (Status s = ClaimAddresses(inherited, &udp_ep, &http_ep); !s.ok()) {
+    return s;
+  }
+  for (uint32_t i = 0; i < config_.io_threads; ++i) {
+    core::StatusOr<std::unique_ptr<IoThread>> t =
+        NewIoThread(i, inherited, udp_ep, http_ep, limits);
+    if (!t.ok()) {
+      return t.status();
+    }
+    threads_.push_back(std::move(t).value());
+  }
   for (int fd : inherited.udp) {
     uint64_t granted = 0;
     if (Status s = PrepareInheritedUdp(fd, config_.udp_rcvbuf, &granted); !s.ok()) {

@@ -54,8 +54,20 @@ class Daemon {
     std::thread thread;
   };
 
+  // Opens the store (--wal-recovery's policy) and logs what it holds.
+  core::Status OpenStore();
   // Binds (or adopts) every listener onto the I/O threads.
   core::Status OpenListeners(InheritedSockets& inherited);
+  // The addresses tallyd binds itself: another process holding one is refused, and with port
+  // 0 every thread shares the port the kernel picks (listen_guard.h).
+  core::Status ClaimAddresses(const InheritedSockets& inherited, Endpoint* udp,
+                              Endpoint* http) const;
+  // I/O thread `i` with its receivers and HTTP listeners (not started).
+  core::StatusOr<std::unique_ptr<IoThread>> NewIoThread(uint32_t i,
+                                                        const InheritedSockets& inherited,
+                                                        const Endpoint& udp_ep,
+                                                        const Endpoint& http_ep,
+                                                        const HttpLimits& limits);
   // What each endpoint group of the Api gets (daemon/api/router.h).
   ApiContext ApiContextFor();
   // Each I/O thread stamps ThreadCounters::loop_heartbeat_ns once a second (/healthz).

@@ -158,51 +158,7 @@ bool Flusher::FlushOnce() {
   FlushStats snapshot;
   {
     std::lock_guard lock(mu_);
-    bool was_failing = stats_.failing;
-    stats_.failing = !ok;
-    stats_.pending_keys = pending_.size();
-    stats_.last_duration_s = seconds;
-    if (ok) {
-      ++stats_.ok;
-      stats_.error_streak = 0;
-      stats_.last_ok_unix_ns = NowUnixNs();
-      stats_.dropped_deleted = core::SaturatingAdd(stats_.dropped_deleted, applied.dropped_deleted);
-      stats_.dropped_overflow =
-          core::SaturatingAdd(stats_.dropped_overflow, applied.dropped_overflow);
-      if (applied.dropped_overflow > 0) {
-        static RateLimiter overflow_limiter(std::chrono::seconds(10));
-        if (uint64_t suppressed = 0; overflow_limiter.Allow(&suppressed)) {
-          LogFlush()->error(
-              "dropped {} increments that would take a total past 2^63-1 ({} dropped so far; "
-              "{} such messages not logged since the last)",
-              applied.dropped_overflow, stats_.dropped_overflow, suppressed);
-        }
-      }
-      auto split = std::partition(waiters_.begin(), waiters_.end(),
-                                  [drain](const Waiter& w) { return w.drain > drain; });
-      std::move(split, waiters_.end(), std::back_inserter(ready));
-      waiters_.erase(split, waiters_.end());
-      if (was_failing) {
-        LogFlush()->warn("flushes succeed again; {} keys were pending", stats_.pending_keys);
-      }
-    } else {
-      ++stats_.errors;
-      ++stats_.error_streak;
-      if (!was_failing) {
-        LogFlush()->error("flush failed, keeping {} keys pending and retrying: {}", pending_.size(),
-                          error.message());
-      }
-    }
-    if (seconds * 1000 > static_cast<double>(interval_.count())) {
-      ++stats_.overruns;
-      static RateLimiter limiter(std::chrono::seconds(10));
-      if (uint64_t suppressed = 0; limiter.Allow(&suppressed)) {
-        LogFlush()->warn(
-            "flush took {:.3f} s, longer than the {} ms interval ({} overruns so far, {} not "
-            "logged since the last message)",
-            seconds, interval_.count(), stats_.overruns, suppressed);
-      }
-    }
+    RecordAttempt(ok ? nullptr : &error, applied, seconds, drain, &ready);
     snapshot = stats_;
   }
   for (Waiter& w : ready) {
@@ -212,6 +168,56 @@ bool Flusher::FlushOnce() {
     on_attempt_(snapshot);
   }
   return ok;
+}
+
+void Flusher::RecordAttempt(const core::Status* error, const persistence::FlushResult& applied,
+                            double seconds, uint64_t drain, std::vector<Waiter>* ready) {
+  const bool ok = error == nullptr;
+  bool was_failing = stats_.failing;
+  stats_.failing = !ok;
+  stats_.pending_keys = pending_.size();
+  stats_.last_duration_s = seconds;
+  if (ok) {
+    ++stats_.ok;
+    stats_.error_streak = 0;
+    stats_.last_ok_unix_ns = NowUnixNs();
+    stats_.dropped_deleted = core::SaturatingAdd(stats_.dropped_deleted, applied.dropped_deleted);
+    stats_.dropped_overflow =
+        core::SaturatingAdd(stats_.dropped_overflow, applied.dropped_overflow);
+    if (applied.dropped_overflow > 0) {
+      static RateLimiter overflow_limiter(std::chrono::seconds(10));
+      if (uint64_t suppressed = 0; overflow_limiter.Allow(&suppressed)) {
+        LogFlush()->error(
+            "dropped {} increments that would take a total past 2^63-1 ({} dropped so far; "
+            "{} such messages not logged since the last)",
+            applied.dropped_overflow, stats_.dropped_overflow, suppressed);
+      }
+    }
+    auto split = std::partition(waiters_.begin(), waiters_.end(),
+                                [drain](const Waiter& w) { return w.drain > drain; });
+    std::move(split, waiters_.end(), std::back_inserter(*ready));
+    waiters_.erase(split, waiters_.end());
+    if (was_failing) {
+      LogFlush()->warn("flushes succeed again; {} keys were pending", stats_.pending_keys);
+    }
+  } else {
+    ++stats_.errors;
+    ++stats_.error_streak;
+    if (!was_failing) {
+      LogFlush()->error("flush failed, keeping {} keys pending and retrying: {}", pending_.size(),
+                        error->message());
+    }
+  }
+  if (seconds * 1000 > static_cast<double>(interval_.count())) {
+    ++stats_.overruns;
+    static RateLimiter limiter(std::chrono::seconds(10));
+    if (uint64_t suppressed = 0; limiter.Allow(&suppressed)) {
+      LogFlush()->warn(
+          "flush took {:.3f} s, longer than the {} ms interval ({} overruns so far, {} not "
+          "logged since the last message)",
+          seconds, interval_.count(), stats_.overruns, suppressed);
+    }
+  }
 }
 
 bool Flusher::Stop() {

@@ -89,6 +89,11 @@ class Flusher {
 
   void Run();
   bool FlushOnce();
+  // After an attempt (`error` null when it committed `applied`), with mu_ held: updates
+  // stats_, logs a change of state or an overrun (rate-limited), and on a commit moves the
+  // waiters released by drain `drain` into *ready.
+  void RecordAttempt(const core::Status* error, const persistence::FlushResult& applied,
+                     double seconds, uint64_t drain, std::vector<Waiter>* ready);
   // Answers (timed_out) the waiters past their deadline; `lock` holds mu_, released meanwhile.
   void ReleaseExpiredWaiters(std::unique_lock<std::mutex>& lock);
 

@@ -132,16 +132,13 @@ Response ReadyResponse(const OpsContext& ctx) {
   return JsonResponse(http::status::ok, R"({"status":"ready"})");
 }
 
-std::string RenderMetrics(const OpsContext& ctx) {
-  PromText p;
+namespace {
+
+// The families of one part of tallyd: datagrams and lines; HTTP; the key table and the store;
+// flushes. Each appends to `p`.
+void RenderIngestMetrics(PromText& p, const OpsContext& ctx) {
   const CounterRegistry& reg = ctx.counters;
   auto sum = [&reg](auto pick) { return reg.Sum(pick); };
-
-  p.Family("tallyd_build_info", "gauge", "Always 1; the version in a label.");
-  p.Sample("tallyd_build_info", fmt::format("version=\"{}\"", TALLYD_VERSION), uint64_t{1});
-  p.Single("tallyd_start_time_seconds", "gauge", "When tallyd started serving, Unix seconds.",
-           static_cast<double>(reg.process.started_unix_ns.load(std::memory_order_relaxed)) / 1e9);
-
   p.Family("tallyd_lines_total", "counter", "Statsd lines received, by transport and result.");
   for (size_t t = 0; t < kTransports; ++t) {
     for (size_t r = 0; r < kResults.size(); ++r) {
@@ -188,7 +185,11 @@ std::string RenderMetrics(const OpsContext& ctx) {
            "Datagrams the kernel dropped for want of receive buffer (SO_RXQ_OVFL), over the "
            "life of the socket.",
            ctx.kernel_drops ? ctx.kernel_drops() : uint64_t{0});
+}
 
+void RenderHttpMetrics(PromText& p, const OpsContext& ctx) {
+  const CounterRegistry& reg = ctx.counters;
+  auto sum = [&reg](auto pick) { return reg.Sum(pick); };
   p.Family("tallyd_http_requests_total", "counter", "HTTP answers sent, by status code.");
   for (size_t i = 0; i <= kHttpCodes.size(); ++i) {
     std::string code = i < kHttpCodes.size() ? std::to_string(kHttpCodes[i]) : "other";
@@ -204,7 +205,9 @@ std::string RenderMetrics(const OpsContext& ctx) {
   p.Single("tallyd_http_accept_errors_total", "counter",
            "accept() failures (e.g. out of file descriptors).",
            sum([](const ThreadCounters& c) -> const OwnedCounter& { return c.accept_errors; }));
+}
 
+void RenderStoreMetrics(PromText& p, const OpsContext& ctx) {
   p.Single("tallyd_keys", "gauge", "Distinct keys in the in-memory counter table.",
            uint64_t{ctx.table.keys()});
   p.Single("tallyd_keys_max", "gauge", "The counter table's capacity in keys (--max-keys).",
@@ -230,7 +233,10 @@ std::string RenderMetrics(const OpsContext& ctx) {
            "1 when this start replayed the write-ahead log only up to damage "
            "(--wal-recovery=point-in-time): flushes after it were lost.",
            uint64_t{health.wal_damage_skipped ? 1u : 0u});
+}
 
+void RenderFlushMetrics(PromText& p, const OpsContext& ctx) {
+  const CounterRegistry& reg = ctx.counters;
   FlushStats stats = ctx.flusher.stats();
   p.Family("tallyd_flushes_total", "counter",
            "Flush attempts by result (an attempt with nothing pending is a drain only).");
@@ -266,6 +272,23 @@ std::string RenderMetrics(const OpsContext& ctx) {
   p.Sample("tallyd_flush_duration_seconds_bucket", "le=\"+Inf\"", h.count);
   p.Sample("tallyd_flush_duration_seconds_sum", "", h.sum_seconds);
   p.Sample("tallyd_flush_duration_seconds_count", "", h.count);
+}
+
+}  // namespace
+
+std::string RenderMetrics(const OpsContext& ctx) {
+  PromText p;
+  const CounterRegistry& reg = ctx.counters;
+
+  p.Family("tallyd_build_info", "gauge", "Always 1; the version in a label.");
+  p.Sample("tallyd_build_info", fmt::format("version=\"{}\"", TALLYD_VERSION), uint64_t{1});
+  p.Single("tallyd_start_time_seconds", "gauge", "When tallyd started serving, Unix seconds.",
+           static_cast<double>(reg.process.started_unix_ns.load(std::memory_order_relaxed)) / 1e9);
+
+  RenderIngestMetrics(p, ctx);
+  RenderHttpMetrics(p, ctx);
+  RenderStoreMetrics(p, ctx);
+  RenderFlushMetrics(p, ctx);
   return p.Take();
 }
 
