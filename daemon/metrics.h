@@ -105,7 +105,7 @@ struct alignas(64) ThreadCounters {
   // Steady-clock ns of this thread's event loop's last heartbeat tick; 0 for a block whose
   // thread runs no heartbeat. /healthz fails when a loop stops ticking.
   OwnedGauge loop_heartbeat_ns;
-  // Datagram receivers (daemon/datagram_receiver.h), by transport: recvmmsg failures other
+  // Datagram receivers (daemon/ingest/datagram_receiver.h), by transport: recvmmsg failures other
   // than EAGAIN; how many of this thread's receivers are down (failing for
   // DatagramReceiver::kDownAfter, or closed for good), which fails /healthz; the errno of
   // the last failure, for /healthz's reason.

@@ -153,7 +153,7 @@ Status Daemon::ClaimAddresses(const InheritedSockets& inherited, Endpoint* udp,
   *udp = config_.udp_listen;
   *http = config_.http_listen;
   // Our own sockets: refuse an address another process holds, and with port 0 let every
-  // thread share the port the kernel picks (listen_guard.h).
+  // thread share the port the kernel picks (app/listen_guard.h).
   if (inherited.udp.empty() && udp->enabled()) {
     core::StatusOr<uint16_t> port = ClaimPort("--udp-listen", *udp, SOCK_DGRAM);
     if (!port.ok()) {

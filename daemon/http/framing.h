@@ -1,5 +1,5 @@
 // HTTP/1.1 request framing rules (RFC 9112) and the body type the sessions read into. Pure
-// functions on a parsed header or on bytes, no I/O: daemon/http_server.cc applies them.
+// functions on a parsed header or on bytes, no I/O: daemon/http/server.cc applies them.
 #pragma once
 
 #include <boost/beast/core/buffers_range.hpp>

@@ -105,7 +105,7 @@ void ApiHarness::VerifyStore() {
 }
 
 unsigned ApiHarness::StatusForParseError(const boost::beast::error_code& ec) {
-  // Mirrors Session::OnRead in daemon/http_server.cc.
+  // Mirrors Session::OnRead in daemon/http/server.cc.
   if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
     return 0;
   }
