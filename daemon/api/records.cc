@@ -172,6 +172,113 @@ void StreamList(Workers& workers, std::string_view what, PageReader<Record> read
   stream(std::move(head), std::move(source));
 }
 
+// What differs between the two kinds of record: the store's calls, the JSON, the list path.
+// Captureless lambdas, so the table does not depend on the store's exact signatures.
+template <typename Record>
+struct RecordKind {
+  std::string_view path;  // the list's path, for its Link header
+  std::string_view what;  // for the log
+  core::StatusOr<Record> (*parse)(std::string_view body);
+  void (*write)(JsonWriter& w, const Record& r);
+  std::string (*render)(const Record& r);
+  core::StatusOr<Record> (*get)(persistence::Store& store, uint64_t id);
+  core::StatusOr<Record> (*create)(persistence::Store& store, Record r);
+  core::StatusOr<Record> (*put)(persistence::Store& store, Record r);
+  core::Status (*remove)(persistence::Store& store, uint64_t id);
+};
+
+const RecordKind<ProviderGroup> kGroups{
+    "/admin/provider-groups",
+    "provider groups",
+    &ParseGroup,
+    &WriteGroup,
+    &RenderGroup,
+    [](persistence::Store& s, uint64_t id) { return s.GetGroup(id); },
+    [](persistence::Store& s, ProviderGroup g) { return s.CreateGroup(std::move(g)); },
+    [](persistence::Store& s, ProviderGroup g) { return s.PutGroup(std::move(g)); },
+    [](persistence::Store& s, uint64_t id) { return s.DeleteGroup(id); },
+};
+
+const RecordKind<ApiKey> kKeys{
+    "/admin/api-keys",
+    "api keys",
+    &ParseKey,
+    &WriteKey,
+    &RenderKey,
+    [](persistence::Store& s, uint64_t id) { return s.GetKey(id); },
+    [](persistence::Store& s, ApiKey k) { return s.CreateKey(std::move(k)); },
+    [](persistence::Store& s, ApiKey k) { return s.PutKey(std::move(k)); },
+    [](persistence::Store& s, uint64_t id) { return s.DeleteKey(id); },
+};
+
+// GET of a list: streamed when the session takes it, else one answer built on a worker.
+template <typename Record>
+void List(const RecordKind<Record>& kind, Workers& workers, const ListQuery& q,
+          PageReader<Record> read, Call call) {
+  if (Streams(call, q)) {
+    return StreamList<Record>(workers, kind.what, std::move(read), kind.write,
+                              std::move(call.stream));
+  }
+  workers.RunBlocking([&kind, q, read = std::move(read), done = std::move(call.done)] {
+    done(ListResponse<Record>(kind.path, q, read, kind.write));
+  });
+}
+
+template <typename Record>
+void Create(const RecordKind<Record>& kind, Workers& workers, persistence::Store& store,
+            Call call) {
+  core::StatusOr<Record> r = kind.parse(call.req.body());
+  if (!r.ok()) {
+    return call.done(ErrorResponse(r.status()));
+  }
+  workers.RunWrite(
+      [&kind, &store, r = std::move(r).value(), done = std::move(call.done)]() mutable {
+        core::StatusOr<Record> created = kind.create(store, std::move(r));
+        done(created.ok() ? JsonResponse(http::status::created, kind.render(*created))
+                          : ErrorResponse(created.status()));
+      });
+}
+
+template <typename Record>
+void Get(const RecordKind<Record>& kind, Workers& workers, persistence::Store& store, Call call) {
+  workers.RunBlocking([&kind, &store, id = call.id, done = std::move(call.done)] {
+    core::StatusOr<Record> r = kind.get(store, id);
+    done(r.ok() ? JsonResponse(http::status::ok, kind.render(*r)) : ErrorResponse(r.status()));
+  });
+}
+
+template <typename Record>
+void Put(const RecordKind<Record>& kind, Workers& workers, persistence::Store& store, Call call) {
+  core::StatusOr<Record> r = kind.parse(call.req.body());
+  if (!r.ok()) {
+    return call.done(ErrorResponse(r.status()));
+  }
+  if (!BodyIdAgrees(r->id, call.id)) {
+    return call.done(JsonError(http::status::bad_request, "the body's ID differs from the path's"));
+  }
+  r->id = call.id;
+  workers.RunWrite([&kind, &store, r = std::move(r).value(),
+                    done = std::move(call.done)]() mutable {
+    // On the write strand no other admin write runs in between, so "existed" is accurate
+    // for groups. A key can also be created by a flush (an unknown id counted in the
+    // unassigned group); that race only changes whether this answers 200 or 201.
+    bool existed = kind.get(store, r.id).ok();
+    core::StatusOr<Record> put = kind.put(store, std::move(r));
+    done(put.ok()
+             ? JsonResponse(existed ? http::status::ok : http::status::created, kind.render(*put))
+             : ErrorResponse(put.status()));
+  });
+}
+
+template <typename Record>
+void Delete(const RecordKind<Record>& kind, Workers& workers, persistence::Store& store,
+            Call call) {
+  workers.RunWrite([&kind, &store, id = call.id, done = std::move(call.done)] {
+    core::Status s = kind.remove(store, id);
+    done(s.ok() ? EmptyResponse(http::status::no_content) : ErrorResponse(s));
+  });
+}
+
 }  // namespace
 
 void RecordEndpoints::ListGroups(Call call) {
@@ -183,59 +290,7 @@ void RecordEndpoints::ListGroups(Call call) {
     return core::StatusOr<std::vector<ProviderGroup>>(
         ctx_.store.ListGroupsPage(after, limit, status));
   };
-  if (Streams(call, *q)) {
-    return StreamList<ProviderGroup>(workers_, "provider groups", std::move(read), &WriteGroup,
-                                     std::move(call.stream));
-  }
-  workers_.RunBlocking(
-      [q = std::move(q).value(), read = std::move(read), done = std::move(call.done)] {
-        done(ListResponse<ProviderGroup>("/admin/provider-groups", q, read, &WriteGroup));
-      });
-}
-
-void RecordEndpoints::CreateGroup(Call call) {
-  core::StatusOr<ProviderGroup> g = ParseGroup(call.req.body());
-  if (!g.ok()) {
-    return call.done(ErrorResponse(g.status()));
-  }
-  workers_.RunWrite([this, g = std::move(g).value(), done = std::move(call.done)]() mutable {
-    core::StatusOr<ProviderGroup> created = ctx_.store.CreateGroup(std::move(g));
-    done(created.ok() ? JsonResponse(http::status::created, RenderGroup(*created))
-                      : ErrorResponse(created.status()));
-  });
-}
-
-void RecordEndpoints::GetGroup(Call call) {
-  workers_.RunBlocking([this, id = call.id, done = std::move(call.done)] {
-    core::StatusOr<ProviderGroup> g = ctx_.store.GetGroup(id);
-    done(g.ok() ? JsonResponse(http::status::ok, RenderGroup(*g)) : ErrorResponse(g.status()));
-  });
-}
-
-void RecordEndpoints::PutGroup(Call call) {
-  core::StatusOr<ProviderGroup> g = ParseGroup(call.req.body());
-  if (!g.ok()) {
-    return call.done(ErrorResponse(g.status()));
-  }
-  if (!BodyIdAgrees(g->id, call.id)) {
-    return call.done(JsonError(http::status::bad_request, "the body's ID differs from the path's"));
-  }
-  g->id = call.id;
-  workers_.RunWrite([this, g = std::move(g).value(), done = std::move(call.done)]() mutable {
-    // On the write strand no other admin write runs in between, so "existed" is accurate.
-    bool existed = ctx_.store.GetGroup(g.id).ok();
-    core::StatusOr<ProviderGroup> put = ctx_.store.PutGroup(std::move(g));
-    done(put.ok()
-             ? JsonResponse(existed ? http::status::ok : http::status::created, RenderGroup(*put))
-             : ErrorResponse(put.status()));
-  });
-}
-
-void RecordEndpoints::DeleteGroup(Call call) {
-  workers_.RunWrite([this, id = call.id, done = std::move(call.done)] {
-    core::Status s = ctx_.store.DeleteGroup(id);
-    done(s.ok() ? EmptyResponse(http::status::no_content) : ErrorResponse(s));
-  });
+  List(kGroups, workers_, *q, std::move(read), std::move(call));
 }
 
 void RecordEndpoints::ListKeys(Call call) {
@@ -247,60 +302,20 @@ void RecordEndpoints::ListKeys(Call call) {
                                                                                size_t limit) {
     return ctx_.store.ListKeysPage(after, limit, group_id, status);
   };
-  if (Streams(call, *q)) {
-    return StreamList<ApiKey>(workers_, "api keys", std::move(read), &WriteKey,
-                              std::move(call.stream));
-  }
-  workers_.RunBlocking(
-      [q = std::move(q).value(), read = std::move(read), done = std::move(call.done)] {
-        done(ListResponse<ApiKey>("/admin/api-keys", q, read, &WriteKey));
-      });
+  List(kKeys, workers_, *q, std::move(read), std::move(call));
 }
 
-void RecordEndpoints::CreateKey(Call call) {
-  core::StatusOr<ApiKey> k = ParseKey(call.req.body());
-  if (!k.ok()) {
-    return call.done(ErrorResponse(k.status()));
-  }
-  workers_.RunWrite([this, k = std::move(k).value(), done = std::move(call.done)]() mutable {
-    core::StatusOr<ApiKey> created = ctx_.store.CreateKey(std::move(k));
-    done(created.ok() ? JsonResponse(http::status::created, RenderKey(*created))
-                      : ErrorResponse(created.status()));
-  });
+void RecordEndpoints::CreateGroup(Call call) {
+  Create(kGroups, workers_, ctx_.store, std::move(call));
 }
-
-void RecordEndpoints::GetKey(Call call) {
-  workers_.RunBlocking([this, id = call.id, done = std::move(call.done)] {
-    core::StatusOr<ApiKey> k = ctx_.store.GetKey(id);
-    done(k.ok() ? JsonResponse(http::status::ok, RenderKey(*k)) : ErrorResponse(k.status()));
-  });
+void RecordEndpoints::GetGroup(Call call) { Get(kGroups, workers_, ctx_.store, std::move(call)); }
+void RecordEndpoints::PutGroup(Call call) { Put(kGroups, workers_, ctx_.store, std::move(call)); }
+void RecordEndpoints::DeleteGroup(Call call) {
+  Delete(kGroups, workers_, ctx_.store, std::move(call));
 }
-
-void RecordEndpoints::PutKey(Call call) {
-  core::StatusOr<ApiKey> k = ParseKey(call.req.body());
-  if (!k.ok()) {
-    return call.done(ErrorResponse(k.status()));
-  }
-  if (!BodyIdAgrees(k->id, call.id)) {
-    return call.done(JsonError(http::status::bad_request, "the body's ID differs from the path's"));
-  }
-  k->id = call.id;
-  workers_.RunWrite([this, k = std::move(k).value(), done = std::move(call.done)]() mutable {
-    // A key can also be created by a flush (an unknown id counted in the unassigned group);
-    // that race only changes whether this answers 200 or 201.
-    bool existed = ctx_.store.GetKey(k.id).ok();
-    core::StatusOr<ApiKey> put = ctx_.store.PutKey(std::move(k));
-    done(put.ok()
-             ? JsonResponse(existed ? http::status::ok : http::status::created, RenderKey(*put))
-             : ErrorResponse(put.status()));
-  });
-}
-
-void RecordEndpoints::DeleteKey(Call call) {
-  workers_.RunWrite([this, id = call.id, done = std::move(call.done)] {
-    core::Status s = ctx_.store.DeleteKey(id);
-    done(s.ok() ? EmptyResponse(http::status::no_content) : ErrorResponse(s));
-  });
-}
+void RecordEndpoints::CreateKey(Call call) { Create(kKeys, workers_, ctx_.store, std::move(call)); }
+void RecordEndpoints::GetKey(Call call) { Get(kKeys, workers_, ctx_.store, std::move(call)); }
+void RecordEndpoints::PutKey(Call call) { Put(kKeys, workers_, ctx_.store, std::move(call)); }
+void RecordEndpoints::DeleteKey(Call call) { Delete(kKeys, workers_, ctx_.store, std::move(call)); }
 
 }  // namespace tally::daemon

@@ -3,9 +3,8 @@
 // the checkpoint's argument checks. Uses a real Store in a temporary directory.
 #include <gtest/gtest.h>
 
-#include "daemon/app/config.h"
 #include "daemon/ops/endpoints.h"
-#include "tests/support/temp_dir.h"
+#include "tests/unit/daemon/ops_fixture.h"
 
 namespace tally::daemon {
 namespace {
@@ -58,37 +57,7 @@ TEST(Readiness, BeforeTheFirstFlushTheStartCounts) {
   EXPECT_TRUE(NotReadyReason(in).has_value());
 }
 
-class OpsEndpoints : public ::testing::Test {
- protected:
-  OpsEndpoints() {
-    auto store = persistence::Store::Open(dir_.Sub("db"));
-    EXPECT_TRUE(store.ok()) << store.status().message();
-    store_ = std::move(store).value();
-    flusher_ = std::make_unique<Flusher>(table_, *store_, std::chrono::milliseconds(1000));
-  }
-
-  OpsContext Context() {
-    return OpsContext{config_.flush_interval_ms,
-                      config_.data_dir,
-                      config_.checkpoint_root,
-                      table_,
-                      *store_,
-                      *flusher_,
-                      counters_,
-                      [] { return uint64_t{0}; },
-                      listening_,
-                      stopping_};
-  }
-
-  testing::TempDir dir_;
-  Config config_;
-  core::CounterTable table_{100};
-  std::unique_ptr<persistence::Store> store_;
-  std::unique_ptr<Flusher> flusher_;
-  CounterRegistry counters_;
-  std::atomic<bool> listening_{true};
-  std::atomic<bool> stopping_{false};
-};
+class OpsEndpoints : public OpsFixture {};
 
 TEST_F(OpsEndpoints, HealthFailsWhenAnEventLoopStalls) {
   ThreadCounters* a = counters_.NewBlock();
