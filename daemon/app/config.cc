@@ -14,6 +14,8 @@
 #include <map>
 #include <sstream>
 #include <thread>
+#include <type_traits>
+#include <utility>
 
 namespace tally::daemon {
 namespace po = boost::program_options;
@@ -40,29 +42,27 @@ std::string Config::Redacted() const {
   return out.str();
 }
 
+namespace {
+
+// The table entry of a numeric option stored in Config::*Member.
+template <auto Member>
+NumericRange Numeric(const char* name, uint64_t min, uint64_t max) {
+  using Field = std::remove_reference_t<decltype(std::declval<Config&>().*Member)>;
+  return {name, min, max, [](const Config& c) -> uint64_t { return c.*Member; },
+          [](Config& c, uint64_t v) { c.*Member = static_cast<Field>(v); }};
+}
+
+}  // namespace
+
 const std::vector<NumericRange>& NumericOptions() {
-  // clang-format off
   static const std::vector<NumericRange> ranges = {
-      {"flush-interval-ms", 10, 3'600'000,
-       [](const Config& c) -> uint64_t { return c.flush_interval_ms; },
-       [](Config& c, uint64_t v) { c.flush_interval_ms = static_cast<uint32_t>(v); }},
-      {"udp-rcvbuf", 4096, uint64_t{1} << 30,
-       [](const Config& c) -> uint64_t { return c.udp_rcvbuf; },
-       [](Config& c, uint64_t v) { c.udp_rcvbuf = v; }},
-      {"io-threads", 0, 256,
-       [](const Config& c) -> uint64_t { return c.io_threads; },
-       [](Config& c, uint64_t v) { c.io_threads = static_cast<uint32_t>(v); }},
-      {"max-keys", 1, 1'000'000'000,
-       [](const Config& c) -> uint64_t { return c.max_keys; },
-       [](Config& c, uint64_t v) { c.max_keys = v; }},
-      {"max-body-bytes", 1024, uint64_t{1} << 30,
-       [](const Config& c) -> uint64_t { return c.max_body_bytes; },
-       [](Config& c, uint64_t v) { c.max_body_bytes = v; }},
-      {"max-connections", 1, 1'000'000,
-       [](const Config& c) -> uint64_t { return c.max_connections; },
-       [](Config& c, uint64_t v) { c.max_connections = static_cast<uint32_t>(v); }},
+      Numeric<&Config::flush_interval_ms>("flush-interval-ms", 10, 3'600'000),
+      Numeric<&Config::udp_rcvbuf>("udp-rcvbuf", 4096, uint64_t{1} << 30),
+      Numeric<&Config::io_threads>("io-threads", 0, 256),
+      Numeric<&Config::max_keys>("max-keys", 1, 1'000'000'000),
+      Numeric<&Config::max_body_bytes>("max-body-bytes", 1024, uint64_t{1} << 30),
+      Numeric<&Config::max_connections>("max-connections", 1, 1'000'000),
   };
-  // clang-format on
   return ranges;
 }
 
