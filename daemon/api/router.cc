@@ -1,9 +1,7 @@
 #include "daemon/api/router.h"
 
-#include <algorithm>
 #include <boost/beast/core/string.hpp>
 #include <boost/url/parse.hpp>
-#include <boost/url/parse_query.hpp>
 #include <boost/url/url_view.hpp>
 // Boost.URL is compiled here, once for the whole program (Debian ships it header-only in
 // libboost1.81-dev); no other source may include <boost/url/src.hpp>.
