@@ -5,7 +5,7 @@
 // Readers (/metrics) sum the blocks with relaxed loads; a sum may miss a bump in flight,
 // which the next scrape shows. Process-wide values with other writers (the flusher's
 // histogram, the connection gauge) live in ProcessMetrics, each with its writer named.
-// /metrics renders all of it (daemon/ops_endpoints.cc); no reader ever takes a lock a
+// /metrics renders all of it (daemon/ops/endpoints.cc); no reader ever takes a lock a
 // receiving thread needs.
 #pragma once
 
@@ -105,7 +105,7 @@ struct alignas(64) ThreadCounters {
   // Steady-clock ns of this thread's event loop's last heartbeat tick; 0 for a block whose
   // thread runs no heartbeat. /healthz fails when a loop stops ticking.
   OwnedGauge loop_heartbeat_ns;
-  // Datagram receivers (daemon/datagram_receiver.h), by transport: recvmmsg failures other
+  // Datagram receivers (daemon/ingest/datagram_receiver.h), by transport: recvmmsg failures other
   // than EAGAIN; how many of this thread's receivers are down (failing for
   // DatagramReceiver::kDownAfter, or closed for good), which fails /healthz; the errno of
   // the last failure, for /healthz's reason.
@@ -192,5 +192,10 @@ class CounterRegistry {
   mutable std::mutex mu_;
   std::deque<ThreadCounters> blocks_;  // a deque never moves its elements
 };
+
+// The calling I/O thread's counter block, set once per thread by the Daemon before its event
+// loop runs; a shared fallback block for threads the Daemon did not set up (tests, tools).
+ThreadCounters& ThisThreadCounters();
+void SetThisThreadCounters(ThreadCounters* counters);
 
 }  // namespace tally::daemon

@@ -15,9 +15,9 @@
 #include <optional>
 
 #include "core/counter_table.h"
-#include "daemon/api.h"
-#include "daemon/config.h"
-#include "daemon/flusher.h"
+#include "daemon/api/router.h"
+#include "daemon/app/config.h"
+#include "daemon/ingest/flusher.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "persistence/store.h"
@@ -84,9 +84,17 @@ ApiHarness::ApiHarness() : state_(new State) {
   state_->flusher = std::make_unique<daemon::Flusher>(*state_->table, *state_->store,
                                                       std::chrono::milliseconds(3'600'000));
   state_->flusher->Start();
-  state_->api = std::make_unique<daemon::Api>(daemon::ApiContext{
-      state_->config, *state_->table, *state_->store, *state_->flusher, state_->counters,
-      [] { return uint64_t{0}; }, state_->listening, state_->stopping});
+  State& st = *state_;
+  st.api = std::make_unique<daemon::Api>(daemon::ApiContext{
+      .tokens = {},
+      .stopping = st.stopping,
+      .counting = {st.config.metric_prefix, st.config.max_keys, *st.table, *st.flusher, *st.store,
+                   st.counters.process},
+      .records = {*st.store},
+      .ops = {st.config.flush_interval_ms, st.config.data_dir, st.config.checkpoint_root, *st.table,
+              *st.store, *st.flusher, st.counters, [] { return uint64_t{0}; }, st.listening,
+              st.stopping},
+  });
 }
 
 const std::string& ApiHarness::data_dir() const { return state_->config.data_dir; }
@@ -97,7 +105,7 @@ void ApiHarness::VerifyStore() {
 }
 
 unsigned ApiHarness::StatusForParseError(const boost::beast::error_code& ec) {
-  // Mirrors Session::OnRead in daemon/http_server.cc.
+  // Mirrors Session::OnRead in daemon/http/server.cc.
   if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
     return 0;
   }

@@ -9,7 +9,7 @@
 
 #include <string>
 
-#include "daemon/http_server.h"
+#include "daemon/http/server.h"
 
 namespace tally::fuzz {
 

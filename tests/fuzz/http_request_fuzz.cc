@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/http_server.h"
+#include "daemon/http/server.h"
 #include "tests/fuzz/api_harness.h"
 
 namespace http = boost::beast::http;

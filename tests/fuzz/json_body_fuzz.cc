@@ -19,7 +19,7 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/record_json.h"
+#include "daemon/api/record_json.h"
 #include "tests/fuzz/api_harness.h"
 
 namespace http = boost::beast::http;

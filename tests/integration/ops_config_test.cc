@@ -84,10 +84,10 @@ TEST(OpsConfig, ConfigFileAppliesAndTheCommandLineWins) {
             "# comment\nflush-interval-ms = 2500\nmax-keys = 7\nhttp-listen = 127.0.0.1:" +
                 std::to_string(http) + "\nudp-listen = 127.0.0.1:" + std::to_string(udp) +
                 "\ndata-dir = " + dir.Sub("data") + "\nadmin-token = from-the-file\n");
-  OpsLaunch launch;
+  TallydLaunch launch;
   launch.args = {"--config", dir.Sub("tallyd.conf"), "--max-keys", "9", "--io-threads", "1"};
   launch.wait_http_port = http;
-  OpsTallyd tallyd(launch, dir.Sub("log"));
+  TallydChild tallyd(launch, dir.Sub("log"));
   EXPECT_EQ(ScrapeMetric(http, "tallyd_flush_interval_seconds"), 2.5);
   EXPECT_EQ(ScrapeMetric(http, "tallyd_keys_max"), 9);
   // The token from the file is in force.
@@ -107,7 +107,7 @@ TEST(OpsConfig, EffectiveConfigIsLoggedOnceWithTokensRedacted) {
   TempDir dir;
   WriteFile(dir.Sub("internal-token"), "internal-s3cret\n");
   uint16_t http = FreePort();
-  OpsLaunch launch;
+  TallydLaunch launch;
   launch.args = {"--data-dir",
                  dir.Sub("data"),
                  "--udp-listen",
@@ -121,7 +121,7 @@ TEST(OpsConfig, EffectiveConfigIsLoggedOnceWithTokensRedacted) {
                  "--log-level",
                  "debug"};
   launch.wait_http_port = http;
-  OpsTallyd tallyd(launch, dir.Sub("log"));
+  TallydChild tallyd(launch, dir.Sub("log"));
   EXPECT_EQ(Http(http, "POST", "/v1/ingest", "apikey.1.success:1|c",
                  {{"X-Internal-Token", "internal-s3cret"}})
                 .status,
@@ -140,22 +140,22 @@ TEST(OpsConfig, EachListenerCanBeTurnedOff) {
   // UDP off: HTTP alone serves.
   {
     uint16_t http = FreePort();
-    OpsLaunch launch;
+    TallydLaunch launch;
     launch.args = {"--data-dir", dir.Sub("a"),    "--udp-listen",
                    "off",        "--http-listen", "127.0.0.1:" + std::to_string(http)};
     launch.wait_http_port = http;
-    OpsTallyd tallyd(launch, dir.Sub("log-a"));
+    TallydChild tallyd(launch, dir.Sub("log-a"));
     EXPECT_EQ(tallyd.Stop(), 0);
     EXPECT_EQ(tallyd.Log().find("[udp] listening"), std::string::npos) << tallyd.Log();
   }
   // HTTP off: UDP and the Unix socket count; the totals survive into a run with HTTP on.
   {
     uint16_t udp = FreePort();
-    OpsLaunch launch;
+    TallydLaunch launch;
     launch.args = {
         "--data-dir",    dir.Sub("b"), "--udp-listen",  "127.0.0.1:" + std::to_string(udp),
         "--http-listen", "off",        "--unix-socket", dir.Sub("sock")};
-    OpsTallyd tallyd(launch, dir.Sub("log-b"));
+    TallydChild tallyd(launch, dir.Sub("log-b"));
     ASSERT_TRUE(tallyd.WaitForLog("] ready")) << tallyd.Log();
     SendUdp(udp, "apikey.4.success:6|c");
     usleep(300 * 1000);
@@ -177,18 +177,18 @@ TEST(OpsConfig, EachListenerCanBeTurnedOff) {
 TEST(OpsConfig, DataDirComesFromStateDirectoryUnlessGiven) {
   TempDir dir;
   uint16_t http = FreePort();
-  OpsLaunch launch;
+  TallydLaunch launch;
   launch.args = {"--udp-listen", "off", "--http-listen", "127.0.0.1:" + std::to_string(http)};
   launch.env = {{"STATE_DIRECTORY", dir.Sub("state") + ":" + dir.Sub("checkpoints")}};
   launch.wait_http_port = http;
   {
-    OpsTallyd tallyd(launch, dir.Sub("log1"));
+    TallydChild tallyd(launch, dir.Sub("log1"));
     EXPECT_EQ(tallyd.Stop(), 0);
     EXPECT_NE(tallyd.Log().find("data-dir=" + dir.Sub("state") + " "), std::string::npos)
         << tallyd.Log();
   }
   launch.args.insert(launch.args.end(), {"--data-dir", dir.Sub("explicit")});
-  OpsTallyd tallyd(launch, dir.Sub("log2"));
+  TallydChild tallyd(launch, dir.Sub("log2"));
   EXPECT_EQ(tallyd.Stop(), 0);
   EXPECT_NE(tallyd.Log().find("data-dir=" + dir.Sub("explicit") + " "), std::string::npos)
       << tallyd.Log();
@@ -232,10 +232,10 @@ TEST(OpsConfig, TokenAndTokenFileForOneRoleExitTwo) {
 TEST(OpsConfig, TokenFileMustBeASmallRegularFile) {
   TempDir dir;
   ASSERT_EQ(mkfifo(dir.Sub("fifo").c_str(), 0600), 0);
-  OpsLaunch launch;
+  TallydLaunch launch;
   launch.args = Quiet(dir, {"--admin-token-file", dir.Sub("fifo")});
   {
-    OpsTallyd tallyd(launch, dir.Sub("log"));
+    TallydChild tallyd(launch, dir.Sub("log"));
     EXPECT_EQ(tallyd.WaitExit(10000), 2) << tallyd.Log();
     EXPECT_NE(tallyd.Log().find("is not a regular file"), std::string::npos) << tallyd.Log();
   }

@@ -93,9 +93,9 @@ TEST(OpsLifecycle, SigUsr1FlushesNow) {
 // 10 s (then it is killed). *log receives what it wrote.
 int RunBounded(const TempDir& dir, const std::string& name, std::vector<std::string> args,
                std::string* log) {
-  OpsLaunch launch;
+  TallydLaunch launch;
   launch.args = std::move(args);
-  OpsTallyd tallyd(launch, dir.Sub(name + ".log"));
+  TallydChild tallyd(launch, dir.Sub(name + ".log"));
   int code = tallyd.WaitExit(10000);
   *log = tallyd.Log();
   return code;
@@ -172,10 +172,10 @@ int SocketsOnPort(const char* table, uint16_t port) {
 // With port 0 every I/O thread shares the one port the kernel picked, and the log names it.
 TEST(OpsLifecycle, PortZeroIsOnePortSharedByEveryThreadAndLogged) {
   TempDir dir;
-  OpsLaunch launch;
+  TallydLaunch launch;
   launch.args = {"--data-dir",    dir.Sub("data"), "--udp-listen", "127.0.0.1:0",
                  "--http-listen", "127.0.0.1:0",   "--io-threads", "3"};
-  OpsTallyd tallyd(launch, dir.Sub("log"));
+  TallydChild tallyd(launch, dir.Sub("log"));
   ASSERT_TRUE(tallyd.WaitForLog("] ready")) << tallyd.Log();
   std::string log = tallyd.Log();
   uint16_t udp = LoggedPort(log, "udp");

@@ -21,11 +21,11 @@ TEST(OpsNotify, ReadyWatchdogStatusAndStoppingInOrder) {
   NotifySocket notify;
   uint16_t udp = FreePort();
   uint16_t http = FreePort();
-  OpsLaunch launch;
+  TallydLaunch launch;
   launch.args = BaseArgs(dir, udp, http);
   launch.env = {{"NOTIFY_SOCKET", notify.address()}, {"WATCHDOG_USEC", "400000"}};
   launch.wait_http_port = http;
-  OpsTallyd tallyd(launch, dir.Sub("log"));
+  TallydChild tallyd(launch, dir.Sub("log"));
 
   ASSERT_TRUE(notify.WaitFor("READY=1")) << tallyd.Log();
   // READY=1 comes once the listeners answer: the UDP socket counts right away.
@@ -59,12 +59,12 @@ TEST(OpsNotify, WatchdogPingsWhileTheFlusherIsIdle) {
   NotifySocket notify(/*abstract=*/true);
   uint16_t udp = FreePort();
   uint16_t http = FreePort();
-  OpsLaunch launch;
+  TallydLaunch launch;
   launch.args = BaseArgs(dir, udp, http);
   launch.args.insert(launch.args.end(), {"--flush-interval-ms", "3600000"});
   launch.env = {{"NOTIFY_SOCKET", notify.address()}, {"WATCHDOG_USEC", "300000"}};
   launch.wait_http_port = http;
-  OpsTallyd tallyd(launch, dir.Sub("log"));
+  TallydChild tallyd(launch, dir.Sub("log"));
   ASSERT_TRUE(notify.WaitFor("READY=1")) << tallyd.Log();
   auto start = std::chrono::steady_clock::now();
   ASSERT_TRUE(notify.WaitFor("WATCHDOG=1", 5, 5000)) << tallyd.Log();
@@ -81,12 +81,12 @@ TEST(OpsNotify, NoWatchdogPingsWithoutWatchdogUsec) {
   NotifySocket notify;
   uint16_t udp = FreePort();
   uint16_t http = FreePort();
-  OpsLaunch launch;
+  TallydLaunch launch;
   launch.args = BaseArgs(dir, udp, http);
   launch.args.insert(launch.args.end(), {"--flush-interval-ms", "50"});
   launch.env = {{"NOTIFY_SOCKET", notify.address()}};
   launch.wait_http_port = http;
-  OpsTallyd tallyd(launch, dir.Sub("log"));
+  TallydChild tallyd(launch, dir.Sub("log"));
   ASSERT_TRUE(notify.WaitFor("READY=1")) << tallyd.Log();
   // Many flushes happen meanwhile (50 ms apart), none pings.
   EXPECT_FALSE(notify.WaitFor("WATCHDOG=1", 1, 600));
@@ -100,10 +100,10 @@ TEST(OpsNotify, WithoutNotifySocketTallydRunsTheSame) {
   TempDir dir;
   uint16_t udp = FreePort();
   uint16_t http = FreePort();
-  OpsLaunch launch;
+  TallydLaunch launch;
   launch.args = BaseArgs(dir, udp, http);
   launch.wait_http_port = http;
-  OpsTallyd tallyd(launch, dir.Sub("log"));
+  TallydChild tallyd(launch, dir.Sub("log"));
   SendUdp(udp, "apikey.1.failure:3|c");
   EXPECT_NE(WaitForTotal(http, 3).find("\"total_requests\":3"), std::string::npos);
   EXPECT_EQ(tallyd.Stop(), 0);

@@ -28,9 +28,9 @@ int64_t Total(const std::string& summary_body) {
   return v.at("total_requests").to_number<int64_t>();
 }
 
-OpsLaunch Activated(const ListenSockets& sockets, const TempDir& dir,
-                    std::string names = "udp:http") {
-  OpsLaunch launch;
+TallydLaunch Activated(const ListenSockets& sockets, const TempDir& dir,
+                       std::string names = "udp:http") {
+  TallydLaunch launch;
   launch.args = {"--data-dir", dir.Sub("data"), "--io-threads", "2",
                  // Deliberately unusable: the inherited sockets replace these.
                  "--udp-listen", "127.0.0.1:1", "--http-listen", "127.0.0.1:1"};
@@ -75,7 +75,7 @@ TEST(OpsSocketActivation, DatagramsSentWhileStoppedAreCountedAfterRestart) {
   ListenSockets sockets;
   int64_t expected = 0;
   {
-    OpsTallyd first(Activated(sockets, dir), dir.Sub("log1"));
+    TallydChild first(Activated(sockets, dir), dir.Sub("log1"));
     EXPECT_TRUE(first.WaitForLog("inherited UDP socket")) << first.Log();
     for (int i = 1; i <= 50; ++i) {
       SendUdp(sockets.udp_port, "apikey." + std::to_string(i) + ".success:2|c");
@@ -98,7 +98,7 @@ TEST(OpsSocketActivation, DatagramsSentWhileStoppedAreCountedAfterRestart) {
   ASSERT_GE(pending, 0);
   expected += 5;
 
-  OpsTallyd second(Activated(sockets, dir), dir.Sub("log2"));
+  TallydChild second(Activated(sockets, dir), dir.Sub("log2"));
   std::string answer = ReadAll(pending);
   close(pending);
   EXPECT_NE(answer.find(" 202 "), std::string::npos) << answer;
@@ -118,7 +118,7 @@ TEST(OpsSocketActivation, SocketsAreSortedByTypeWhenNamedBySystemd) {
   // tallyd.socket names every socket "tallyd"; the UDP one is fd 3 here, HTTP fd 4.
   TempDir dir;
   ListenSockets sockets;
-  OpsTallyd tallyd(Activated(sockets, dir, "tallyd:tallyd"), dir.Sub("log"));
+  TallydChild tallyd(Activated(sockets, dir, "tallyd:tallyd"), dir.Sub("log"));
   SendUdp(sockets.udp_port, "apikey.3.success:4|c");
   EXPECT_EQ(Total(WaitForTotal(sockets.http_port, 4)), 4) << tallyd.Log();
   EXPECT_EQ(tallyd.Stop(), 0);
@@ -127,9 +127,9 @@ TEST(OpsSocketActivation, SocketsAreSortedByTypeWhenNamedBySystemd) {
 TEST(OpsSocketActivation, NameContradictingTheSocketTypeIsRefused) {
   TempDir dir;
   ListenSockets sockets;
-  OpsLaunch launch = Activated(sockets, dir, "http:udp");
+  TallydLaunch launch = Activated(sockets, dir, "http:udp");
   launch.wait_http_port = 0;
-  OpsTallyd tallyd(launch, dir.Sub("log"));
+  TallydChild tallyd(launch, dir.Sub("log"));
   EXPECT_EQ(tallyd.WaitExit(20000), 1) << tallyd.Log();
   EXPECT_NE(tallyd.Log().find("inherited fd 3 (http) is named http but is a udp socket"),
             std::string::npos)
@@ -141,13 +141,13 @@ TEST(OpsSocketActivation, FdsMeantForAnotherProcessAreIgnored) {
   TempDir dir;
   uint16_t udp = FreePort();
   uint16_t http = FreePort();
-  OpsLaunch launch;
+  TallydLaunch launch;
   launch.args = {"--data-dir",    dir.Sub("data"),
                  "--udp-listen",  "127.0.0.1:" + std::to_string(udp),
                  "--http-listen", "127.0.0.1:" + std::to_string(http)};
   launch.env = {{"LISTEN_PID", "1"}, {"LISTEN_FDS", "2"}, {"LISTEN_FDNAMES", "udp:http"}};
   launch.wait_http_port = http;
-  OpsTallyd tallyd(launch, dir.Sub("log"));
+  TallydChild tallyd(launch, dir.Sub("log"));
   SendUdp(udp, "apikey.8.success:1|c");
   EXPECT_EQ(Total(WaitForTotal(http, 1)), 1) << tallyd.Log();
   EXPECT_EQ(tallyd.Log().find("inherited"), std::string::npos) << tallyd.Log();

@@ -1,6 +1,6 @@
-// Helpers for the operations tests: a stand-in for systemd's notify socket, listening
-// sockets handed to tallyd the way systemd's socket activation does, and a tallyd process
-// started with any arguments, environment and inherited descriptors.
+// Helpers for the operations tests: a stand-in for systemd's notify socket, and listening
+// sockets handed to tallyd the way systemd's socket activation does (TallydLaunch::sockets,
+// tests/support/tallyd_process.h, starts tallyd with them).
 #pragma once
 
 #include <sys/types.h>
@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "tests/support/tallyd_process.h"
 
 namespace tally::testing {
 
@@ -57,42 +59,6 @@ struct ListenSockets {
   int http_fd = -1;  // likewise
   uint16_t udp_port = 0;
   uint16_t http_port = 0;
-};
-
-// Options for OpsTallyd.
-struct OpsLaunch {
-  std::vector<std::string> args;           // after the binary path
-  std::map<std::string, std::string> env;  // added to the test's environment
-  const ListenSockets* sockets = nullptr;  // passed as fds 3 (UDP) and 4 (HTTP)
-  std::string fd_names = "udp:http";       // LISTEN_FDNAMES when sockets are passed
-  uint16_t wait_http_port = 0;             // wait for /healthz on it (0: do not wait)
-};
-
-// A tallyd process for the operations tests. With `sockets`, it runs as systemd would start
-// it: fds 3 and 4 are the sockets, LISTEN_FDS=2, LISTEN_FDNAMES, and LISTEN_PID set to its
-// own pid by a `sh -c 'export LISTEN_PID=$$; exec ...'` wrapper.
-class OpsTallyd {
- public:
-  // Starts tallyd and, when wait_http_port is set, waits for /healthz (throws if tallyd exits
-  // first or never answers). `log_path` receives its stdout and stderr.
-  OpsTallyd(OpsLaunch launch, std::string log_path);
-  ~OpsTallyd();
-  OpsTallyd(const OpsTallyd&) = delete;
-  OpsTallyd& operator=(const OpsTallyd&) = delete;
-
-  pid_t pid() const { return pid_; }
-  // Sends `sig` and waits; the exit code (128+signal if killed by it).
-  int Stop(int sig = 15);
-  // Waits up to `timeout_ms` for the process to exit by itself; its exit code, or -1.
-  int WaitExit(int timeout_ms);
-  void Kill();
-  std::string Log() const;
-  // Polls the log until it contains `text` or `timeout_ms` passes.
-  bool WaitForLog(std::string_view text, int timeout_ms = 10000) const;
-
- private:
-  std::string log_path_;
-  pid_t pid_ = -1;
 };
 
 // Counts occurrences of `needle` in `haystack`.

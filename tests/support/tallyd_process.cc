@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,8 +20,6 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
-
-extern char** environ;
 
 namespace tally::testing {
 namespace asio = boost::asio;
@@ -59,56 +56,6 @@ int BindLoopback(int type, uint16_t port) {
   return fd;
 }
 
-pid_t Spawn(const std::vector<std::string>& args, const std::string& log_path,
-            const std::map<std::string, std::string>& env) {
-  std::vector<char*> argv;
-  for (const std::string& a : args) {
-    argv.push_back(const_cast<char*>(a.c_str()));
-  }
-  argv.push_back(nullptr);
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) {
-    env_strings.emplace_back(*e);
-  }
-  for (const auto& [k, v] : env) {
-    env_strings.push_back(k + "=" + v);
-  }
-  std::vector<char*> envp;
-  for (std::string& e : env_strings) {
-    envp.push_back(e.data());
-  }
-  envp.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                   0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, args[0].c_str(), &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    throw std::runtime_error("posix_spawn failed");
-  }
-  return pid;
-}
-
-int WaitExit(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) {
-    return WEXITSTATUS(status);
-  }
-  return 128 + WTERMSIG(status);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 uint16_t FreePort() {
@@ -134,74 +81,35 @@ TallydProcess::TallydProcess(std::string data_dir, std::vector<std::string> extr
   for (int attempt = 0; attempt < 5; ++attempt) {
     udp_port_ = FreePort();
     http_port_ = FreePort();
-    std::vector<std::string> args = {TALLYD_BINARY,
-                                     "--data-dir",
-                                     data_dir_,
-                                     "--udp-listen",
-                                     "127.0.0.1:" + std::to_string(udp_port_),
-                                     "--http-listen",
-                                     "127.0.0.1:" + std::to_string(http_port_),
-                                     "--io-threads",
-                                     "2"};
-    args.insert(args.end(), extra_args.begin(), extra_args.end());
-    pid_ = Spawn(args, log_path_, env);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        break;  // exited: maybe a port race; try again with new ports
-      }
-      if (Http(http_port_, "GET", "/healthz").status == 200) {
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    if (pid_ > 0) {
-      Kill();
+    TallydLaunch launch;
+    launch.args = {"--data-dir",    data_dir_,
+                   "--udp-listen",  "127.0.0.1:" + std::to_string(udp_port_),
+                   "--http-listen", "127.0.0.1:" + std::to_string(http_port_),
+                   "--io-threads",  "2"};
+    launch.args.insert(launch.args.end(), extra_args.begin(), extra_args.end());
+    launch.env = env;
+    launch.wait_http_port = http_port_;
+    try {
+      child_.emplace(std::move(launch), log_path_);
+      return;
+    } catch (const std::runtime_error&) {
+      // It exited or never answered: maybe a port race; try again with new ports.
     }
   }
   throw std::runtime_error("tallyd did not start; log:\n" + Log());
 }
 
-TallydProcess::~TallydProcess() {
-  if (pid_ > 0) {
-    Kill();
-  }
-}
+TallydProcess::~TallydProcess() = default;
 
-int TallydProcess::Stop(int sig) {
-  if (pid_ <= 0) {
-    return -1;
-  }
-  kill(pid_, sig);
-  int code = WaitExit(pid_);
-  pid_ = -1;
-  return code;
-}
+int TallydProcess::Stop(int sig) { return child_ ? child_->Stop(sig) : -1; }
 
 void TallydProcess::Kill() {
-  if (pid_ > 0) {
-    kill(pid_, SIGKILL);
-    WaitExit(pid_);
-    pid_ = -1;
+  if (child_) {
+    child_->Kill();
   }
 }
 
-std::string TallydProcess::Log() const { return ReadFile(log_path_); }
-
-int RunTallyd(const std::vector<std::string>& args, std::string* output) {
-  char tmpl[] = "/tmp/tallyd-run-XXXXXX";
-  int fd = mkstemp(tmpl);
-  close(fd);
-  std::vector<std::string> full = {TALLYD_BINARY};
-  full.insert(full.end(), args.begin(), args.end());
-  pid_t pid = Spawn(full, tmpl, {});
-  int code = WaitExit(pid);
-  *output = ReadFile(tmpl);
-  unlink(tmpl);
-  return code;
-}
+std::string TallydProcess::Log() const { return TallydChild::ReadLog(log_path_); }
 
 HttpResult Http(uint16_t port, std::string_view method, std::string_view target,
                 std::string_view body, const std::map<std::string, std::string>& headers) {

@@ -1,5 +1,6 @@
-// TallydProcess: runs the real tallyd binary on free loopback ports for a test, with small
-// blocking UDP and HTTP clients to talk to it.
+// TallydChild: the launcher of the real tallyd binary for every test. TallydProcess: tallyd
+// on free loopback ports, started through it. And small blocking UDP and HTTP clients to
+// talk to it.
 #pragma once
 
 #include <netinet/in.h>
@@ -17,6 +18,51 @@ namespace tally::testing {
 // A loopback port free for both TCP and UDP at the time of the call.
 uint16_t FreePort();
 
+struct ListenSockets;  // tests/support/ops_process.h
+
+// How to start tallyd (TallydChild).
+struct TallydLaunch {
+  std::vector<std::string> args;           // after the binary path
+  std::map<std::string, std::string> env;  // added to the test's environment
+  const ListenSockets* sockets = nullptr;  // passed as fds 3 (UDP) and 4 (HTTP)
+  std::string fd_names = "udp:http";       // LISTEN_FDNAMES when sockets are passed
+  uint16_t wait_http_port = 0;             // wait for /healthz on it (0: do not wait)
+};
+
+// The one launcher of the real binary for every test: tallyd started with any arguments,
+// environment and inherited descriptors, its stdout and stderr in a log file. The test's
+// environment is passed on without the service manager's variables (LISTEN_*, NOTIFY_SOCKET,
+// WATCHDOG_*, STATE_DIRECTORY), which only `env` may set. With `sockets`, it runs as systemd
+// would start it: fds 3 and 4 are the sockets, LISTEN_FDS=2, LISTEN_FDNAMES, and LISTEN_PID set to
+// its own pid by a `sh -c 'export LISTEN_PID=$$; exec ...'` wrapper.
+class TallydChild {
+ public:
+  // Starts tallyd and, when wait_http_port is set, waits for /healthz (throws if tallyd exits
+  // first or never answers). `log_path` receives its stdout and stderr.
+  TallydChild(TallydLaunch launch, std::string log_path);
+  ~TallydChild();
+  TallydChild(const TallydChild&) = delete;
+  TallydChild& operator=(const TallydChild&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // Sends `sig` and waits; the exit code (128+signal if killed by it).
+  int Stop(int sig = 15);
+  // Waits up to `timeout_ms` for the process to exit by itself; its exit code, or -1.
+  int WaitExit(int timeout_ms);
+  // Waits for the process to exit by itself, however long; its exit code.
+  int Wait();
+  void Kill();
+  std::string Log() const;
+  // Polls the log until it contains `text` or `timeout_ms` passes.
+  bool WaitForLog(std::string_view text, int timeout_ms = 10000) const;
+  // The whole of a log file ("" when it cannot be read).
+  static std::string ReadLog(const std::string& path);
+
+ private:
+  std::string log_path_;
+  pid_t pid_ = -1;
+};
+
 class TallydProcess {
  public:
   // Starts tallyd with --data-dir, --udp-listen and --http-listen on free ports, plus
@@ -29,7 +75,7 @@ class TallydProcess {
 
   uint16_t udp_port() const { return udp_port_; }
   uint16_t http_port() const { return http_port_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return child_ ? child_->pid() : -1; }
 
   // Sends `sig` and waits for the exit; returns the exit code (128+signal if killed).
   int Stop(int sig = 15);
@@ -43,7 +89,7 @@ class TallydProcess {
   std::string log_path_;
   uint16_t udp_port_ = 0;
   uint16_t http_port_ = 0;
-  pid_t pid_ = -1;
+  std::optional<TallydChild> child_;
 };
 
 // Runs tallyd with `args` to completion; returns the exit code, stdout+stderr in *output.

@@ -1,7 +1,9 @@
 // The API's small parsing helpers: query parameters (Boost.URL), ids, status mapping.
 #include <gtest/gtest.h>
 
-#include "daemon/api.h"
+#include "daemon/api/call.h"
+#include "daemon/api/query.h"
+#include "daemon/api/router.h"
 
 namespace tally::daemon {
 namespace {

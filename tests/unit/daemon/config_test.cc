@@ -1,4 +1,4 @@
-#include "daemon/config.h"
+#include "daemon/app/config.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

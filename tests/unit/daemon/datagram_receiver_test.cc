@@ -1,7 +1,7 @@
 // DatagramReceiver's error path, where the errors can be produced: a receive error other
 // than EAGAIN is counted and retried (the receiver keeps receiving afterwards), and a
 // descriptor that is no socket makes the receiver down for good, which fails /healthz.
-#include "daemon/datagram_receiver.h"
+#include "daemon/ingest/datagram_receiver.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -14,8 +14,8 @@
 #include <chrono>
 #include <functional>
 
-#include "daemon/ops_endpoints.h"
-#include "tests/support/temp_dir.h"
+#include "daemon/ops/endpoints.h"
+#include "tests/unit/daemon/ops_fixture.h"
 
 namespace tally::daemon {
 namespace {
@@ -53,31 +53,13 @@ bool RunUntil(boost::asio::io_context& io, const std::function<bool()>& done) {
   return done();
 }
 
-class DatagramReceiverErrors : public ::testing::Test {
+class DatagramReceiverErrors : public OpsFixture {
  protected:
-  DatagramReceiverErrors() {
-    auto store = persistence::Store::Open(dir_.Sub("db"));
-    EXPECT_TRUE(store.ok()) << store.status().message();
-    store_ = std::move(store).value();
-    flusher_ = std::make_unique<Flusher>(table_, *store_, std::chrono::milliseconds(1000));
-    counters_block_ = counters_.NewBlock();
-  }
+  DatagramReceiverErrors() { counters_block_ = counters_.NewBlock(); }
 
-  ApiContext Context() {
-    return ApiContext{config_,   table_,           *store_,    *flusher_,
-                      counters_, [] { return 0; }, listening_, stopping_};
-  }
   ThreadCounters& c() { return *counters_block_; }
 
-  testing::TempDir dir_;
-  Config config_;
-  core::CounterTable table_{100};
-  std::unique_ptr<persistence::Store> store_;
-  std::unique_ptr<Flusher> flusher_;
-  CounterRegistry counters_;
   ThreadCounters* counters_block_ = nullptr;
-  std::atomic<bool> listening_{true};
-  std::atomic<bool> stopping_{false};
   boost::asio::io_context io_;
 };
 

@@ -1,6 +1,6 @@
 // Flusher with a real store: a waiter is released by a flush that includes the increments
 // added before it registered, learns what that flush wrote, and is refused after the stop.
-#include "daemon/flusher.h"
+#include "daemon/ingest/flusher.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "daemon/json_writer.h"
+#include "daemon/http/json_writer.h"
 
 #include <gtest/gtest.h>
 

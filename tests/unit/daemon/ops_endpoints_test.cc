@@ -1,11 +1,10 @@
 // The operational endpoints' rules, where their conditions can be produced: readiness
 // (flush failing, no flush for 3 intervals, stopping), liveness (a stalled event loop), and
 // the checkpoint's argument checks. Uses a real Store in a temporary directory.
-#include "daemon/ops_endpoints.h"
-
 #include <gtest/gtest.h>
 
-#include "tests/support/temp_dir.h"
+#include "daemon/ops/endpoints.h"
+#include "tests/unit/daemon/ops_fixture.h"
 
 namespace tally::daemon {
 namespace {
@@ -58,36 +57,14 @@ TEST(Readiness, BeforeTheFirstFlushTheStartCounts) {
   EXPECT_TRUE(NotReadyReason(in).has_value());
 }
 
-class OpsEndpoints : public ::testing::Test {
- protected:
-  OpsEndpoints() {
-    auto store = persistence::Store::Open(dir_.Sub("db"));
-    EXPECT_TRUE(store.ok()) << store.status().message();
-    store_ = std::move(store).value();
-    flusher_ = std::make_unique<Flusher>(table_, *store_, std::chrono::milliseconds(1000));
-  }
-
-  ApiContext Context() {
-    return ApiContext{config_,   table_,           *store_,    *flusher_,
-                      counters_, [] { return 0; }, listening_, stopping_};
-  }
-
-  testing::TempDir dir_;
-  Config config_;
-  core::CounterTable table_{100};
-  std::unique_ptr<persistence::Store> store_;
-  std::unique_ptr<Flusher> flusher_;
-  CounterRegistry counters_;
-  std::atomic<bool> listening_{true};
-  std::atomic<bool> stopping_{false};
-};
+class OpsEndpoints : public OpsFixture {};
 
 TEST_F(OpsEndpoints, HealthFailsWhenAnEventLoopStalls) {
   ThreadCounters* a = counters_.NewBlock();
   ThreadCounters* b = counters_.NewBlock();
   a->loop_heartbeat_ns.Set(SteadyNowNs());
   b->loop_heartbeat_ns.Set(SteadyNowNs());
-  ApiContext ctx = Context();
+  OpsContext ctx = Context();
   EXPECT_EQ(HealthResponse(ctx).result(), http::status::ok);
   b->loop_heartbeat_ns.Set(SteadyNowNs() - 6 * kSecond);
   Response res = HealthResponse(ctx);
@@ -100,7 +77,7 @@ TEST_F(OpsEndpoints, HealthFailsWhenAnEventLoopStalls) {
 }
 
 TEST_F(OpsEndpoints, ReadyFollowsTheFlusher) {
-  ApiContext ctx = Context();
+  OpsContext ctx = Context();
   counters_.process.started_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                           std::chrono::system_clock::now().time_since_epoch())
                                           .count();
@@ -118,7 +95,7 @@ TEST_F(OpsEndpoints, ReadyFollowsTheFlusher) {
 }
 
 TEST_F(OpsEndpoints, CheckpointChecksItsTarget) {
-  ApiContext ctx = Context();
+  OpsContext ctx = Context();
   auto post = [&](std::string body) {
     Request req{http::verb::post, "/admin/checkpoint", 11};
     req.body() = std::move(body);

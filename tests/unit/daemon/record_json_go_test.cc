@@ -5,8 +5,8 @@
 
 #include <limits>
 
-#include "daemon/json_writer.h"
-#include "daemon/record_json.h"
+#include "daemon/api/record_json.h"
+#include "daemon/http/json_writer.h"
 
 namespace tally::daemon {
 namespace {

@@ -1,4 +1,4 @@
-#include "daemon/record_json.h"
+#include "daemon/api/record_json.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // Socket activation's classification of inherited descriptors, and the systemd notifier,
 // with real sockets.
-#include "daemon/socket_activation.h"
+#include "daemon/ops/socket_activation.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -14,7 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "daemon/notify.h"
+#include "daemon/ops/notify.h"
 
 namespace tally::daemon {
 namespace {

@@ -1,12 +1,12 @@
 // --wal-recovery and --checkpoint-root: parsing, the systemd default, and the StoreOptions
 // the daemon opens the store with.
-#include "daemon/store_log.h"
+#include "daemon/app/store_log.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 
-#include "daemon/config.h"
+#include "daemon/app/config.h"
 #include "tests/support/temp_dir.h"
 
 namespace tally::daemon {

@@ -1,0 +1,51 @@
+// Counting endpoints: POST /v1/ingest (statsd lines over HTTP), POST
+// /internal/apikey-stats/flush (ez-api's deltas, optionally idempotent), POST /admin/flush
+// and GET /admin/apikey-stats/summary. The router (router.h) checks path, method and token
+// first; these validate the request as a whole before anything is counted or applied.
+//
+// Threads: Ingest counts on the I/O thread (the table is lock-free); store calls run on the
+// Workers (InternalFlush on the write strand); wait=flush and /admin/flush answer from the
+// flusher thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/counter_table.h"
+#include "daemon/api/call.h"
+#include "daemon/ingest/flusher.h"
+#include "daemon/metrics.h"
+#include "persistence/store.h"
+
+namespace tally::daemon {
+
+// What the counting endpoints read and drive; the references are owned by the Daemon and
+// outlive the endpoints.
+struct CountingContext {
+  std::string metric_prefix;  // --metric-prefix: statsd lines outside it are ignored
+  uint64_t max_keys = 0;      // --max-keys: an internal flush creates no key records past it
+  core::CounterTable& table;
+  Flusher& flusher;
+  persistence::Store& store;
+  ProcessMetrics& process;  // internal_flush_dropped_deleted
+};
+
+class CountingEndpoints {
+ public:
+  CountingEndpoints(CountingContext ctx, Workers& workers)
+      : ctx_(std::move(ctx)), workers_(workers) {}
+
+  void Ingest(Call call);
+  void InternalFlush(Call call);
+  void AdminFlush(Call call);
+  void Summary(Call call);
+
+ private:
+  // Counts what an internal flush dropped (deleted keys) in /metrics.
+  void CountDropped(const persistence::FlushResult& r);
+
+  CountingContext ctx_;
+  Workers& workers_;
+};
+
+}  // namespace tally::daemon
