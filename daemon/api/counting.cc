@@ -148,6 +148,12 @@ void CountingEndpoints::InternalFlush(Call call) {
   std::optional<std::string> key;
   if (auto it = call.req.find("Idempotency-Key"); it != call.req.end()) {
     key = std::string(it->value());
+    // Two keys are refused, not one of them taken: a retry naming the other would apply the
+    // deltas again.
+    if (call.req.count("Idempotency-Key") > 1) {
+      return call.done(
+          JsonError(http::status::bad_request, "Idempotency-Key must be given at most once"));
+    }
     if (!ValidIdempotencyKey(*key)) {
       return call.done(JsonError(http::status::bad_request,
                                  "Idempotency-Key must be 1 to 255 visible ASCII characters"));

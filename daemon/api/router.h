@@ -64,7 +64,7 @@ class Api : public Handler {
 
   void Handle(Request request, Responder done) override;
   // The refusals Handle() would answer before running a handler (404, 405, 401, 503),
-  // decided on the header alone: the session asks before sending "100 Continue".
+  // decided on the header alone: the session asks before reading any body byte.
   std::optional<Response> Screen(const http::request_header<>& header) override;
   void HandleStreaming(Request request, Responder done, StreamResponder stream) override;
 

@@ -1,5 +1,6 @@
 #include "daemon/http/server.h"
 
+#include <array>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
@@ -127,16 +128,20 @@ class Session : public std::enable_shared_from_this<Session> {
     if (parser_->is_done()) {
       return OnRead(ec);
     }
+    // A body follows: the handler screens the header first (route, method, token,
+    // stopping), so a refused request is answered at once and its body never buffered.
+    // The connection then closes, discarding a bounded amount of what is still arriving.
+    if (std::optional<Response> refused = listener_.handler_.Screen(header)) {
+      busy_ = true;
+      keep_alive_ = false;
+      version_ = header.version();
+      failed_ = true;
+      return Write(std::move(*refused));
+    }
+    // RFC 9110 10.1.1: an HTTP/1.0 client's 100-continue expectation is ignored.
     auto expect = header.find(http::field::expect);
-    if (expect != header.end() && beast::iequals(expect->value(), "100-continue")) {
-      if (std::optional<Response> refused = listener_.handler_.Screen(header)) {
-        // The body was never asked for: answer now and close rather than read it.
-        busy_ = true;
-        keep_alive_ = false;
-        version_ = header.version();
-        failed_ = true;
-        return Write(std::move(*refused));
-      }
+    if (header.version() >= 11 && expect != header.end() &&
+        beast::iequals(expect->value(), "100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       return asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
                                [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -358,16 +363,22 @@ class Session : public std::enable_shared_from_this<Session> {
   // After an error answer the client may still be sending (a body past the limit): closing
   // now would reset the connection and could destroy the answer in flight. Stop sending,
   // then discard what arrives for a short while before closing.
+  // What is discarded is never read, so every lingering session of a thread shares one
+  // buffer: many refused clients still sending cost no memory each.
   void Linger() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream_.expires_after(kLinger);
-    discard_.resize(64 * 1024);
+    buffer_.clear();
+    buffer_.shrink_to_fit();
+    parser_.reset();
     DiscardSome();
   }
 
   void DiscardSome() {
-    stream_.async_read_some(asio::buffer(discard_),
+    // Per thread: a session's reads all run on its own thread (one io_context each).
+    thread_local std::array<char, 64 * 1024> discard;
+    stream_.async_read_some(asio::buffer(discard),
                             [self = shared_from_this()](beast::error_code ec, size_t n) {
                               self->discarded_ += n;
                               if (ec || self->discarded_ > kLingerBytes) {
@@ -388,7 +399,6 @@ class Session : public std::enable_shared_from_this<Session> {
   std::atomic<uint32_t>& connections_;
   beast::flat_buffer buffer_;
   std::optional<RequestParser> parser_;
-  std::vector<char> discard_;
   size_t discarded_ = 0;
   bool keep_alive_ = false;
   bool failed_ = false;

@@ -25,8 +25,14 @@
 // Methods and targets: HEAD is answered as GET without the body (the GET's Content-Length);
 // an absolute-form target ("http://host/path") is reduced to its path and query; "OPTIONS *"
 // is answered 204 with the methods tallyd serves in Allow. 1xx, 204 and 304 answers carry no
-// Content-Length. "Expect: 100-continue" gets "100 Continue" only when Handler::Screen admits
-// the request; otherwise the final answer is sent at once and the connection closes unread.
+// Content-Length.
+// Screening: a request with a body is first put to Handler::Screen on its header alone
+// (route, method, token, stopping); a refused one is answered at once with
+// "Connection: close" and its body is never buffered (what still arrives is discarded, at
+// most 8 MiB for 2 s, into one per-thread scratch buffer, before the close). A request
+// without a body goes straight to the handler, which refuses it the same way but keeps the
+// connection. "Expect: 100-continue" gets "100 Continue" only for an HTTP/1.1 request that
+// Screen admitted; an HTTP/1.0 client's expectation is ignored (RFC 9110 10.1.1).
 //
 // Stop: the acceptor closes, idle connections close, a connection in the middle of sending a
 // request gets a few seconds to finish it, and a request being handled is answered with
@@ -75,7 +81,8 @@ class Handler {
   virtual void Handle(Request request, Responder done) = 0;
   // Decides on a request's header alone, before its body is read: an answer refuses the
   // request (unknown path, method, token, stopping), nullopt lets it proceed to Handle().
-  // Called on the session's thread for requests that wait for "100 Continue"; must not block.
+  // Called on the session's thread for every request with a body, before any body byte is
+  // read; must not block.
   virtual std::optional<Response> Screen(const http::request_header<>& header) {
     (void)header;
     return std::nullopt;

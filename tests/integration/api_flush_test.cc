@@ -150,6 +150,35 @@ TEST(ApiFlush, IdempotentRetriesApplyOnceAcrossARestart) {
   EXPECT_EQ(Summary(t).at("total_requests").as_int64(), 8);
 }
 
+// Idempotency-Key given twice, or empty, is a 400 with nothing applied: taking one of two
+// keys would let a retry carrying the other apply the same deltas again.
+TEST(ApiFlush, DuplicateOrEmptyIdempotencyKeyIsRefused) {
+  TempDir dir;
+  TallydProcess t(dir.Sub("data"), Tokens());
+  const std::string body = R"({"keys":[{"api_key_id":3,"requests":4,"success_requests":1}]})";
+  auto send = [&](std::string_view key_lines) {
+    RawConnection c(t.http_port());
+    EXPECT_TRUE(
+        c.Send("POST /internal/apikey-stats/flush HTTP/1.1\r\nHost: x\r\n"
+               "X-Internal-Token: int-token\r\n" +
+               std::string(key_lines) + "Content-Length: " + std::to_string(body.size()) +
+               "\r\n\r\n" + body));
+    return c.ReadResponse();
+  };
+  const std::string two = "Idempotency-Key: key-a\r\nIdempotency-Key: key-b\r\n";
+  HttpResult r = send(two);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(send("Idempotency-Key:\r\n").status, 400);
+  EXPECT_EQ(send("Idempotency-Key: \r\n").status, 400);
+  EXPECT_EQ(Summary(t).at("total_requests").as_int64(), 0);
+  // Each key alone applies once; the pair is still refused.
+  EXPECT_EQ(send("Idempotency-Key: key-a\r\n").status, 200);
+  EXPECT_EQ(send("Idempotency-Key: key-b\r\n").status, 200);
+  EXPECT_EQ(send(two).status, 400);
+  EXPECT_EQ(Summary(t).at("total_requests").as_int64(), 8);
+  EXPECT_EQ(t.Stop(), 0) << t.Log();
+}
+
 TEST(ApiFlush, IngestAndWaitForFlush) {
   TempDir dir;
   std::string data = dir.Sub("data");

@@ -105,13 +105,18 @@ int64_t TotalRequests(uint16_t port) {
 constexpr uint64_t kFloodBytes = 64ULL * 1024 * 1024;
 const std::string kChunkedHead =
     "POST /v1/ingest HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+// With the token: a request without it is refused on its header before any body byte is
+// read (HttpRequests.UnauthorizedBodiesAreNeverBuffered), so the framing bounds below are
+// what hold for an admitted client.
+const std::string kAuthorizedChunkedHead =
+    "POST /v1/ingest HTTP/1.1\r\nHost: x\r\nX-Internal-Token: int-token\r\n"
+    "Transfer-Encoding: chunked\r\n\r\n";
 
 TEST(HttpFraming, EndlessChunkExtensionIsRefusedWithFlatMemory) {
   TempDir dir;
   TallydProcess tallyd(dir.Sub("data"), {"--internal-token", "int-token"});
   const int64_t rss_before = ProcStatusKb(tallyd.pid(), "VmRSS");
-  // Unauthenticated: the limit holds before any token is looked at.
-  FloodResult r = Flood(tallyd.http_port(), kChunkedHead + "16;", 'a', kFloodBytes);
+  FloodResult r = Flood(tallyd.http_port(), kAuthorizedChunkedHead + "16;", 'a', kFloodBytes);
   EXPECT_EQ(r.status, 400);
   EXPECT_TRUE(r.closed);
   EXPECT_LT(r.sent, kFloodBytes / 2) << "tallyd kept reading an endless chunk extension";
@@ -125,7 +130,8 @@ TEST(HttpFraming, EndlessTrailerIsRefusedWithFlatMemory) {
   TempDir dir;
   TallydProcess tallyd(dir.Sub("data"), {"--internal-token", "int-token"});
   const int64_t rss_before = ProcStatusKb(tallyd.pid(), "VmRSS");
-  FloodResult r = Flood(tallyd.http_port(), kChunkedHead + "0\r\nX-T: ", 'a', kFloodBytes);
+  FloodResult r =
+      Flood(tallyd.http_port(), kAuthorizedChunkedHead + "0\r\nX-T: ", 'a', kFloodBytes);
   EXPECT_EQ(r.status, 431);
   EXPECT_TRUE(r.closed);
   EXPECT_LT(r.sent, kFloodBytes / 2) << "tallyd kept reading an endless trailer";

@@ -1,5 +1,6 @@
 // Request handling edges against the real tallyd: HEAD, 204 framing, absolute-form targets,
-// OPTIONS *, "Expect: 100-continue" before auth, and a refused ingest that counts nothing.
+// OPTIONS *, "Expect: 100-continue" before auth (and never for HTTP/1.0), unauthorized bodies
+// that are never buffered, and a refused ingest that counts nothing.
 //
 // Guarantees checked: an answer never carries bytes its framing does not announce (a
 // kept-alive connection stays in step after HEAD and 204), a client that will be refused
@@ -12,7 +13,9 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "tests/support/tallyd_process.h"
 #include "tests/support/temp_dir.h"
@@ -226,6 +229,62 @@ TEST(HttpRequests, ContinueOnlyAfterAuth) {
   EXPECT_EQ(w.ReadHeader().status, 100);
   ASSERT_TRUE(w.Send(body));
   EXPECT_EQ(w.Read().status, 202);
+  EXPECT_EQ(tallyd.Stop(), 0) << tallyd.Log();
+}
+
+// A client without the token never gets its body read: it is answered 401 on the header
+// alone, with Connection: close, while most of its declared body is still unsent, and
+// tallyd's memory does not grow with the bodies (fixed and chunked alike).
+TEST(HttpRequests, UnauthorizedBodiesAreNeverBuffered) {
+  TempDir dir;
+  TallydProcess tallyd(dir.Sub("data"), kTokens);
+  const uint16_t port = tallyd.http_port();
+  constexpr int kClients = 50;
+  constexpr size_t kSent = 1024 * 1024;  // of a declared 4 MiB
+  const std::string part(kSent, 'x');
+  const int64_t rss_before = ProcessRssKb(tallyd.pid());
+  std::vector<std::unique_ptr<RawConnection>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    auto& c = clients.emplace_back(std::make_unique<RawConnection>(port));
+    ASSERT_TRUE(c->connected());
+    const bool chunked = i % 2 == 1;
+    std::string head = "POST /v1/ingest HTTP/1.1\r\nHost: x\r\n";
+    head += chunked ? "Transfer-Encoding: chunked\r\n\r\n100000\r\n"
+                    : "Content-Length: 4194304\r\n\r\n";
+    ASSERT_TRUE(c->Send(head));
+    ASSERT_TRUE(c->Send(part)) << "client " << i;
+  }
+  // Every body byte sent so far has reached tallyd (it read or discarded them to let the
+  // sends finish); none of them may be held.
+  const int64_t growth_kb = ProcessRssKb(tallyd.pid()) - rss_before;
+  EXPECT_LT(growth_kb, 8 * 1024) << "RSS grew by " << growth_kb << " KiB";
+  for (int i = 0; i < kClients; ++i) {
+    HttpResult r = clients[i]->ReadResponse();
+    ASSERT_EQ(r.status, 401) << "client " << i << ": no answer before the whole body";
+    EXPECT_EQ(r.headers["connection"], "close");
+  }
+  clients.clear();
+  HttpResult ok =
+      Http(port, "POST", "/v1/ingest", "apikey.7.success:1|c", {{"X-Internal-Token", "int-token"}});
+  EXPECT_EQ(ok.status, 202) << ok.body;
+  EXPECT_EQ(tallyd.Stop(), 0) << tallyd.Log();
+}
+
+// RFC 9110 10.1.1: an HTTP/1.0 request's "Expect: 100-continue" is ignored; its answer is
+// the final one, never "100 Continue".
+TEST(HttpRequests, NoContinueForHttp10) {
+  TempDir dir;
+  TallydProcess tallyd(dir.Sub("data"), kTokens);
+  const std::string body = "apikey.4.success:1|c";
+  Wire w(tallyd.http_port());
+  ASSERT_TRUE(
+      w.Send("POST /v1/ingest HTTP/1.0\r\nX-Internal-Token: int-token\r\n"
+             "Content-Length: " +
+             std::to_string(body.size()) + "\r\nExpect: 100-continue\r\n\r\n" + body));
+  HttpResult r = w.Read();
+  EXPECT_EQ(r.status, 202);
+  EXPECT_TRUE(w.Closed());
+  EXPECT_EQ(w.unread(), "");
   EXPECT_EQ(tallyd.Stop(), 0) << tallyd.Log();
 }
 
