@@ -144,7 +144,7 @@ bool ParseTags(std::string_view tags, uint64_t* key, Outcome* outcome) {
     size_t comma = tags.find(',');
     std::string_view tag = tags.substr(0, comma);
     if (tag.starts_with("key:")) {
-      if (have_key || !ParseDecimal(tag.substr(4), kMaxKeyId, key)) {
+      if (have_key || !ParseDecimal(tag.substr(4), kMaxId, key)) {
         return false;
       }
       have_key = true;
@@ -304,7 +304,7 @@ LineResult ParseLine(std::string_view line, std::string_view prefix, Increment* 
     }
   } else {
     size_t dot = metric.find('.');
-    if (dot == std::string_view::npos || !ParseDecimal(metric.substr(0, dot), kMaxKeyId, &key)) {
+    if (dot == std::string_view::npos || !ParseDecimal(metric.substr(0, dot), kMaxId, &key)) {
       return LineResult::kMalformed;
     }
     outcome = ParseOutcome(metric.substr(dot + 1));

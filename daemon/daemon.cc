@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/clock.h"
 #include "daemon/listen_guard.h"
 #include "daemon/log.h"
 #include "daemon/store_log.h"
@@ -94,15 +95,10 @@ Status Daemon::Start() {
   api_ = std::make_unique<Api>(ApiContext{config_, *table_, *store_, *flusher_, counters_,
                                           [this] { return KernelDrops(); }, listening_, stopping_});
 
-  if (Status s = OpenListeners(*inherited); !s.ok()) {
-    return s;
-  }
+  TALLY_RETURN_IF_ERROR(OpenListeners(*inherited));
 
   // Relaxed: written before the I/O threads start (see ProcessMetrics).
-  counters_.process.started_unix_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                              std::chrono::system_clock::now().time_since_epoch())
-                                              .count(),
-                                          std::memory_order_relaxed);
+  counters_.process.started_unix_ns.store(core::UnixNowNs(), std::memory_order_relaxed);
   flusher_->Start();
   for (auto& t : threads_) {
     IoThread* raw = t.get();
@@ -148,9 +144,7 @@ Status Daemon::OpenListeners(InheritedSockets& inherited) {
     http_ep.port = *port;
   }
   if (!config_.unix_socket.empty()) {
-    if (Status s = CheckUnixSocketFree(config_.unix_socket); !s.ok()) {
-      return s;
-    }
+    TALLY_RETURN_IF_ERROR(CheckUnixSocketFree(config_.unix_socket));
   }
   auto dup_for = [](int fd, uint32_t thread) -> core::StatusOr<int> {
     if (thread == 0) {
@@ -224,9 +218,7 @@ Status Daemon::OpenListeners(InheritedSockets& inherited) {
 
   for (int fd : inherited.udp) {
     uint64_t granted = 0;
-    if (Status s = PrepareInheritedUdp(fd, config_.udp_rcvbuf, &granted); !s.ok()) {
-      return s;
-    }
+    TALLY_RETURN_IF_ERROR(PrepareInheritedUdp(fd, config_.udp_rcvbuf, &granted));
     LogUdp()->info(
         "listening on inherited UDP socket {} (port {}), shared by {} threads, "
         "SO_RCVBUF {} bytes",
