@@ -63,7 +63,7 @@ class Db {
   // A consistent view of the database, released when the pointer is destroyed (before
   // the Db). Cheap; any thread.
   struct SnapshotRelease {
-    rocksdb::DB* db;
+    rocksdb::DB* db = nullptr;
     void operator()(const rocksdb::Snapshot* s) const;
   };
   using Snapshot = std::unique_ptr<const rocksdb::Snapshot, SnapshotRelease>;

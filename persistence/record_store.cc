@@ -20,6 +20,40 @@ namespace tally::persistence {
 using core::Status;
 using core::StatusOr;
 
+namespace {
+
+bool Live(const ProviderGroup& g) { return g.live(); }
+template <typename State>
+bool Live(const State& key_state) {
+  return key_state.live;
+}
+
+// The id a create gets: `requested`, or when it is 0 the lowest id no record in `taken` has
+// ever held, deleted ones included. Since ids are never freed, that answer never decreases:
+// `*cursor` advances past taken ids, O(1) amortized. InvalidArgument out of 1..2^63-1;
+// Conflict when taken (deleted records keep their ids); Refused once every id is taken.
+template <typename Map>
+StatusOr<uint64_t> IdForCreate(uint64_t requested, const Map& taken, uint64_t* cursor,
+                               const std::string& kind) {
+  if (requested == 0) {
+    while (*cursor <= core::kMaxId && taken.contains(*cursor)) {
+      ++*cursor;
+    }
+    if (*cursor > core::kMaxId) {
+      return Status::Refused("no free " + kind + " id");
+    }
+    return *cursor;
+  }
+  TALLY_RETURN_IF_ERROR(CheckId(requested));
+  if (auto it = taken.find(requested); it != taken.end()) {
+    return Status::Conflict(kind + " " + std::to_string(requested) +
+                            (Live(it->second) ? " exists" : " was deleted; ids are not reused"));
+  }
+  return requested;
+}
+
+}  // namespace
+
 StatusOr<ProviderGroup> Store::GetGroup(uint64_t id) const {
   std::shared_lock lock(mu_);
   auto it = groups_.find(id);
@@ -42,29 +76,12 @@ std::vector<ProviderGroup> Store::ListGroups() const {
 
 StatusOr<ProviderGroup> Store::CreateGroup(ProviderGroup g) {
   std::unique_lock lock(mu_);
-  if (g.id == 0) {
-    StatusOr<uint64_t> id = NextFreeGroupIdLocked();
-    if (!id.ok()) {
-      return id.status();
-    }
-    g.id = *id;
-  } else if (!IdInRange(g.id)) {
-    return CheckId(g.id);
-  } else if (auto it = groups_.find(g.id); it != groups_.end()) {
-    return Status::Conflict(GroupName(g.id) +
-                            (it->second.live() ? " exists" : " was deleted; ids are not reused"));
+  StatusOr<uint64_t> id = IdForCreate(g.id, groups_, &free_group_cursor_, "provider group");
+  if (!id.ok()) {
+    return id.status();
   }
+  g.id = *id;
   return WriteGroupLocked(std::move(g), /*create=*/true);
-}
-
-StatusOr<uint64_t> Store::NextFreeGroupIdLocked() {
-  while (free_group_cursor_ <= core::kMaxId && groups_.contains(free_group_cursor_)) {
-    ++free_group_cursor_;
-  }
-  if (free_group_cursor_ > core::kMaxId) {
-    return Status::Refused("no free provider group id");
-  }
-  return free_group_cursor_;
 }
 
 StatusOr<ProviderGroup> Store::PutGroup(ProviderGroup g) {
@@ -183,13 +200,11 @@ StatusOr<std::vector<ApiKey>> Store::ListKeysPage(uint64_t after_id, size_t limi
   }
   // Taken under the lock, the snapshot is the state after some completed write, when disk
   // equals memory; the scan then runs without the lock, so writers are not held up.
-  const rocksdb::Snapshot* raw = nullptr;
+  Db::Snapshot snapshot;
   {
     std::shared_lock lock(mu_);
-    raw = db_->rocks()->GetSnapshot();
+    snapshot = db_->TakeSnapshot();
   }
-  auto release = [this](const rocksdb::Snapshot* s) { db_->rocks()->ReleaseSnapshot(s); };
-  std::unique_ptr<const rocksdb::Snapshot, decltype(release)> snapshot(raw, release);
   rocksdb::ReadOptions read;
   read.snapshot = snapshot.get();
   read.fill_cache = false;  // a bulk scan
@@ -224,29 +239,12 @@ StatusOr<std::vector<ApiKey>> Store::ListKeysPage(uint64_t after_id, size_t limi
 
 StatusOr<ApiKey> Store::CreateKey(ApiKey k) {
   std::unique_lock lock(mu_);
-  if (k.id == 0) {
-    StatusOr<uint64_t> id = NextFreeKeyIdLocked();
-    if (!id.ok()) {
-      return id.status();
-    }
-    k.id = *id;
-  } else if (!IdInRange(k.id)) {
-    return CheckId(k.id);
-  } else if (auto it = keys_.find(k.id); it != keys_.end()) {
-    return Status::Conflict(KeyName(k.id) +
-                            (it->second.live ? " exists" : " was deleted; ids are not reused"));
+  StatusOr<uint64_t> id = IdForCreate(k.id, keys_, &free_key_cursor_, "api key");
+  if (!id.ok()) {
+    return id.status();
   }
+  k.id = *id;
   return WriteKeyLocked(std::move(k), /*create=*/true);
-}
-
-StatusOr<uint64_t> Store::NextFreeKeyIdLocked() {
-  while (free_key_cursor_ <= core::kMaxId && keys_.contains(free_key_cursor_)) {
-    ++free_key_cursor_;
-  }
-  if (free_key_cursor_ > core::kMaxId) {
-    return Status::Refused("no free api key id");
-  }
-  return free_key_cursor_;
 }
 
 StatusOr<ApiKey> Store::PutKey(ApiKey k) {

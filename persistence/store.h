@@ -208,12 +208,6 @@ class Store {
   core::Status CheckGroupNameLocked(const ProviderGroup& g) const;
   core::StatusOr<ProviderGroup> WriteGroupLocked(ProviderGroup g, bool create);
   core::StatusOr<ApiKey> WriteKeyLocked(ApiKey k, bool create);
-  // The lowest id no key (or group) has ever held, deleted ones included, for a create without
-  // an id; Refused only once every id up to 2^63-1 is taken. Since ids are never freed, the
-  // answer never decreases: a cursor advances past taken ids, O(1) amortized. Caller holds mu_
-  // exclusively.
-  core::StatusOr<uint64_t> NextFreeKeyIdLocked();
-  core::StatusOr<uint64_t> NextFreeGroupIdLocked();
 
   const std::unique_ptr<Db> db_;
   const core::Clock& clock_;  // options.clock or the system clock
@@ -226,7 +220,7 @@ class Store {
   uint64_t max_key_id_ = 0;                      // guarded by mu_; deleted keys included
   IdempotencyStore idem_;                        // guarded by mu_
 
-  // Automatic ids (NextFree*IdLocked); guarded by mu_. No id below a cursor is free.
+  // Automatic ids (IdForCreate, record_store.cc); guarded by mu_. No id below a cursor is free.
   uint64_t free_key_cursor_ = 1;
   uint64_t free_group_cursor_ = 1;
 };
