@@ -10,6 +10,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <utility>
@@ -47,6 +48,7 @@ class [[nodiscard]] Status {
     static constexpr const char* kNames[] = {"OK",         "InvalidArgument", "NotFound",
                                              "Conflict",   "Refused",         "IoError",
                                              "Corruption", "Unavailable"};
+    static_assert(std::size(kNames) == static_cast<size_t>(Code::kUnavailable) + 1);
     std::string out = kNames[static_cast<int>(code_)];
     if (!message_.empty()) {
       out += ": " + message_;
