@@ -48,19 +48,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/key_delta.h"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
 namespace tally::core {
-
-// What one key gained since the last drain.
-struct KeyDelta {
-  uint64_t key = 0;
-  uint64_t successes = 0;
-  uint64_t failures = 0;
-  bool operator==(const KeyDelta&) const = default;
-};
 
 class CounterTable {
  public:

@@ -144,7 +144,7 @@ bool ParseTags(std::string_view tags, uint64_t* key, Outcome* outcome) {
     size_t comma = tags.find(',');
     std::string_view tag = tags.substr(0, comma);
     if (tag.starts_with("key:")) {
-      if (have_key || !ParseDecimal(tag.substr(4), kMaxKeyId, key)) {
+      if (have_key || !ParseDecimal(tag.substr(4), kMaxId, key)) {
         return false;
       }
       have_key = true;
@@ -182,12 +182,105 @@ bool IsEventOrServiceCheck(std::string_view line) {
   return line.starts_with("_e{") || line.starts_with("_sc|");
 }
 
+// The optional fields after the type: each at most once, in any order.
+struct Fields {
+  bool below_one = false;  // a sample rate below 1
+  bool have_tags = false;
+  std::string_view tags;  // without the '#'
+};
+
+// Optional fields, each at most once, in any order: sample rate, tags, DogStatsD container
+// and timestamp. `fields` is what follows the type's '|'; false when malformed.
+bool ParseFields(std::string_view fields, Fields* out) {
+  bool have_rate = false;
+  bool have_container = false;
+  bool have_timestamp = false;
+  bool more = true;
+  while (more) {
+    size_t next = fields.find('|');
+    std::string_view field = fields.substr(0, next);
+    more = next != std::string_view::npos;
+    fields = more ? fields.substr(next + 1) : std::string_view();
+    if (field.empty()) {
+      return false;
+    }
+    switch (field[0]) {
+      case '@': {
+        Rate rate = ParseRate(field.substr(1));
+        if (have_rate || rate == Rate::kInvalid) {
+          return false;
+        }
+        have_rate = true;
+        out->below_one = rate == Rate::kBelowOne;
+        break;
+      }
+      case '#':
+        if (out->have_tags || HasControl(field)) {
+          return false;
+        }
+        out->have_tags = true;
+        out->tags = field.substr(1);
+        break;
+      case 'c':
+        if (have_container || field.size() < 2 || field[1] != ':' || HasControl(field)) {
+          return false;
+        }
+        have_container = true;
+        break;
+      case 'T':
+        if (have_timestamp || field.size() < 2 ||
+            !std::all_of(field.begin() + 1, field.end(), IsDigit)) {
+          return false;
+        }
+        have_timestamp = true;
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+// Values: one or more ':'-separated decimals, summed (DogStatsD packing). The sum cannot
+// wrap: that would take 2^32 values below 2^32 each, a line of more than 8 GiB.
+bool SumValues(std::string_view values, uint64_t* sum) {
+  *sum = 0;
+  while (true) {
+    size_t sep = values.find(':');
+    uint64_t v = 0;
+    if (!ParseDecimal(values.substr(0, sep), kMaxLineValue, &v)) {
+      return false;
+    }
+    *sum += v;
+    if (sep == std::string_view::npos) {
+      return true;
+    }
+    values.remove_prefix(sep + 1);
+  }
+}
+
+// The key and outcome: from the tags for "requests", else from "<id>.<outcome>".
+bool ParseKeyAndOutcome(std::string_view metric, const Fields& fields, uint64_t* key,
+                        Outcome* outcome) {
+  if (metric == "requests") {
+    return fields.have_tags && ParseTags(fields.tags, key, outcome);
+  }
+  size_t dot = metric.find('.');
+  if (dot == std::string_view::npos || !ParseDecimal(metric.substr(0, dot), kMaxId, key)) {
+    return false;
+  }
+  *outcome = ParseOutcome(metric.substr(dot + 1));
+  return *outcome != Outcome::kInvalid;
+}
+
 }  // namespace
 
 bool detail::PrefixIsNameSafe(std::string_view prefix) {
   return std::all_of(prefix.begin(), prefix.end(), IsNameByte);
 }
 
+// The hot path of ingestion (every line of every datagram). Its helpers above live in this
+// file's anonymous namespace, so the compiler inlines them (bench: BM_ParseBuffer).
 LineResult ParseLine(std::string_view line, std::string_view prefix, Increment* out) {
   if (!line.empty() && line.back() == '\r') {
     line.remove_suffix(1);
@@ -227,92 +320,17 @@ LineResult ParseLine(std::string_view line, std::string_view prefix, Increment* 
   }
   std::string_view metric = name.substr(prefix.size() + 1);
 
-  // Optional fields, each at most once, in any order: sample rate, tags, DogStatsD container
-  // and timestamp.
-  bool have_rate = false;
-  bool below_one = false;
-  bool have_tags = false;
-  bool have_container = false;
-  bool have_timestamp = false;
-  std::string_view tags;
-  bool more = type_end != std::string_view::npos;
-  fields = more ? fields.substr(type_end + 1) : std::string_view();
-  while (more) {
-    size_t next = fields.find('|');
-    std::string_view field = fields.substr(0, next);
-    more = next != std::string_view::npos;
-    fields = more ? fields.substr(next + 1) : std::string_view();
-    if (field.empty()) {
-      return LineResult::kMalformed;
-    }
-    switch (field[0]) {
-      case '@': {
-        Rate rate = ParseRate(field.substr(1));
-        if (have_rate || rate == Rate::kInvalid) {
-          return LineResult::kMalformed;
-        }
-        have_rate = true;
-        below_one = rate == Rate::kBelowOne;
-        break;
-      }
-      case '#':
-        if (have_tags || HasControl(field)) {
-          return LineResult::kMalformed;
-        }
-        have_tags = true;
-        tags = field.substr(1);
-        break;
-      case 'c':
-        if (have_container || field.size() < 2 || field[1] != ':' || HasControl(field)) {
-          return LineResult::kMalformed;
-        }
-        have_container = true;
-        break;
-      case 'T':
-        if (have_timestamp || field.size() < 2 ||
-            !std::all_of(field.begin() + 1, field.end(), IsDigit)) {
-          return LineResult::kMalformed;
-        }
-        have_timestamp = true;
-        break;
-      default:
-        return LineResult::kMalformed;
-    }
+  Fields parsed;
+  if (type_end != std::string_view::npos && !ParseFields(fields.substr(type_end + 1), &parsed)) {
+    return LineResult::kMalformed;
   }
-
-  // Values: one or more ':'-separated decimals, summed (DogStatsD packing). The sum cannot
-  // wrap: that would take 2^32 values below 2^32 each, a line of more than 8 GiB.
   uint64_t sum = 0;
-  while (true) {
-    size_t sep = values.find(':');
-    uint64_t v = 0;
-    if (!ParseDecimal(values.substr(0, sep), kMaxLineValue, &v)) {
-      return LineResult::kMalformed;
-    }
-    sum += v;
-    if (sep == std::string_view::npos) {
-      break;
-    }
-    values.remove_prefix(sep + 1);
-  }
-
   uint64_t key = 0;
   Outcome outcome = Outcome::kInvalid;
-  if (metric == "requests") {
-    if (!have_tags || !ParseTags(tags, &key, &outcome)) {
-      return LineResult::kMalformed;
-    }
-  } else {
-    size_t dot = metric.find('.');
-    if (dot == std::string_view::npos || !ParseDecimal(metric.substr(0, dot), kMaxKeyId, &key)) {
-      return LineResult::kMalformed;
-    }
-    outcome = ParseOutcome(metric.substr(dot + 1));
-    if (outcome == Outcome::kInvalid) {
-      return LineResult::kMalformed;
-    }
+  if (!SumValues(values, &sum) || !ParseKeyAndOutcome(metric, parsed, &key, &outcome)) {
+    return LineResult::kMalformed;
   }
-  if (below_one) {
+  if (parsed.below_one) {
     return LineResult::kRefused;
   }
   out->key = key;

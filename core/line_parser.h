@@ -31,9 +31,10 @@
 #include <cstring>
 #include <string_view>
 
+#include "core/limits.h"
+
 namespace tally::core {
 
-inline constexpr uint64_t kMaxKeyId = (uint64_t{1} << 63) - 1;
 inline constexpr uint64_t kMaxLineValue = (uint64_t{1} << 32) - 1;
 // The longest sample rate, in characters after the '@'. Bounding the spelling is what makes
 // the exact comparison cheap: a 1 followed by a million zeros and e-2000000 is not a rate.

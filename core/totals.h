@@ -12,10 +12,12 @@
 #include <cstdint>
 #include <limits>
 
+#include "core/limits.h"
+
 namespace tally::core {
 
-// The largest count a total may hold, 2^63-1: the one definition of that bound.
-inline constexpr int64_t kMaxCount = std::numeric_limits<int64_t>::max();
+// The largest count a total may hold, 2^63-1 (core/limits.h).
+inline constexpr int64_t kMaxCount = kMaxInt64;
 
 // a + b, or UINT64_MAX where that would overflow: for counting refused or dropped increments
 // (exact below 2^64).

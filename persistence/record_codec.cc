@@ -173,9 +173,7 @@ std::string EncodeGroup(const ProviderGroup& g) {
 
 Status DecodeGroup(std::string_view in, ProviderGroup* g) {
   Reader r(in);
-  if (Status s = CheckVersion(r, "group"); !s.ok()) {
-    return s;
-  }
+  TALLY_RETURN_IF_ERROR(CheckVersion(r, "group"));
   g->id = r.U64();
   g->created_at = r.I64();
   g->updated_at = r.I64();
@@ -217,9 +215,7 @@ std::string EncodeKey(const ApiKey& k) {
 
 Status DecodeKey(std::string_view in, ApiKey* k) {
   Reader r(in);
-  if (Status s = CheckVersion(r, "key"); !s.ok()) {
-    return s;
-  }
+  TALLY_RETURN_IF_ERROR(CheckVersion(r, "key"));
   k->id = r.U64();
   k->created_at = r.I64();
   k->updated_at = r.I64();
@@ -242,9 +238,7 @@ Status DecodeKey(std::string_view in, ApiKey* k) {
 
 Status DecodeKeyHead(std::string_view in, uint64_t* id, bool* live, uint64_t* group_id) {
   Reader r(in);
-  if (Status s = CheckVersion(r, "key"); !s.ok()) {
-    return s;
-  }
+  TALLY_RETURN_IF_ERROR(CheckVersion(r, "key"));
   *id = r.U64();
   (void)r.I64();  // created_at
   (void)r.I64();  // updated_at

@@ -17,6 +17,10 @@ using TimeNs = int64_t;
 // Group 0 is "unassigned": never stored, it collects keys first seen through an increment.
 inline constexpr uint64_t kUnassignedGroup = 0;
 
+// A record's status when none is given (gorm's default for a zero value). The other rules
+// about records (validation, defaults of empty fields): record_rules.h.
+inline constexpr char kDefaultStatus[] = "active";
+
 struct ProviderGroup {
   uint64_t id = 0;
   TimeNs created_at = 0;
@@ -30,7 +34,7 @@ struct ProviderGroup {
   std::string static_headers;
   std::string headers_profile;
   std::string models;
-  std::string status = "active";
+  std::string status = kDefaultStatus;
   core::Totals totals;
 
   bool live() const { return !deleted_at.has_value(); }
@@ -50,7 +54,7 @@ struct ApiKey {
   std::string account_id;
   std::string project_id;
   int64_t weight = 1;
-  std::string status = "active";
+  std::string status = kDefaultStatus;
   bool auto_ban = true;
   std::string ban_reason;
   std::optional<TimeNs> ban_until;

@@ -1,10 +1,14 @@
 // Store: ProviderGroup and ApiKey records in RocksDB, and the atomic flush of counter deltas.
-//
-// Column families:
-//   groups     : IdKey(id) -> EncodeGroup (the whole group, totals included)
-//   keys       : IdKey(id) -> EncodeKey   (every key field but its totals)
-//   key_totals : IdKey(id) -> EncodeTotals
-//   meta       : "format" -> version byte, "epoch" -> u64, "idem/<key>" -> idempotent answers
+// The façade the daemon uses; by role, its parts are:
+//   db.h                 the RocksDB mechanics: open, the lock, column families, the synced
+//                        write and Resume, snapshots, checkpoint, events (db.cc, db_ops.cc,
+//                        db_events.cc)
+//   record_rules.h       the domain rules of records: validation, defaults, id range
+//   record_store.cc      groups and keys CRUD, keeping the invariant; store_verify.cc checks it
+//   flush_apply.cc       the atomic flush of counter deltas
+//   idempotency_store.h  the idempotent answers written with a flush
+//   record_codec.h       the stored encodings
+// store.cc opens the Db and loads the in-memory state from it.
 //
 // Every group and every key's group id, liveness and totals are kept in memory, loaded at
 // Open, so a flush never reads RocksDB: it computes the new totals in memory, writes them in
@@ -15,99 +19,26 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <set>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
-#include "core/counter_table.h"
+#include "core/clock.h"
+#include "core/key_delta.h"
 #include "core/status.h"
 #include "core/totals.h"
+#include "persistence/idempotency_store.h"
 #include "persistence/records.h"
-
-namespace rocksdb {
-class DB;
-class Env;
-class Logger;
-class ColumnFamilyHandle;
-class WriteBatch;
-}  // namespace rocksdb
+#include "persistence/store_options.h"
 
 namespace tally::persistence {
 
-// An idempotent write's first answer, kept 24 hours (restarts included) and written in the
-// same batch as the write it answers for.
-struct IdempotentAnswer {
-  std::string key;  // the client's Idempotency-Key
-  // The request's digest: SHA-256 of its body (32 bytes), compared byte for byte. An answer
-  // stored by an older build (format version 1) holds the 8-byte FNV-1a-64 hash of the body
-  // instead (record_codec.h); callers tell the two apart by the size.
-  std::string request_digest;
-  std::string response;  // the answer body returned the first time
-};
-
-// Inline constexpr so tests and the HTTP layer agree on how long an answer is kept.
-inline constexpr int64_t kIdempotencyTtlNs = 24LL * 3600 * 1'000'000'000;
-
-// How Open treats a damaged write-ahead log (docs/operations.md, "The write-ahead log").
-enum class WalRecovery : uint8_t {
-  // The default. A torn last record (a crash in the middle of a write, which was never
-  // acknowledged) is dropped; any other damage fails Open with Corruption naming the file,
-  // because the records after it may hold acknowledged flushes.
-  kStrict,
-  // Replays up to the last good record before the damage; whatever follows is lost. Open
-  // first tries kStrict; when that fails on the WAL it reopens this way, reports an error
-  // through on_event and sets StoreHealth::wal_damage_skipped.
-  kPointInTime,
-};
-
-// Severity of a StoreEvent: a warning (a write stall, a RocksDB warning) or an error (a
-// background error, damage found at open).
-enum class StoreEventLevel : uint8_t { kWarn, kError };
-
-// Receives RocksDB's warnings and errors (its info log at WARN and above), background errors
-// and write-stall changes, one line each. Called from RocksDB's threads and from Open, never
-// under the store's lock; must be thread-safe, quick, and rate-limit what it logs.
-using StoreEventFn = std::function<void(StoreEventLevel level, const std::string& message)>;
-
-// Counters of what RocksDB reported since Open, for metrics. Cheap to read (relaxed atomics).
-struct StoreHealth {
-  uint64_t background_errors = 0;   // RocksDB background errors (failed writes, flushes, ...)
-  uint64_t stalls_delayed = 0;      // a column family's writes entered the delayed state
-  uint64_t stalls_stopped = 0;      // a column family's writes entered the stopped state
-  bool stalled = false;             // some column family is delayed or stopped now
-  bool wal_damage_skipped = false;  // Open replayed past WAL damage (WalRecovery::kPointInTime)
-};
-
-struct StoreHealthState;  // store_internal.h
-
-// How a Store is opened. The defaults are what tallyd uses; tests override them.
-struct StoreOptions {
-  // RocksDB environment (file system, clock, threads). Not owned; must outlive the Store.
-  // nullptr: rocksdb::Env::Default(). Tests pass an Env over a fault-injecting FileSystem.
-  rocksdb::Env* env = nullptr;
-  // Where RocksDB's own info log goes, every line. nullptr: only its warnings and errors, to
-  // on_event. Never a file in the data dir: on a full disk, RocksDB (built with assertions,
-  // as Debian's is) aborts on the LOG write that follows a failed one.
-  std::shared_ptr<rocksdb::Logger> info_log;
-  // Wall clock for timestamps and idempotency expiry, Unix ns. Empty: the system clock.
-  std::function<TimeNs()> clock;
-  // How long an idempotent answer is kept.
-  int64_t idempotency_ttl_ns = kIdempotencyTtlNs;
-  // At most this many expired idempotent answers are deleted per flush batch.
-  size_t idempotency_purge_per_flush = 256;
-  // What Open does with a damaged write-ahead log.
-  WalRecovery wal_recovery = WalRecovery::kStrict;
-  // Where RocksDB's warnings, errors and stalls go. Empty: nowhere (still counted).
-  StoreEventFn on_event;
-};
+class Db;
 
 // How a flush treats deltas it cannot apply (the overflow rule, README "Exactness").
 //
@@ -257,18 +188,14 @@ class Store {
     bool live = true;
   };
 
-  struct IdemEntry {
-    TimeNs written_at = 0;
-  };
-
-  Store() = default;
+  Store(std::unique_ptr<Db> db, const StoreOptions& options);
+  // Load: the in-memory state from the database, at Open (store.cc).
   core::Status Load();
-  core::Status LoadIdempotent();
-  // Writes with sync=true; Resume()s RocksDB first if the previous write failed. Caller
-  // holds mu_ exclusively.
-  core::Status Write(rocksdb::WriteBatch* batch);
-  // Creates, fills (1 MiB), syncs and deletes a file in the data dir through the store's Env.
-  core::Status ProbeWritable();
+  core::Status LoadGroups();
+  core::Status LoadKeys();
+  // Sums the unassigned keys into unassigned_; Corruption when the live keys' totals add up
+  // past 2^63-1 (FlushRules).
+  core::Status SumLoadedTotals();
   core::Totals* GroupTotalsLocked(uint64_t group_id);
   // Sum over every live key (the summary); caller holds mu_. Never above 2^63-1 (FlushRules).
   core::Totals WholeLocked() const;
@@ -276,44 +203,24 @@ class Store {
   core::StatusOr<FlushResult> Flush(std::vector<core::KeyDelta>* deltas, IdempotentAnswer* answer,
                                     const std::function<std::string(const FlushResult&)>* render,
                                     const FlushRules& rules);
-  // Adds deletes of up to idempotency_purge_per_flush expired answers to `batch`; returns
-  // how many entries at the front of idem_order_ ForgetIdempotentLocked must then drop.
-  size_t PurgeExpiredLocked(TimeNs now, rocksdb::WriteBatch* batch) const;
-  void ForgetIdempotentLocked(size_t count);
-  // Admin helpers (store_records.cc); caller holds mu_.
+  // Admin helpers (record_store.cc); caller holds mu_.
   core::StatusOr<ApiKey> ReadKeyLocked(uint64_t id) const;
   core::Status CheckGroupNameLocked(const ProviderGroup& g) const;
   core::StatusOr<ProviderGroup> WriteGroupLocked(ProviderGroup g, bool create);
   core::StatusOr<ApiKey> WriteKeyLocked(ApiKey k, bool create);
-  // The lowest id no key (or group) has ever held, deleted ones included, for a create without
-  // an id; Refused only once every id up to 2^63-1 is taken. Since ids are never freed, the
-  // answer never decreases: a cursor advances past taken ids, O(1) amortized. Caller holds mu_
-  // exclusively.
-  core::StatusOr<uint64_t> NextFreeKeyIdLocked();
-  core::StatusOr<uint64_t> NextFreeGroupIdLocked();
 
-  std::unique_ptr<rocksdb::DB> db_;
-  rocksdb::ColumnFamilyHandle* groups_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* keys_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* totals_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  const std::unique_ptr<Db> db_;
+  const core::Clock& clock_;  // options.clock or the system clock
 
   mutable std::shared_mutex mu_;
-  std::map<uint64_t, ProviderGroup> groups_;               // guarded by mu_
-  std::unordered_map<uint64_t, KeyState> keys_;            // guarded by mu_
-  core::Totals unassigned_;                                // guarded by mu_; live keys of group 0
-  uint64_t epoch_ = 0;                                     // guarded by mu_
-  uint64_t max_key_id_ = 0;                                // guarded by mu_; deleted keys included
-  bool needs_resume_ = false;                              // guarded by mu_; the last write failed
-  std::unordered_map<std::string, IdemEntry> idem_;        // guarded by mu_
-  std::deque<std::pair<TimeNs, std::string>> idem_order_;  // guarded by mu_; oldest first
-  StoreOptions options_;
-  std::shared_ptr<StoreHealthState> health_;  // shared with RocksDB's listener and logger
-  std::mutex checkpoint_mu_;
-  std::set<std::string> checkpoints_running_;  // guarded by checkpoint_mu_; target dirs
+  std::map<uint64_t, ProviderGroup> groups_;     // guarded by mu_
+  std::unordered_map<uint64_t, KeyState> keys_;  // guarded by mu_
+  core::Totals unassigned_;                      // guarded by mu_; live keys of group 0
+  uint64_t epoch_ = 0;                           // guarded by mu_
+  uint64_t max_key_id_ = 0;                      // guarded by mu_; deleted keys included
+  IdempotencyStore idem_;                        // guarded by mu_
 
-  // Automatic ids (NextFree*IdLocked); guarded by mu_. No id below a cursor is free.
+  // Automatic ids (IdForCreate, record_store.cc); guarded by mu_. No id below a cursor is free.
   uint64_t free_key_cursor_ = 1;
   uint64_t free_group_cursor_ = 1;
 };

@@ -6,6 +6,9 @@
 #include <functional>
 #include <optional>
 
+#include "core/limits.h"
+#include "persistence/record_rules.h"
+
 namespace tally::daemon {
 namespace json = boost::json;
 using core::Status;
@@ -149,7 +152,7 @@ std::optional<int64_t> AsInt64(const json::value& v) {
   if (v.is_int64()) {
     return v.get_int64();
   }
-  if (v.is_uint64() && v.get_uint64() <= static_cast<uint64_t>(INT64_MAX)) {
+  if (v.is_uint64() && v.get_uint64() <= core::kMaxId) {
     return static_cast<int64_t>(v.get_uint64());
   }
   return std::nullopt;
@@ -377,23 +380,15 @@ std::string RenderKeys(const std::vector<ApiKey>& keys) {
 
 StatusOr<ProviderGroup> ParseGroup(std::string_view body) {
   ProviderGroup g;
-  if (Status s = ApplyObject(body, GroupFields(), &g); !s.ok()) {
-    return s;
-  }
-  if (g.status.empty()) {
-    g.status = "active";  // gorm's default for a zero value
-  }
+  TALLY_RETURN_IF_ERROR(ApplyObject(body, GroupFields(), &g));
+  persistence::FillDefaults(&g);
   return g;
 }
 
 StatusOr<ApiKey> ParseKey(std::string_view body) {
   ApiKey k;
-  if (Status s = ApplyObject(body, KeyFields(), &k); !s.ok()) {
-    return s;
-  }
-  if (k.status.empty()) {
-    k.status = "active";
-  }
+  TALLY_RETURN_IF_ERROR(ApplyObject(body, KeyFields(), &k));
+  persistence::FillDefaults(&k);
   return k;
 }
 
@@ -448,7 +443,7 @@ StatusOr<std::vector<core::KeyDelta>> ParseFlushBody(std::string_view raw_body) 
       }
     }
     const std::string where = "invalid request body: keys[" + std::to_string(index) + "]: ";
-    if (id == 0 || id > static_cast<uint64_t>(INT64_MAX)) {
+    if (id == 0 || id > core::kMaxId) {
       return Status::InvalidArgument(where + "api_key_id must be 1 to 2^63-1");
     }
     if (requests < 0 || successes < 0) {

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/clock.h"
 #include "daemon/app/listen_guard.h"
 #include "daemon/app/store_log.h"
 #include "daemon/log.h"
@@ -94,15 +95,10 @@ Status Daemon::Start() {
   flusher_->SetOnAttempt([m = monitor_.get()](const FlushStats& s) { m->OnFlushAttempt(s); });
   api_ = std::make_unique<Api>(ApiContextFor());
 
-  if (Status s = OpenListeners(*inherited); !s.ok()) {
-    return s;
-  }
+  TALLY_RETURN_IF_ERROR(OpenListeners(*inherited));
 
   // Relaxed: written before the I/O threads start (see ProcessMetrics).
-  counters_.process.started_unix_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                              std::chrono::system_clock::now().time_since_epoch())
-                                              .count(),
-                                          std::memory_order_relaxed);
+  counters_.process.started_unix_ns.store(core::UnixNowNs(), std::memory_order_relaxed);
   flusher_->Start();
   for (auto& t : threads_) {
     IoThread* raw = t.get();
@@ -169,9 +165,7 @@ Status Daemon::ClaimAddresses(const InheritedSockets& inherited, Endpoint* udp,
     http->port = *port;
   }
   if (!config_.unix_socket.empty()) {
-    if (Status s = CheckUnixSocketFree(config_.unix_socket); !s.ok()) {
-      return s;
-    }
+    TALLY_RETURN_IF_ERROR(CheckUnixSocketFree(config_.unix_socket));
   }
   return Status::Ok();
 }
@@ -256,9 +250,7 @@ Status Daemon::OpenListeners(InheritedSockets& inherited) {
   }
   for (int fd : inherited.udp) {
     uint64_t granted = 0;
-    if (Status s = PrepareInheritedUdp(fd, config_.udp_rcvbuf, &granted); !s.ok()) {
-      return s;
-    }
+    TALLY_RETURN_IF_ERROR(PrepareInheritedUdp(fd, config_.udp_rcvbuf, &granted));
     LogUdp()->info(
         "listening on inherited UDP socket {} (port {}), shared by {} threads, "
         "SO_RCVBUF {} bytes",

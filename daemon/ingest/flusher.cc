@@ -2,19 +2,10 @@
 
 #include <algorithm>
 
+#include "core/clock.h"
 #include "daemon/log.h"
 
 namespace tally::daemon {
-namespace {
-
-int64_t NowUnixNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
 Flusher::Flusher(core::CounterTable& table, persistence::Store& store,
                  std::chrono::milliseconds interval, std::chrono::milliseconds wait_deadline)
     : table_(table), store_(store), interval_(interval), wait_deadline_(wait_deadline) {}
@@ -180,7 +171,7 @@ void Flusher::RecordAttempt(const core::Status* error, const persistence::FlushR
   if (ok) {
     ++stats_.ok;
     stats_.error_streak = 0;
-    stats_.last_ok_unix_ns = NowUnixNs();
+    stats_.last_ok_unix_ns = core::UnixNowNs();
     stats_.dropped_deleted = core::SaturatingAdd(stats_.dropped_deleted, applied.dropped_deleted);
     stats_.dropped_overflow =
         core::SaturatingAdd(stats_.dropped_overflow, applied.dropped_overflow);

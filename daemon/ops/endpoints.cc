@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/clock.h"
 #include "daemon/http/json_writer.h"
 #include "daemon/log.h"
 
@@ -18,12 +19,6 @@
 
 namespace tally::daemon {
 namespace {
-
-int64_t UnixNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Prometheus text format 0.0.4: a HELP and a TYPE line per family, then its samples.
 class PromText {
@@ -124,7 +119,7 @@ Response ReadyResponse(const OpsContext& ctx) {
   in.flush_failing = stats.failing;
   in.last_ok_unix_ns = stats.last_ok_unix_ns;
   in.started_unix_ns = ctx.counters.process.started_unix_ns.load(std::memory_order_relaxed);
-  in.now_unix_ns = UnixNowNs();
+  in.now_unix_ns = core::UnixNowNs();
   in.interval_ns = int64_t{ctx.flush_interval_ms} * 1'000'000;
   if (std::optional<std::string> reason = NotReadyReason(in)) {
     return JsonError(http::status::service_unavailable, *reason);

@@ -2,18 +2,13 @@
 
 #include <fmt/format.h>
 
+#include "core/clock.h"
 #include "daemon/log.h"
 
 namespace tally::daemon {
 namespace {
 
 uint64_t Ns(std::chrono::nanoseconds d) { return static_cast<uint64_t>(d.count()); }
-
-int64_t UnixNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -96,7 +91,7 @@ void ServiceMonitor::SendStatus(const FlushStats& stats) {
   } else if (stats.last_ok_unix_ns == 0) {
     line += "no flush yet";
   } else {
-    double ago = static_cast<double>(UnixNowNs() - stats.last_ok_unix_ns) / 1e9;
+    double ago = static_cast<double>(core::UnixNowNs() - stats.last_ok_unix_ns) / 1e9;
     line += fmt::format("last flush ok {:.1f} s ago in {:.1f} ms", ago < 0 ? 0 : ago,
                         stats.last_duration_s * 1000);
   }

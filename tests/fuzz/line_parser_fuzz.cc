@@ -34,7 +34,7 @@ void Check(bool ok, const char* what) {
 }
 
 void CheckAccepted(const Increment& inc, std::string_view prefix) {
-  Check(inc.key >= 1 && inc.key <= tally::core::kMaxKeyId, "accepted key out of range");
+  Check(inc.key >= 1 && inc.key <= tally::core::kMaxId, "accepted key out of range");
   Check((inc.successes > 0) != (inc.failures > 0), "accepted line without exactly one outcome");
   uint64_t value = inc.successes + inc.failures;
   if (value > tally::core::kMaxLineValue) {

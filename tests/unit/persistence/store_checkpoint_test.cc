@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "persistence/store.h"
-#include "tests/support/temp_dir.h"
+#include "tests/unit/persistence/store_fixture.h"
 
 namespace tally::persistence {
 namespace {
@@ -20,14 +20,13 @@ using core::Status;
 using testing::TempDir;
 
 std::unique_ptr<Store> OpenWithData(const std::string& dir) {
-  auto s = Store::Open(dir);
-  EXPECT_TRUE(s.ok()) << s.status().message();
-  if (!s.ok()) {
+  std::unique_ptr<Store> store = OpenStore(dir);
+  if (store == nullptr) {
     return nullptr;
   }
   std::vector<core::KeyDelta> d = {{1, 2, 3}};
-  EXPECT_TRUE((*s)->ApplyFlush(&d).ok());
-  return std::move(*s);
+  EXPECT_TRUE(store->ApplyFlush(&d).ok());
+  return store;
 }
 
 TEST(StoreCheckpoint, AnExistingStagingDirIsAConflictAndKeepsItsFiles) {

@@ -15,9 +15,9 @@
 #include <mutex>
 
 #include "persistence/store.h"
-#include "persistence/store_internal.h"
-#include "tests/support/temp_dir.h"
+#include "persistence/db_internal.h"
 #include "tests/unit/persistence/fault_fs.h"
+#include "tests/unit/persistence/store_fixture.h"
 
 namespace tally::persistence {
 namespace {
@@ -27,7 +27,7 @@ using testing::FaultEnv;
 using testing::FaultFs;
 using testing::TempDir;
 
-class StoreFault : public ::testing::TestWithParam<FaultFs::Mode> {
+class StoreFault : public StoreFixture<::testing::TestWithParam<FaultFs::Mode>> {
  protected:
   void SetUp() override {
     opts_.env = fault_.env.get();
@@ -45,17 +45,8 @@ class StoreFault : public ::testing::TestWithParam<FaultFs::Mode> {
       return m.find(part) != std::string::npos;
     }));
   }
-  void Reopen() {
-    store_.reset();
-    auto s = Store::Open(dir_.Sub("db"), opts_);
-    ASSERT_TRUE(s.ok()) << s.status().message();
-    store_ = std::move(*s);
-  }
 
-  TempDir dir_;
   FaultEnv fault_;
-  StoreOptions opts_;
-  std::unique_ptr<Store> store_;
   std::mutex events_mu_;
   std::vector<std::string> errors_;  // guarded by events_mu_
 };

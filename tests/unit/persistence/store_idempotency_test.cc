@@ -4,25 +4,19 @@
 #include <rocksdb/db.h>
 
 #include "persistence/store.h"
-#include "tests/support/temp_dir.h"
+#include "tests/unit/persistence/store_fixture.h"
 
 namespace tally::persistence {
 namespace {
 
 using core::Status;
-using testing::TempDir;
 
-class StoreIdempotency : public ::testing::Test {
+class StoreIdempotency : public StoreTest {
  protected:
   void SetUp() override {
-    opts_.clock = [this] { return now_; };
+    clock_.Set(1'000'000'000);
+    opts_.clock = &clock_;
     Reopen();
-  }
-  void Reopen() {
-    store_.reset();
-    auto s = Store::Open(dir_.Sub("db"), opts_);
-    ASSERT_TRUE(s.ok()) << s.status().message();
-    store_ = std::move(*s);
   }
   // A stand-in for a request's digest, which the store stores and compares as bytes.
   static std::string Digest(uint64_t n) { return "digest-" + std::to_string(n); }
@@ -36,32 +30,18 @@ class StoreIdempotency : public ::testing::Test {
   // Answers stored on disk, counted with a raw RocksDB read (the store closed).
   size_t StoredAnswers() {
     store_.reset();
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* name : {"default", "groups", "keys", "key_totals", "meta"}) {
-      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    EXPECT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir_.Sub("db"), cfs, &handles, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
     size_t n = 0;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[4]));
-    for (it->Seek("idem/"); it->Valid() && it->key().starts_with("idem/"); it->Next()) {
-      ++n;
+    {
+      RawDb raw(db_dir());
+      std::unique_ptr<rocksdb::Iterator> it(
+          raw.db()->NewIterator(rocksdb::ReadOptions(), raw.cf(RawDb::kMetaCf)));
+      for (it->Seek("idem/"); it->Valid() && it->key().starts_with("idem/"); it->Next()) {
+        ++n;
+      }
     }
-    it.reset();
-    for (auto* h : handles) {
-      EXPECT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
-    }
-    db.reset();
     Reopen();
     return n;
   }
-
-  TempDir dir_;
-  StoreOptions opts_;
-  TimeNs now_ = 1'000'000'000;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_F(StoreIdempotency, AnswerIsRecordedWithTheFlushAndSurvivesReopen) {
@@ -106,10 +86,10 @@ TEST_F(StoreIdempotency, BadKeysAreRefused) {
 
 TEST_F(StoreIdempotency, AnswersExpireAfterTheTtlAcrossReopen) {
   ASSERT_TRUE(Apply("old", 1, {{1, 1, 0}}).ok());
-  now_ += kIdempotencyTtlNs - 1;
+  clock_.Advance(kIdempotencyTtlNs - 1);
   Reopen();
   EXPECT_TRUE(store_->LookupIdempotent("old").has_value());
-  now_ += 1;
+  clock_.Advance(1);
   EXPECT_FALSE(store_->LookupIdempotent("old").has_value());
   EXPECT_EQ(store_->idempotent_answers(), 0u);
   // Once expired the key may be used again, and holds the new answer.
@@ -126,10 +106,10 @@ TEST_F(StoreIdempotency, ExpiredAnswersArePurgedAFewPerFlush) {
   for (int i = 0; i < 5; ++i) {
     std::string key = std::to_string(i);  // not "k" + ...: GCC 12 -Wrestrict false positive
     ASSERT_TRUE(Apply(key, i, {{1, 1, 0}}).ok());
-    now_ += 1;
+    clock_.Advance(1);
   }
   EXPECT_EQ(StoredAnswers(), 5u);
-  now_ += kIdempotencyTtlNs;
+  clock_.Advance(kIdempotencyTtlNs);
   ASSERT_TRUE(Apply("fresh", 9, {{1, 1, 0}}).ok());  // purges 2 of the 5
   EXPECT_EQ(StoredAnswers(), 4u);
   std::vector<core::KeyDelta> plain = {{1, 1, 0}};

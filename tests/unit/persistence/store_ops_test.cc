@@ -6,19 +6,13 @@
 #include <thread>
 
 #include "persistence/store.h"
-#include "tests/support/temp_dir.h"
+#include "tests/unit/persistence/store_fixture.h"
 
 namespace tally::persistence {
 namespace {
 
 using core::Status;
 using testing::TempDir;
-
-std::unique_ptr<Store> OpenOrFail(const std::string& dir) {
-  auto s = Store::Open(dir);
-  EXPECT_TRUE(s.ok()) << s.status().message();
-  return s.ok() ? std::move(*s) : nullptr;
-}
 
 ProviderGroup Group(uint64_t id) {
   ProviderGroup g;
@@ -31,7 +25,7 @@ ProviderGroup Group(uint64_t id) {
 
 TEST(StoreOps, CheckpointIsAConsistentCopy) {
   TempDir dir;
-  auto store = OpenOrFail(dir.Sub("db"));
+  auto store = OpenStore(dir.Sub("db"));
   ASSERT_TRUE(store);
   ASSERT_TRUE(store->CreateGroup(Group(1)).ok());
   ApiKey k;
@@ -46,7 +40,7 @@ TEST(StoreOps, CheckpointIsAConsistentCopy) {
   d = {{3, 100, 0}};
   ASSERT_TRUE(store->ApplyFlush(&d).ok());  // after the checkpoint: not in the copy
 
-  auto copy = OpenOrFail(dir.Sub("copy"));
+  auto copy = OpenStore(dir.Sub("copy"));
   ASSERT_TRUE(copy);
   EXPECT_EQ(copy->epoch(), 1u);
   EXPECT_EQ(copy->GetGroup(1)->totals.total, 5);
@@ -57,7 +51,7 @@ TEST(StoreOps, CheckpointIsAConsistentCopy) {
 
 TEST(StoreOps, DiskBytesGrowWithDataAndCompactKeepsEverything) {
   TempDir dir;
-  auto store = OpenOrFail(dir.Sub("db"));
+  auto store = OpenStore(dir.Sub("db"));
   ASSERT_TRUE(store);
   uint64_t empty = store->DiskBytes();
   std::vector<core::KeyDelta> d;
@@ -72,7 +66,7 @@ TEST(StoreOps, DiskBytesGrowWithDataAndCompactKeepsEverything) {
   EXPECT_GT(compacted, 5000u * 8);  // SST files now hold the records
   EXPECT_EQ(store->GetKey(5000)->totals.total, 5001);
   store.reset();
-  store = OpenOrFail(dir.Sub("db"));
+  store = OpenStore(dir.Sub("db"));
   ASSERT_TRUE(store);
   EXPECT_EQ(store->live_keys(), 5000u);
   EXPECT_TRUE(store->Verify().ok());
@@ -80,7 +74,7 @@ TEST(StoreOps, DiskBytesGrowWithDataAndCompactKeepsEverything) {
 
 TEST(StoreOps, ConcurrentFlushesAdminChangesAndReads) {
   TempDir dir;
-  auto store = OpenOrFail(dir.Sub("db"));
+  auto store = OpenStore(dir.Sub("db"));
   ASSERT_TRUE(store);
   for (uint64_t g = 1; g <= 4; ++g) {
     ASSERT_TRUE(store->CreateGroup(Group(g)).ok());

@@ -8,25 +8,18 @@
 
 #include "persistence/record_codec.h"
 #include "persistence/store.h"
-#include "tests/support/temp_dir.h"
+#include "tests/unit/persistence/store_fixture.h"
 
 namespace tally::persistence {
 namespace {
 
 using core::Status;
-using testing::TempDir;
 
-constexpr uint64_t kMax = std::numeric_limits<int64_t>::max();  // 2^63-1
+constexpr uint64_t kMax = core::kMaxId;  // 2^63-1
 
-class StoreOverflow : public ::testing::Test {
+class StoreOverflow : public StoreTest {
  protected:
   void SetUp() override { Reopen(); }
-  void Reopen() {
-    store_.reset();
-    auto s = Store::Open(dir_.Sub("db"));
-    ASSERT_TRUE(s.ok()) << s.status().message();
-    store_ = std::move(*s);
-  }
   core::StatusOr<FlushResult> Flush(std::vector<core::KeyDelta> deltas, FlushRules rules = {}) {
     return store_->ApplyFlush(&deltas, rules);
   }
@@ -34,9 +27,6 @@ class StoreOverflow : public ::testing::Test {
     Status v = store_->Verify();
     EXPECT_TRUE(v.ok()) << v.message();
   }
-
-  TempDir dir_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_F(StoreOverflow, TrafficReachesExactlyTheMaximumThenOneMoreIsDroppedAndCounted) {
@@ -122,14 +112,8 @@ TEST_F(StoreOverflow, MergedDeltasPastTwoToThe64SaturateAndAreDropped) {
 TEST_F(StoreOverflow, StoredTotalsAddingUpPastTheMaximumAreCorruptionAtOpen) {
   store_.reset();
   {
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* name : {"default", "groups", "keys", "key_totals", "meta"}) {
-      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir_.Sub("db"), cfs, &handles, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
+    RawDb raw(db_dir());
+    ASSERT_TRUE(raw.ok());
     for (uint64_t id : {1, 2}) {
       ApiKey k;
       k.id = id;
@@ -137,11 +121,8 @@ TEST_F(StoreOverflow, StoredTotalsAddingUpPastTheMaximumAreCorruptionAtOpen) {
       t.Add(int64_t{1} << 62, 0);
       std::string totals;
       EncodeTotals(t, &totals);
-      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[2], IdKey(id), EncodeKey(k)).ok());
-      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[3], IdKey(id), totals).ok());
-    }
-    for (auto* h : handles) {
-      ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+      ASSERT_TRUE(raw.Put(RawDb::kKeysCf, IdKey(id), EncodeKey(k)));
+      ASSERT_TRUE(raw.Put(RawDb::kTotalsCf, IdKey(id), totals));
     }
   }
   auto s = Store::Open(dir_.Sub("db"));

@@ -7,13 +7,12 @@
 #include <random>
 
 #include "persistence/store.h"
-#include "tests/support/temp_dir.h"
+#include "tests/unit/persistence/store_fixture.h"
 
 namespace tally::persistence {
 namespace {
 
 using core::Status;
-using testing::TempDir;
 
 struct Model {
   struct Group {
@@ -48,15 +47,8 @@ struct Model {
   bool LiveGroup(uint64_t g) const { return g == 0 || (groups.contains(g) && groups.at(g).live); }
 };
 
-class StoreProperty : public ::testing::TestWithParam<uint32_t> {
+class StoreProperty : public StoreFixture<::testing::TestWithParam<uint32_t>> {
  protected:
-  void Reopen() {
-    store_.reset();
-    auto s = Store::Open(dir_.Sub("db"));
-    ASSERT_TRUE(s.ok()) << s.status().message();
-    store_ = std::move(*s);
-  }
-
   void Check(int step) {
     SCOPED_TRACE("step " + std::to_string(step));
     core::Totals all;
@@ -92,8 +84,6 @@ class StoreProperty : public ::testing::TestWithParam<uint32_t> {
     }
   }
 
-  TempDir dir_;
-  std::unique_ptr<Store> store_;
   Model model_;
 };
 

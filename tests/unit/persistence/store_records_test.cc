@@ -2,13 +2,12 @@
 #include <gtest/gtest.h>
 
 #include "persistence/store.h"
-#include "tests/support/temp_dir.h"
+#include "tests/unit/persistence/store_fixture.h"
 
 namespace tally::persistence {
 namespace {
 
 using core::Status;
-using testing::TempDir;
 
 ProviderGroup Group(std::string name, uint64_t id = 0) {
   ProviderGroup g;
@@ -27,17 +26,12 @@ ApiKey Key(uint64_t group_id, uint64_t id = 0) {
   return k;
 }
 
-class StoreRecords : public ::testing::Test {
+class StoreRecords : public StoreTest {
  protected:
   void SetUp() override {
-    opts_.clock = [this] { return now_; };
+    clock_.Set(1'000);
+    opts_.clock = &clock_;
     Reopen();
-  }
-  void Reopen() {
-    store_.reset();
-    auto s = Store::Open(dir_.Sub("db"), opts_);
-    ASSERT_TRUE(s.ok()) << s.status().message();
-    store_ = std::move(*s);
   }
   void Flush(std::vector<core::KeyDelta> deltas) {
     auto r = store_->ApplyFlush(&deltas);
@@ -47,11 +41,6 @@ class StoreRecords : public ::testing::Test {
     Status s = store_->Verify();
     EXPECT_TRUE(s.ok()) << s.message();
   }
-
-  TempDir dir_;
-  StoreOptions opts_;
-  TimeNs now_ = 1'000;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_F(StoreRecords, CreateGroupAssignsIdsAndTimestamps) {
@@ -101,7 +90,7 @@ TEST_F(StoreRecords, PutGroupKeepsCreatedAtAndTotals) {
   ASSERT_TRUE(store_->CreateGroup(Group("a", 1)).ok());
   ASSERT_TRUE(store_->CreateKey(Key(1, 5)).ok());
   Flush({{5, 3, 2}});
-  now_ = 2000;
+  clock_.Set(2000);
   ProviderGroup g = Group("renamed", 1);
   g.totals.Add(1000, 1000);  // ignored
   g.created_at = 7;          // ignored
@@ -125,7 +114,7 @@ TEST_F(StoreRecords, DeleteGroupWithLiveKeysConflictsAndDeletedIdsStayTaken) {
   ASSERT_TRUE(store_->CreateKey(Key(1, 5)).ok());
   EXPECT_EQ(store_->DeleteGroup(1).code(), Status::Code::kConflict);
   ASSERT_TRUE(store_->DeleteKey(5).ok());
-  now_ = 3000;
+  clock_.Set(3000);
   ASSERT_TRUE(store_->DeleteGroup(1).ok());
   EXPECT_EQ(store_->GetGroup(1).status().code(), Status::Code::kNotFound);
   EXPECT_EQ(store_->DeleteGroup(1).code(), Status::Code::kNotFound);
@@ -190,7 +179,7 @@ TEST_F(StoreRecords, MovingAKeyMovesItsTotals) {
   EXPECT_EQ(seen->group_id, 0u);
   EXPECT_EQ(seen->api_key, "");
 
-  now_ = 5000;
+  clock_.Set(5000);
   ApiKey k = Key(1, 7);
   k.totals = {};  // ignored: totals are kept
   auto moved = store_->PutKey(k);

@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "persistence/store.h"
-#include "tests/support/temp_dir.h"
 #include "tests/unit/persistence/fault_fs.h"
+#include "tests/unit/persistence/store_fixture.h"
 
 namespace tally::persistence {
 namespace {
@@ -17,11 +17,10 @@ namespace {
 using core::Status;
 using testing::FaultEnv;
 using testing::FaultFs;
-using testing::TempDir;
 
 constexpr size_t kKeys = 2000;
 
-class StoreScan : public ::testing::Test {
+class StoreScan : public StoreTest {
  protected:
   void SetUp() override {
     opts_.env = fault_.env.get();
@@ -36,18 +35,12 @@ class StoreScan : public ::testing::Test {
     ASSERT_TRUE(store_->Compact().ok());
     Reopen();
   }
-  void TearDown() override { fault_.fs->set_read_mode(FaultFs::ReadMode::kPass); }
-  void Reopen() {
-    store_.reset();
-    auto s = Store::Open(dir_.Sub("db"), opts_);
-    ASSERT_TRUE(s.ok()) << s.status().message();
-    store_ = std::move(*s);
+  void TearDown() override {
+    fault_.fs->set_read_mode(FaultFs::ReadMode::kPass);
+    StoreTest::TearDown();
   }
 
-  TempDir dir_;
   FaultEnv fault_;
-  StoreOptions opts_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_F(StoreScan, ListKeysAnswersTheWholeListOrAnError) {

@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "persistence/record_codec.h"
-#include "tests/support/temp_dir.h"
+#include "tests/unit/persistence/store_fixture.h"
 
 namespace tally::persistence {
 namespace {
@@ -72,18 +72,9 @@ TEST(Store, AMissingDirectoryIsCreatedPrivate) {
 
 // Writes `value` under `key` in column family `cf` of a closed store's database.
 void PutRaw(const std::string& dir, int cf, const std::string& key, const std::string& value) {
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const char* name : {"default", "groups", "keys", "key_totals", "meta"}) {
-    cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
-  }
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir, cfs, &handles, &raw).ok());
-  std::unique_ptr<rocksdb::DB> db(raw);
-  ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[cf], key, value).ok());
-  for (auto* h : handles) {
-    ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
-  }
+  RawDb raw(dir);
+  ASSERT_TRUE(raw.ok());
+  ASSERT_TRUE(raw.Put(cf, key, value));
 }
 
 TEST(Store, AnUnknownFormatVersionIsRefusedOnOpen) {

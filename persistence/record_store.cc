@@ -1,55 +1,55 @@
-// Store: the admin operations on ProviderGroup and ApiKey records, and Verify().
+// Store: the admin operations on ProviderGroup and ApiKey records (the rules they follow:
+// record_rules.h).
 //
 // Every change is one synced WriteBatch that keeps the invariant: moving a key rewrites both
 // groups' totals, deleting a key takes its totals out of its group. Memory changes only
 // after the batch is written.
-#include <limits>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
-#include <map>
+#include <limits>
 #include <mutex>
 
+#include "persistence/db.h"
+#include "persistence/db_internal.h"
 #include "persistence/record_codec.h"
+#include "persistence/record_rules.h"
 #include "persistence/store.h"
-#include "persistence/store_internal.h"
 
 namespace tally::persistence {
-namespace {
-
 using core::Status;
 using core::StatusOr;
 
-std::string GroupName(uint64_t id) { return "provider group " + std::to_string(id); }
-std::string KeyName(uint64_t id) { return "api key " + std::to_string(id); }
+namespace {
 
-Status ValidateGroup(ProviderGroup* g) {
-  if (g->name.empty()) {
-    return Status::InvalidArgument("name is required");
-  }
-  if (g->type.empty()) {
-    return Status::InvalidArgument("type is required");
-  }
-  if (g->base_url.empty()) {
-    return Status::InvalidArgument("base_url is required");
-  }
-  if (g->status.empty()) {
-    g->status = "active";
-  }
-  return Status::Ok();
+bool Live(const ProviderGroup& g) { return g.live(); }
+template <typename State>
+bool Live(const State& key_state) {
+  return key_state.live;
 }
 
-Status ValidateKey(ApiKey* k) {
-  if (k->api_key.empty()) {
-    return Status::InvalidArgument("api_key is required");
+// The id a create gets: `requested`, or when it is 0 the lowest id no record in `taken` has
+// ever held, deleted ones included. Since ids are never freed, that answer never decreases:
+// `*cursor` advances past taken ids, O(1) amortized. InvalidArgument out of 1..2^63-1;
+// Conflict when taken (deleted records keep their ids); Refused once every id is taken.
+template <typename Map>
+StatusOr<uint64_t> IdForCreate(uint64_t requested, const Map& taken, uint64_t* cursor,
+                               const std::string& kind) {
+  if (requested == 0) {
+    while (*cursor <= core::kMaxId && taken.contains(*cursor)) {
+      ++*cursor;
+    }
+    if (*cursor > core::kMaxId) {
+      return Status::Refused("no free " + kind + " id");
+    }
+    return *cursor;
   }
-  if (k->weight < 0) {
-    return Status::InvalidArgument("weight must not be negative");
+  TALLY_RETURN_IF_ERROR(CheckId(requested));
+  if (auto it = taken.find(requested); it != taken.end()) {
+    return Status::Conflict(kind + " " + std::to_string(requested) +
+                            (Live(it->second) ? " exists" : " was deleted; ids are not reused"));
   }
-  if (k->status.empty()) {
-    k->status = "active";
-  }
-  return Status::Ok();
+  return requested;
 }
 
 }  // namespace
@@ -76,36 +76,17 @@ std::vector<ProviderGroup> Store::ListGroups() const {
 
 StatusOr<ProviderGroup> Store::CreateGroup(ProviderGroup g) {
   std::unique_lock lock(mu_);
-  if (g.id == 0) {
-    StatusOr<uint64_t> id = NextFreeGroupIdLocked();
-    if (!id.ok()) {
-      return id.status();
-    }
-    g.id = *id;
-  } else if (g.id > kMaxId) {
-    return Status::InvalidArgument("id must be 1 to 2^63-1");
-  } else if (auto it = groups_.find(g.id); it != groups_.end()) {
-    return Status::Conflict(GroupName(g.id) +
-                            (it->second.live() ? " exists" : " was deleted; ids are not reused"));
+  StatusOr<uint64_t> id = IdForCreate(g.id, groups_, &free_group_cursor_, "provider group");
+  if (!id.ok()) {
+    return id.status();
   }
+  g.id = *id;
   return WriteGroupLocked(std::move(g), /*create=*/true);
-}
-
-StatusOr<uint64_t> Store::NextFreeGroupIdLocked() {
-  while (free_group_cursor_ <= kMaxId && groups_.contains(free_group_cursor_)) {
-    ++free_group_cursor_;
-  }
-  if (free_group_cursor_ > kMaxId) {
-    return Status::Refused("no free provider group id");
-  }
-  return free_group_cursor_;
 }
 
 StatusOr<ProviderGroup> Store::PutGroup(ProviderGroup g) {
   std::unique_lock lock(mu_);
-  if (g.id == 0 || g.id > kMaxId) {
-    return Status::InvalidArgument("id must be 1 to 2^63-1");
-  }
+  TALLY_RETURN_IF_ERROR(CheckId(g.id));
   auto it = groups_.find(g.id);
   if (it != groups_.end() && !it->second.live()) {
     return Status::Conflict(GroupName(g.id) + " was deleted; ids are not reused");
@@ -124,12 +105,8 @@ Status Store::CheckGroupNameLocked(const ProviderGroup& g) const {
 }
 
 StatusOr<ProviderGroup> Store::WriteGroupLocked(ProviderGroup g, bool create) {
-  if (Status s = ValidateGroup(&g); !s.ok()) {
-    return s;
-  }
-  if (Status s = CheckGroupNameLocked(g); !s.ok()) {
-    return s;
-  }
+  TALLY_RETURN_IF_ERROR(ValidateGroup(&g));
+  TALLY_RETURN_IF_ERROR(CheckGroupNameLocked(g));
   const TimeNs now = Now();
   if (create) {
     g.created_at = now;
@@ -142,10 +119,8 @@ StatusOr<ProviderGroup> Store::WriteGroupLocked(ProviderGroup g, bool create) {
   g.updated_at = now;
   g.deleted_at.reset();
   rocksdb::WriteBatch batch;
-  batch.Put(groups_cf_, IdKey(g.id), EncodeGroup(g));
-  if (Status s = Write(&batch); !s.ok()) {
-    return s;
-  }
+  batch.Put(db_->groups(), IdKey(g.id), EncodeGroup(g));
+  TALLY_RETURN_IF_ERROR(db_->Write(&batch));
   groups_[g.id] = g;
   return g;
 }
@@ -168,10 +143,8 @@ Status Store::DeleteGroup(uint64_t id) {
   g.updated_at = Now();
   g.deleted_at = g.updated_at;
   rocksdb::WriteBatch batch;
-  batch.Put(groups_cf_, IdKey(id), EncodeGroup(g));
-  if (Status s = Write(&batch); !s.ok()) {
-    return s;
-  }
+  batch.Put(db_->groups(), IdKey(id), EncodeGroup(g));
+  TALLY_RETURN_IF_ERROR(db_->Write(&batch));
   it->second = std::move(g);
   return Status::Ok();
 }
@@ -182,14 +155,12 @@ StatusOr<ApiKey> Store::ReadKeyLocked(uint64_t id) const {
     return Status::NotFound("no " + KeyName(id));
   }
   std::string value;
-  rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), keys_cf_, IdKey(id), &value);
+  rocksdb::Status rs = db_->rocks()->Get(rocksdb::ReadOptions(), db_->keys(), IdKey(id), &value);
   if (!rs.ok()) {
     return FromRocks(rs, "reading " + KeyName(id));
   }
   ApiKey k;
-  if (Status s = DecodeKey(value, &k); !s.ok()) {
-    return s;
-  }
+  TALLY_RETURN_IF_ERROR(DecodeKey(value, &k));
   k.totals = state->second.totals;
   return k;
 }
@@ -224,24 +195,22 @@ StatusOr<std::vector<ApiKey>> Store::ListKeysPage(uint64_t after_id, size_t limi
                                                   std::optional<uint64_t> group_id,
                                                   const std::optional<std::string>& status) const {
   std::vector<ApiKey> out;
-  if (after_id >= kMaxId || limit == 0) {
+  if (after_id >= core::kMaxId || limit == 0) {
     return out;
   }
   // Taken under the lock, the snapshot is the state after some completed write, when disk
   // equals memory; the scan then runs without the lock, so writers are not held up.
-  const rocksdb::Snapshot* raw = nullptr;
+  Db::Snapshot snapshot;
   {
     std::shared_lock lock(mu_);
-    raw = db_->GetSnapshot();
+    snapshot = db_->TakeSnapshot();
   }
-  auto release = [this](const rocksdb::Snapshot* s) { db_->ReleaseSnapshot(s); };
-  std::unique_ptr<const rocksdb::Snapshot, decltype(release)> snapshot(raw, release);
   rocksdb::ReadOptions read;
   read.snapshot = snapshot.get();
   read.fill_cache = false;  // a bulk scan
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, keys_cf_));
+  std::unique_ptr<rocksdb::Iterator> it(db_->rocks()->NewIterator(read, db_->keys()));
   // Totals come from the same snapshot, in the same id order: a merge join.
-  std::unique_ptr<rocksdb::Iterator> totals(db_->NewIterator(read, totals_cf_));
+  std::unique_ptr<rocksdb::Iterator> totals(db_->rocks()->NewIterator(read, db_->totals()));
   const std::string first = IdKey(after_id + 1);
   totals->Seek(first);
   for (it->Seek(first); it->Valid() && out.size() < limit; it->Next()) {
@@ -261,49 +230,26 @@ StatusOr<std::vector<ApiKey>> Store::ListKeysPage(uint64_t after_id, size_t limi
         return Status::Corruption("totals of " + KeyName(k.id) + ": " + s.message());
       }
     }
-    if (Status s = FromRocks(totals->status(), "listing api key totals"); !s.ok()) {
-      return s;
-    }
+    TALLY_RETURN_IF_ERROR(FromRocks(totals->status(), "listing api key totals"));
     out.push_back(std::move(k));
   }
-  if (Status s = FromRocks(it->status(), "listing api keys"); !s.ok()) {
-    return s;
-  }
+  TALLY_RETURN_IF_ERROR(FromRocks(it->status(), "listing api keys"));
   return out;
 }
 
 StatusOr<ApiKey> Store::CreateKey(ApiKey k) {
   std::unique_lock lock(mu_);
-  if (k.id == 0) {
-    StatusOr<uint64_t> id = NextFreeKeyIdLocked();
-    if (!id.ok()) {
-      return id.status();
-    }
-    k.id = *id;
-  } else if (k.id > kMaxId) {
-    return Status::InvalidArgument("id must be 1 to 2^63-1");
-  } else if (auto it = keys_.find(k.id); it != keys_.end()) {
-    return Status::Conflict(KeyName(k.id) +
-                            (it->second.live ? " exists" : " was deleted; ids are not reused"));
+  StatusOr<uint64_t> id = IdForCreate(k.id, keys_, &free_key_cursor_, "api key");
+  if (!id.ok()) {
+    return id.status();
   }
+  k.id = *id;
   return WriteKeyLocked(std::move(k), /*create=*/true);
-}
-
-StatusOr<uint64_t> Store::NextFreeKeyIdLocked() {
-  while (free_key_cursor_ <= kMaxId && keys_.contains(free_key_cursor_)) {
-    ++free_key_cursor_;
-  }
-  if (free_key_cursor_ > kMaxId) {
-    return Status::Refused("no free api key id");
-  }
-  return free_key_cursor_;
 }
 
 StatusOr<ApiKey> Store::PutKey(ApiKey k) {
   std::unique_lock lock(mu_);
-  if (k.id == 0 || k.id > kMaxId) {
-    return Status::InvalidArgument("id must be 1 to 2^63-1");
-  }
+  TALLY_RETURN_IF_ERROR(CheckId(k.id));
   auto it = keys_.find(k.id);
   if (it != keys_.end() && !it->second.live) {
     return Status::Conflict(KeyName(k.id) + " was deleted; ids are not reused");
@@ -312,9 +258,7 @@ StatusOr<ApiKey> Store::PutKey(ApiKey k) {
 }
 
 StatusOr<ApiKey> Store::WriteKeyLocked(ApiKey k, bool create) {
-  if (Status s = ValidateKey(&k); !s.ok()) {
-    return s;
-  }
+  TALLY_RETURN_IF_ERROR(ValidateKey(&k));
   if (k.group_id != kUnassignedGroup) {
     auto g = groups_.find(k.group_id);
     if (g == groups_.end() || !g->second.live()) {
@@ -339,7 +283,7 @@ StatusOr<ApiKey> Store::WriteKeyLocked(ApiKey k, bool create) {
   k.updated_at = now;
   k.deleted_at.reset();
   rocksdb::WriteBatch batch;
-  batch.Put(keys_cf_, IdKey(k.id), EncodeKey(k));
+  batch.Put(db_->keys(), IdKey(k.id), EncodeKey(k));
   const bool moved = old_group != k.group_id && !(k.totals == core::Totals{});
   if (moved) {
     // The totals move with the key, in the same batch.
@@ -353,12 +297,10 @@ StatusOr<ApiKey> Store::WriteKeyLocked(ApiKey k, bool create) {
       } else {
         g.totals += k.totals;
       }
-      batch.Put(groups_cf_, IdKey(gid), EncodeGroup(g));
+      batch.Put(db_->groups(), IdKey(gid), EncodeGroup(g));
     }
   }
-  if (Status s = Write(&batch); !s.ok()) {
-    return s;
-  }
+  TALLY_RETURN_IF_ERROR(db_->Write(&batch));
   if (moved) {
     *GroupTotalsLocked(old_group) -= k.totals;
     *GroupTotalsLocked(k.group_id) += k.totals;
@@ -381,96 +323,15 @@ Status Store::DeleteKey(uint64_t id) {
   k->updated_at = Now();
   k->deleted_at = k->updated_at;
   rocksdb::WriteBatch batch;
-  batch.Put(keys_cf_, IdKey(id), EncodeKey(*k));
+  batch.Put(db_->keys(), IdKey(id), EncodeKey(*k));
   if (k->group_id != kUnassignedGroup) {
     ProviderGroup g = groups_.at(k->group_id);
     g.totals -= k->totals;
-    batch.Put(groups_cf_, IdKey(g.id), EncodeGroup(g));
+    batch.Put(db_->groups(), IdKey(g.id), EncodeGroup(g));
   }
-  if (Status s = Write(&batch); !s.ok()) {
-    return s;
-  }
+  TALLY_RETURN_IF_ERROR(db_->Write(&batch));
   *GroupTotalsLocked(k->group_id) -= k->totals;
   state->second.live = false;
-  return Status::Ok();
-}
-
-Status Store::Verify() const {
-  std::shared_lock lock(mu_);
-  std::map<uint64_t, ApiKey> keys;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), keys_cf_));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    ApiKey k;
-    if (Status s = DecodeKey(it->value().ToStringView(), &k); !s.ok()) {
-      return s;
-    }
-    keys[k.id] = std::move(k);
-  }
-  if (Status s = FromRocks(it->status(), "verify: reading keys"); !s.ok()) {
-    return s;
-  }
-  it.reset(db_->NewIterator(rocksdb::ReadOptions(), totals_cf_));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    uint64_t id = IdFromKey(it->key().ToStringView());
-    if (!keys.contains(id)) {
-      return Status::Corruption("totals without a record for " + KeyName(id));
-    }
-    if (Status s = DecodeTotals(it->value().ToStringView(), &keys[id].totals); !s.ok()) {
-      return s;
-    }
-  }
-  if (Status s = FromRocks(it->status(), "verify: reading key totals"); !s.ok()) {
-    return s;
-  }
-  std::map<uint64_t, core::Totals> sums;
-  if (keys.size() != keys_.size()) {
-    return Status::Corruption("memory holds " + std::to_string(keys_.size()) + " keys, disk " +
-                              std::to_string(keys.size()));
-  }
-  for (const auto& [id, k] : keys) {
-    auto state = keys_.find(id);
-    if (!k.totals.consistent()) {
-      return Status::Corruption(KeyName(id) + ": total != success + failure");
-    }
-    if (state == keys_.end() || !(state->second.totals == k.totals) ||
-        state->second.live != k.live() || state->second.group_id != k.group_id) {
-      return Status::Corruption(KeyName(id) + ": memory differs from disk");
-    }
-    if (k.live()) {
-      if (!sums[k.group_id].CanAdd(k.totals)) {
-        return Status::Corruption(GroupName(k.group_id) + ": totals add up past 2^63-1");
-      }
-      sums[k.group_id] += k.totals;
-      if (k.group_id != kUnassignedGroup &&
-          (!groups_.contains(k.group_id) || !groups_.at(k.group_id).live())) {
-        return Status::Corruption(KeyName(id) + " is live in a missing or deleted group");
-      }
-    }
-  }
-  if (!(sums[kUnassignedGroup] == unassigned_)) {
-    return Status::Corruption("unassigned totals differ from the sum of their keys");
-  }
-  size_t stored_groups = 0;
-  it.reset(db_->NewIterator(rocksdb::ReadOptions(), groups_cf_));
-  for (it->SeekToFirst(); it->Valid(); it->Next(), ++stored_groups) {
-    ProviderGroup g;
-    if (Status s = DecodeGroup(it->value().ToStringView(), &g); !s.ok()) {
-      return s;
-    }
-    auto mem = groups_.find(g.id);
-    if (mem == groups_.end() || !(mem->second == g)) {
-      return Status::Corruption(GroupName(g.id) + ": memory differs from disk");
-    }
-    if (!(g.totals == sums[g.id])) {
-      return Status::Corruption(GroupName(g.id) + ": totals differ from the sum of its live keys");
-    }
-  }
-  if (Status s = FromRocks(it->status(), "verify: reading groups"); !s.ok()) {
-    return s;
-  }
-  if (stored_groups != groups_.size()) {
-    return Status::Corruption("memory and disk hold different numbers of groups");
-  }
   return Status::Ok();
 }
 

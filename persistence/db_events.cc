@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string_view>
 
-#include "persistence/store_internal.h"
+#include "persistence/db_internal.h"
 
 namespace tally::persistence {
 namespace {

@@ -1,4 +1,4 @@
-// Operations on the whole database: checkpoints, its size on disk, compaction.
+// Db: operations on the whole database: checkpoints, its size on disk, compaction.
 #include <rocksdb/db.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <sys/stat.h>
@@ -8,14 +8,14 @@
 #include <cstring>
 #include <mutex>
 
-#include "persistence/store.h"
-#include "persistence/store_internal.h"
+#include "persistence/db.h"
+#include "persistence/db_internal.h"
 
 namespace tally::persistence {
 
 using core::Status;
 
-Status Store::Checkpoint(const std::string& dir) {
+Status Db::Checkpoint(const std::string& dir) {
   // RocksDB stages a checkpoint in `dir`.tmp and deletes whatever that directory holds
   // first. So the store creates the staging directory itself (mkdir fails if anything has
   // the name): RocksDB then only ever deletes what this call created.
@@ -26,11 +26,11 @@ Status Store::Checkpoint(const std::string& dir) {
     }
   }
   struct Unregister {
-    Store* store;
+    Db* db;
     const std::string& dir;
     ~Unregister() {
-      std::lock_guard lock(store->checkpoint_mu_);
-      store->checkpoints_running_.erase(dir);
+      std::lock_guard lock(db->checkpoint_mu_);
+      db->checkpoints_running_.erase(dir);
     }
   } unregister{this, dir};
   struct stat st {};
@@ -59,7 +59,7 @@ Status Store::Checkpoint(const std::string& dir) {
   return FromRocks(checkpoint->CreateCheckpoint(dir), "checkpoint into " + dir);
 }
 
-uint64_t Store::DiskBytes() const {
+uint64_t Db::DiskBytes() const {
   uint64_t sst = 0;
   if (!db_->GetAggregatedIntProperty("rocksdb.total-sst-files-size", &sst)) {
     sst = 0;
@@ -74,18 +74,13 @@ uint64_t Store::DiskBytes() const {
   return sst + wal;
 }
 
-Status Store::Compact() {
-  std::unique_lock lock(mu_);
+Status Db::FlushAndCompact() {
   rocksdb::FlushOptions fo;
-  if (Status s = FromRocks(db_->Flush(fo, handles_), "flush memtables"); !s.ok()) {
-    return s;
-  }
+  TALLY_RETURN_IF_ERROR(FromRocks(db_->Flush(fo, handles_), "flush memtables"));
   for (rocksdb::ColumnFamilyHandle* h : handles_) {
     rocksdb::CompactRangeOptions co;
     co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    if (Status s = FromRocks(db_->CompactRange(co, h, nullptr, nullptr), "compact"); !s.ok()) {
-      return s;
-    }
+    TALLY_RETURN_IF_ERROR(FromRocks(db_->CompactRange(co, h, nullptr, nullptr), "compact"));
   }
   return Status::Ok();
 }

@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <mutex>
 
+#include "persistence/db.h"
+#include "persistence/db_internal.h"
 #include "persistence/record_codec.h"
+#include "persistence/record_rules.h"
 #include "persistence/store.h"
-#include "persistence/store_internal.h"
 
 namespace tally::persistence {
 namespace {
@@ -46,10 +48,7 @@ StatusOr<FlushResult> Store::ApplyFlush(
   if (answer == nullptr) {
     return Flush(deltas, nullptr, nullptr, rules);
   }
-  if (answer->key.empty() || answer->key.size() > kMaxIdempotencyKeyBytes) {
-    return Status::InvalidArgument("idempotency key must be 1 to " +
-                                   std::to_string(kMaxIdempotencyKeyBytes) + " bytes");
-  }
+  TALLY_RETURN_IF_ERROR(IdempotencyStore::CheckKey(answer->key));
   return Flush(deltas, answer, &render, rules);
 }
 
@@ -60,11 +59,8 @@ StatusOr<FlushResult> Store::Flush(std::vector<core::KeyDelta>* deltas, Idempote
 
   std::unique_lock lock(mu_);
   const TimeNs now = Now();
-  if (answer != nullptr) {
-    auto found = idem_.find(answer->key);
-    if (found != idem_.end() && found->second.written_at + options_.idempotency_ttl_ns > now) {
-      return Status::Conflict("idempotency key already used; look up its answer");
-    }
+  if (answer != nullptr && idem_.Unexpired(answer->key, now)) {
+    return Status::Conflict("idempotency key already used; look up its answer");
   }
   rocksdb::WriteBatch batch;
   FlushResult result;
@@ -86,7 +82,7 @@ StatusOr<FlushResult> Store::Flush(std::vector<core::KeyDelta>* deltas, Idempote
   if (rules.all_or_nothing && rules.max_keys > 0) {
     size_t unknown = 0;
     for (const core::KeyDelta& d : *deltas) {
-      unknown += d.key != 0 && d.key <= kMaxId && !keys_.contains(d.key) ? 1 : 0;
+      unknown += IdInRange(d.key) && !keys_.contains(d.key) ? 1 : 0;
     }
     if (unknown > 0 && keys_.size() + unknown > rules.max_keys) {
       return Status::Refused("the flush would create " + std::to_string(unknown) +
@@ -97,7 +93,7 @@ StatusOr<FlushResult> Store::Flush(std::vector<core::KeyDelta>* deltas, Idempote
   }
   for (const core::KeyDelta& d : *deltas) {
     const uint64_t events = core::SaturatingAdd(d.successes, d.failures);
-    if (d.key == 0 || d.key > kMaxId) {
+    if (!IdInRange(d.key)) {
       result.dropped_deleted = core::SaturatingAdd(result.dropped_deleted, events);
       continue;
     }
@@ -125,14 +121,14 @@ StatusOr<FlushResult> Store::Flush(std::vector<core::KeyDelta>* deltas, Idempote
       created.id = d.key;
       created.created_at = now;
       created.updated_at = now;
-      batch.Put(keys_cf_, IdKey(d.key), EncodeKey(created));
+      batch.Put(db_->keys(), IdKey(d.key), EncodeKey(created));
       ++result.keys_created;
     } else {
       next += state->totals;
       group_id = state->group_id;
     }
     EncodeTotals(next, &value);
-    batch.Put(totals_cf_, IdKey(d.key), value);
+    batch.Put(db_->totals(), IdKey(d.key), value);
     group_deltas[group_id] += delta;
     staged.push_back({state, d.key, delta});
   }
@@ -142,25 +138,22 @@ StatusOr<FlushResult> Store::Flush(std::vector<core::KeyDelta>* deltas, Idempote
     }
     ProviderGroup next = groups_.at(group_id);
     next.totals += delta;
-    batch.Put(groups_cf_, IdKey(group_id), EncodeGroup(next));
+    batch.Put(db_->groups(), IdKey(group_id), EncodeGroup(next));
     ++result.groups_updated;
   }
-  batch.Put(meta_cf_, kEpochKey, IdKey(result.epoch));
+  batch.Put(db_->meta(), kEpochKey, IdKey(result.epoch));
   result.keys_updated = staged.size();
 
   // Purge before recording the answer, so a reused expired key is deleted, then rewritten.
-  size_t purged = PurgeExpiredLocked(now, &batch);
+  size_t purged = idem_.PurgeExpired(now, &batch);
   if (answer != nullptr) {
     if (*render) {
       answer->response = (*render)(result);
     }
-    batch.Put(meta_cf_, kIdempotentPrefix + answer->key,
-              EncodeIdempotent(now, answer->request_digest, answer->response));
+    idem_.Put(now, *answer, &batch);
   }
 
-  if (Status s = Write(&batch); !s.ok()) {
-    return s;
-  }
+  TALLY_RETURN_IF_ERROR(db_->Write(&batch));
 
   for (const Staged& s : staged) {
     KeyState* state = s.state;
@@ -174,90 +167,21 @@ StatusOr<FlushResult> Store::Flush(std::vector<core::KeyDelta>* deltas, Idempote
     *GroupTotalsLocked(group_id) += delta;
   }
   epoch_ = result.epoch;
-  ForgetIdempotentLocked(purged);
+  idem_.Forget(purged);
   if (answer != nullptr) {
-    idem_[answer->key] = IdemEntry{now};
-    idem_order_.emplace_back(now, answer->key);
+    idem_.Remember(answer->key, now);
   }
   return result;
 }
 
 std::optional<IdempotentAnswer> Store::LookupIdempotent(const std::string& key) const {
   std::shared_lock lock(mu_);
-  auto found = idem_.find(key);
-  if (found == idem_.end() || found->second.written_at + options_.idempotency_ttl_ns <= Now()) {
-    return std::nullopt;
-  }
-  std::string value;
-  if (!db_->Get(rocksdb::ReadOptions(), meta_cf_, kIdempotentPrefix + key, &value).ok()) {
-    return std::nullopt;
-  }
-  IdempotentAnswer answer;
-  TimeNs written_at = 0;
-  if (!DecodeIdempotent(value, &written_at, &answer.request_digest, &answer.response).ok()) {
-    return std::nullopt;
-  }
-  answer.key = key;
-  return answer;
+  return idem_.Lookup(key, Now());
 }
 
 size_t Store::idempotent_answers() const {
   std::shared_lock lock(mu_);
-  const TimeNs now = Now();
-  size_t n = 0;
-  for (const auto& [key, e] : idem_) {
-    n += e.written_at + options_.idempotency_ttl_ns > now ? 1 : 0;
-  }
-  return n;
-}
-
-size_t Store::PurgeExpiredLocked(TimeNs now, rocksdb::WriteBatch* batch) const {
-  size_t n = 0;
-  size_t deleted = 0;
-  while (n < idem_order_.size() && deleted < options_.idempotency_purge_per_flush) {
-    const auto& [written_at, key] = idem_order_[n];
-    if (written_at + options_.idempotency_ttl_ns > now) {
-      break;
-    }
-    auto found = idem_.find(key);
-    // An order entry is stale when its key was rewritten later; the newer entry stays.
-    if (found != idem_.end() && found->second.written_at == written_at) {
-      batch->Delete(meta_cf_, kIdempotentPrefix + key);
-      ++deleted;
-    }
-    ++n;
-  }
-  return n;
-}
-
-void Store::ForgetIdempotentLocked(size_t count) {
-  for (size_t i = 0; i < count; ++i) {
-    const auto& [written_at, key] = idem_order_.front();
-    auto found = idem_.find(key);
-    if (found != idem_.end() && found->second.written_at == written_at) {
-      idem_.erase(found);
-    }
-    idem_order_.pop_front();
-  }
-}
-
-Status Store::LoadIdempotent() {
-  const std::string prefix = kIdempotentPrefix;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    IdemEntry e;
-    std::string digest;
-    std::string response;
-    if (Status s = DecodeIdempotent(it->value().ToStringView(), &e.written_at, &digest, &response);
-        !s.ok()) {
-      return Status::Corruption("idempotent answer " + it->key().ToString() + ": " + s.message());
-    }
-    std::string key = it->key().ToString().substr(prefix.size());
-    idem_order_.emplace_back(e.written_at, key);
-    idem_[std::move(key)] = e;
-  }
-  std::sort(idem_order_.begin(), idem_order_.end());
-  return FromRocks(it->status(), "reading idempotent answers");
+  return idem_.CountUnexpired(Now());
 }
 
 }  // namespace tally::persistence

@@ -1,5 +1,6 @@
-// Shared by the store's .cc files only: column family and meta key names, id limits, and
-// the conversion of RocksDB statuses. Not part of the public API.
+// Shared by the persistence .cc files only: column family and meta key names, the
+// conversion of RocksDB statuses, and the health state RocksDB's callbacks write. Not part of
+// the public API.
 #pragma once
 
 #include <atomic>
@@ -10,7 +11,7 @@
 #include <utility>
 
 #include "core/status.h"
-#include "persistence/store.h"
+#include "persistence/store_options.h"
 
 namespace rocksdb {
 class EventListener;
@@ -28,13 +29,12 @@ inline constexpr char kFormatKey[] = "format";
 inline constexpr char kEpochKey[] = "epoch";
 inline constexpr char kIdempotentPrefix[] = "idem/";
 inline constexpr size_t kMaxIdempotencyKeyBytes = 255;
-inline constexpr uint64_t kMaxId = (uint64_t{1} << 63) - 1;
 
 // IoError (retry may help) or Corruption, with `what` and RocksDB's message.
 core::Status FromRocks(const rocksdb::Status& s, const std::string& what);
 
-// What RocksDB reported, shared by the store, its listener and its logger (store_events.cc).
-// Written from RocksDB's threads, read by Store::health().
+// What RocksDB reported, shared by the Db, its listener and its logger (db_events.cc).
+// Written from RocksDB's threads, read by Db::health().
 struct StoreHealthState {
   StoreEventFn on_event;  // set before Open, then only read
   // Relaxed: independent statistics; nothing else is published through them.

@@ -1,0 +1,313 @@
+#include "persistence/db.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <rocksdb/db.h>
+#include <rocksdb/listener.h>
+#include <rocksdb/memtablerep.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+#include "persistence/db_internal.h"
+#include "persistence/record_codec.h"
+#include "persistence/wal_check.h"
+
+namespace tally::persistence {
+namespace {
+
+using core::Status;
+using core::StatusOr;
+
+// The data directory must be a directory this process can list and write in; it is created
+// (mode 0700) if missing. The checks do the real operations instead of asking access(),
+// which answers "yes" to root whatever the permission bits say: for root, what is caught is
+// what root cannot bypass (a read-only mount, an I/O error); for other users, the bits too.
+Status PrepareDir(const std::string& dir) {
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0) {
+    if (errno != ENOENT) {
+      return Status::IoError("data dir " + dir + " cannot be examined: " + std::strerror(errno));
+    }
+    if (mkdir(dir.c_str(), 0700) != 0) {
+      return Status::IoError("cannot create data dir " + dir + ": " + std::strerror(errno));
+    }
+    return Status::Ok();
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Status::InvalidArgument("data dir " + dir + " exists and is not a directory");
+  }
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) {
+    return Status::IoError("data dir " + dir + " is not readable: " + std::strerror(errno));
+  }
+  errno = 0;
+  while (readdir(d) != nullptr) {
+  }
+  int read_errno = errno;
+  closedir(d);
+  if (read_errno != 0) {
+    return Status::IoError("data dir " + dir + " is not readable: " + std::strerror(read_errno));
+  }
+  std::string probe = dir + "/.tallyd-write-probe";
+  int fd = open(probe.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Status::IoError("data dir " + dir + " is not writable: " + std::strerror(errno));
+  }
+  close(fd);
+  unlink(probe.c_str());
+  return Status::Ok();
+}
+
+// Turns off RocksDB's own recovery from a background error (its SstFileManager polls for
+// free space every few seconds and makes DB::Resume() return Busy meanwhile). The store
+// resumes itself on the next write instead, so a write succeeds as soon as the disk has
+// room again, at the pace of the flusher's retries.
+class ManualRecovery : public rocksdb::EventListener {
+ public:
+  const char* Name() const override { return "tally.ManualRecovery"; }
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason /*reason*/, rocksdb::Status /*bg_error*/,
+                            bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+};
+
+// Memtable and WAL bounds (see Db::Open). key_totals gets one Put per changed key per
+// flush (~35 bytes each in its memtable): 16 MiB holds about 450k of them, so a flush of
+// 1M keys fills one memtable by itself; a third buffer lets the next flush proceed while
+// the previous memtable is still being written out instead of stalling. The other
+// families take a few records per flush or admin change. The WAL total bounds what a start
+// after a crash has to read: past it RocksDB flushes the families that pin the oldest WAL.
+constexpr size_t kTotalsWriteBufferBytes = size_t{16} << 20;
+constexpr int kTotalsWriteBuffers = 3;
+constexpr size_t kSmallWriteBufferBytes = size_t{4} << 20;
+constexpr uint64_t kMaxTotalWalBytes = uint64_t{128} << 20;
+
+// A new database is stamped with kFormatVersion; an existing one must carry it.
+Status CheckFormat(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* meta) {
+  std::string value;
+  rocksdb::Status rs = db->Get(rocksdb::ReadOptions(), meta, kFormatKey, &value);
+  if (rs.IsNotFound()) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    rs = db->Put(wo, meta, kFormatKey, std::string(1, static_cast<char>(kFormatVersion)));
+    return FromRocks(rs, "cannot stamp format version");
+  }
+  if (!rs.ok()) {
+    return FromRocks(rs, "cannot read format version");
+  }
+  if (value.size() != 1 || static_cast<uint8_t>(value[0]) != kFormatVersion) {
+    return Status::Corruption("unknown database format version " +
+                              std::to_string(value.empty() ? 0 : static_cast<uint8_t>(value[0])) +
+                              " (this build reads version " + std::to_string(kFormatVersion) + ")");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status FromRocks(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) {
+    return Status::Ok();
+  }
+  if (s.IsCorruption()) {
+    return Status::Corruption(what + ": " + s.ToString());
+  }
+  return Status::IoError(what + ": " + s.ToString());
+}
+
+StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& dir, const StoreOptions& opts) {
+  TALLY_RETURN_IF_ERROR(PrepareDir(dir));
+  auto health = std::make_shared<StoreHealthState>();
+  health->on_event = opts.on_event;
+  rocksdb::DBOptions options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.keep_log_file_num = 5;
+  options.max_bgerror_resume_count = 0;  // see ManualRecovery
+  // After a crash, keep the replayed WAL in memtables instead of flushing it during Open:
+  // start-up stays a replay, not a replay plus an SST write.
+  options.avoid_flush_during_recovery = true;
+  options.allow_concurrent_memtable_write = false;  // required by key_totals' vector memtable;
+                                                    // writers are serialized by mu_ anyway
+  options.listeners.push_back(std::make_shared<ManualRecovery>());
+  options.listeners.push_back(NewHealthListener(health));
+  if (opts.env != nullptr) {
+    options.env = opts.env;
+  }
+  // RocksDB's warnings and errors reach on_event; its info lines only opts.info_log. Never
+  // a LOG file in the data dir: on a full disk, Debian's RocksDB (assertions on) aborts on
+  // the LOG write that follows a failed one.
+  options.info_log = NewEventLogger(health, opts.info_log);
+  // A torn last record (a crash in the middle of an unacknowledged write) is dropped; any
+  // other damage fails the open: point-in-time recovery, RocksDB's default, would silently
+  // stop at the damage and drop acknowledged flushes after it. See WalRecovery.
+  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  // Memory and replay bounds. RocksDB's defaults (a 64 MiB memtable per column family, two
+  // of them, and a WAL total of four times all of that) let key_totals hold up to ~128 MiB
+  // of memtables, which glibc keeps resident once touched (bench/soak.sh: RSS crept for
+  // minutes toward that peak), and let the WAL grow to gigabytes before the rarely written
+  // families are flushed, all of which a start after a crash must read.
+  options.max_total_wal_size = kMaxTotalWalBytes;
+  // RocksDB preallocates each WAL file (fallocate) by 1.1x the largest write buffer. With
+  // the 64 MiB default that reservation failed on a nearly full disk and writes met ENOSPC
+  // at once; at 16 MiB it succeeds, and a full disk would go unnoticed (/readyz 200, the
+  // fault test FaultDiskFull) until the WAL outgrew its reservation. No preallocation:
+  // a full disk fails the next write, as before.
+  options.allow_fallocate = false;
+  rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.write_buffer_size = kSmallWriteBufferBytes;
+  // key_totals takes every flush's bulk (one Put per changed key) and is read only at open
+  // and by Verify(), so its memtable is a vector: an insert is an append, sorted once when
+  // the memtable is flushed, instead of a skip-list insert (the flush's main CPU cost).
+  rocksdb::ColumnFamilyOptions totals_options;
+  totals_options.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
+  totals_options.write_buffer_size = kTotalsWriteBufferBytes;
+  totals_options.max_write_buffer_number = kTotalsWriteBuffers;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, cf_options},
+      {kGroupsCf, cf_options},
+      {kKeysCf, cf_options},
+      {kTotalsCf, totals_options},
+      {kMetaCf, cf_options},
+  };
+  std::unique_ptr<Db> db(new Db());
+  db->env_ = opts.env != nullptr ? opts.env : rocksdb::Env::Default();
+  db->health_ = health;
+  const auto damaged = [&](const std::string& where) {
+    std::string what = "write-ahead log damaged in " + dir + ": " + where +
+                       "; the records after the damage may hold acknowledged flushes";
+    if (opts.wal_recovery == WalRecovery::kPointInTime) {
+      health->Emit(StoreEventLevel::kError,
+                   what + "; recovering to the last good record before it, losing them");
+    }
+    return what;
+  };
+  // Damage RocksDB's reader would take for a torn last record (wal_check.h).
+  bool recover_to_point_in_time = false;
+  if (std::string hidden = FindDamageLikeATornTail(dir); !hidden.empty()) {
+    std::string what = damaged(hidden);
+    if (opts.wal_recovery == WalRecovery::kStrict) {
+      return Status::Corruption(what);
+    }
+    recover_to_point_in_time = true;
+    options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  }
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status rs = rocksdb::DB::Open(options, dir, families, &db->handles_, &raw);
+  // Other WAL damage is recognised by the line RocksDB's WAL reader logs for it
+  // (EventLogger). Without that line a failed open is reported as it is, never retried.
+  if (std::string damage = health->TakeWalDamage(); !rs.ok() && !damage.empty()) {
+    std::string what = damaged(damage + " (RocksDB: " + rs.ToString() + ")");
+    if (opts.wal_recovery == WalRecovery::kStrict) {
+      return Status::Corruption(what);
+    }
+    db->handles_.clear();
+    recover_to_point_in_time = true;
+    options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+    rs = rocksdb::DB::Open(options, dir, families, &db->handles_, &raw);
+  }
+  // Relaxed: published to other threads with the Db itself.
+  health->wal_damage_skipped.store(rs.ok() && recover_to_point_in_time, std::memory_order_relaxed);
+  if (!rs.ok()) {
+    std::string msg = rs.ToString();
+    if (msg.find("LOCK") != std::string::npos) {
+      return Status::Unavailable("data dir " + dir + " is locked by another running tallyd (" +
+                                 msg + ")");
+    }
+    return FromRocks(rs, "cannot open database in " + dir);
+  }
+  db->db_.reset(raw);
+  if (health->wal_damage_skipped.load(std::memory_order_relaxed)) {
+    // Write what was recovered to SST files, so the damaged log is obsolete and deleted:
+    // replayed again after a later crash, it would stop the replay before every log
+    // written since.
+    rs = raw->Flush(rocksdb::FlushOptions(), db->handles_);
+    if (!rs.ok()) {
+      return FromRocks(rs, "flushing the state recovered before the WAL damage");
+    }
+  }
+  TALLY_RETURN_IF_ERROR(CheckFormat(raw, db->meta()));
+  return db;
+}
+
+StoreHealth Db::health() const {
+  StoreHealth h;
+  // Relaxed: statistics (see StoreHealthState).
+  h.background_errors = health_->background_errors.load(std::memory_order_relaxed);
+  h.stalls_delayed = health_->stalls_delayed.load(std::memory_order_relaxed);
+  h.stalls_stopped = health_->stalls_stopped.load(std::memory_order_relaxed);
+  h.stalled = health_->stalled_families.load(std::memory_order_relaxed) > 0;
+  h.wal_damage_skipped = health_->wal_damage_skipped.load(std::memory_order_relaxed);
+  return h;
+}
+
+Db::~Db() {
+  if (!db_) {
+    return;
+  }
+  // A clean close flushes the memtables, so the next start has no WAL to replay. Every
+  // write is already durable in the WAL: a failure here costs start-up time, not data.
+  (void)db_->Flush(rocksdb::FlushOptions(), handles_);
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    // Destroying handles cannot fail in a way we could act on while closing.
+    (void)db_->DestroyColumnFamilyHandle(h);
+  }
+  (void)db_->Close();
+}
+
+Status Db::Write(rocksdb::WriteBatch* batch) {
+  if (needs_resume_) {
+    // After a failed write RocksDB holds a background error and refuses every write until
+    // resumed; Resume() flushes the memtables to a new WAL, so a half-written record of the
+    // failed batch in the old WAL is never replayed. Resume() must not run while the disk
+    // still fails: if it cannot create the new WAL, RocksDB's error becomes fatal and only
+    // a reopen clears it. So first prove the disk takes writes again.
+    TALLY_RETURN_IF_ERROR(ProbeWritable());
+    rocksdb::Status rs = db_->Resume();
+    if (!rs.ok()) {
+      return FromRocks(rs, "database not writable yet (recovery after the last failed write)");
+    }
+    needs_resume_ = false;
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::Status rs = db_->Write(wo, batch);
+  if (!rs.ok()) {
+    needs_resume_ = true;
+    return FromRocks(rs, "write failed");
+  }
+  return Status::Ok();
+}
+
+Status Db::ProbeWritable() {
+  const std::string probe = db_->GetName() + "/RESUME_PROBE";
+  std::unique_ptr<rocksdb::WritableFile> file;
+  rocksdb::Status rs = env_->NewWritableFile(probe, &file, rocksdb::EnvOptions());
+  if (rs.ok()) {
+    // As much as a flush of a full memtable might need soon after: 1 MiB, synced.
+    const std::string chunk(64 * 1024, 'p');
+    for (int i = 0; i < 16 && rs.ok(); ++i) {
+      rs = file->Append(chunk);
+    }
+    if (rs.ok()) {
+      rs = file->Sync();
+    }
+    (void)file->Close();
+  }
+  (void)env_->DeleteFile(probe);
+  return FromRocks(rs, "database not writable yet (the last write failed)");
+}
+
+void Db::SnapshotRelease::operator()(const rocksdb::Snapshot* s) const { db->ReleaseSnapshot(s); }
+
+Db::Snapshot Db::TakeSnapshot() const {
+  return Snapshot(db_->GetSnapshot(), SnapshotRelease{db_.get()});
+}
+
+}  // namespace tally::persistence
