@@ -4,6 +4,8 @@
 #include <charconv>
 #include <limits>
 
+#include "core/limits.h"
+
 namespace tally::core {
 namespace {
 
@@ -45,8 +47,7 @@ bool Contains(const std::vector<int>& codes, int code) {
 // now + seconds, in nanoseconds, at most INT64_MAX.
 int64_t Deadline(int64_t now_ns, int64_t seconds) {
   const int64_t span = seconds * kNanosPerSecond;  // seconds <= one week: no overflow
-  return now_ns > std::numeric_limits<int64_t>::max() - span ? std::numeric_limits<int64_t>::max()
-                                                             : now_ns + span;
+  return now_ns > kMaxInt64 - span ? kMaxInt64 : now_ns + span;
 }
 
 uint32_t SaturatingAdd32(uint32_t a, uint64_t b) {

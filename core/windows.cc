@@ -4,10 +4,10 @@
 #include <cassert>
 #include <cstdio>
 
+#include "core/limits.h"
+
 namespace tally::core {
 namespace {
-
-constexpr uint64_t kMaxId = (uint64_t{1} << 63) - 1;
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
