@@ -258,8 +258,10 @@ UnixSeconds OldestHeld(Resolution r, const Retention& retention, UnixSeconds now
   return BucketStart(now - keep, r);
 }
 
-StatusOr<Window> NormaliseSeriesWindow(UnixSeconds since, std::optional<UnixSeconds> until,
-                                       Resolution step, UnixSeconds now) {
+// The window's end as asked (until, or now), after the checks every query shares: since
+// not in the future, until after since.
+static StatusOr<UnixSeconds> CheckedEnd(UnixSeconds since, std::optional<UnixSeconds> until,
+                                        UnixSeconds now) {
   const UnixSeconds end = until.value_or(now);
   if (since > now) {
     return Bad("since",
@@ -268,6 +270,16 @@ StatusOr<Window> NormaliseSeriesWindow(UnixSeconds since, std::optional<UnixSeco
   if (end <= since) {
     return Bad("until", "must be after since");
   }
+  return end;
+}
+
+StatusOr<Window> NormaliseSeriesWindow(UnixSeconds since, std::optional<UnixSeconds> until,
+                                       Resolution step, UnixSeconds now) {
+  StatusOr<UnixSeconds> checked = CheckedEnd(since, until, now);
+  if (!checked.ok()) {
+    return checked.status();
+  }
+  const UnixSeconds end = *checked;
   Window w{BucketStart(since, step), BucketCeil(end, step), step};
   if (w.points() > kMaxPoints) {
     return Bad("step", "step=" + std::to_string(Seconds(step)) + " makes " +
@@ -321,14 +333,11 @@ bool Cover(size_t level, UnixSeconds a, UnixSeconds b, const Retention& retentio
 
 StatusOr<SummaryPlan> PlanSummary(UnixSeconds since, std::optional<UnixSeconds> until,
                                   const Retention& retention, UnixSeconds now) {
-  const UnixSeconds end = until.value_or(now);
-  if (since > now) {
-    return Bad("since",
-               FormatRfc3339(since) + " is in the future (now is " + FormatRfc3339(now) + ")");
+  StatusOr<UnixSeconds> checked = CheckedEnd(since, until, now);
+  if (!checked.ok()) {
+    return checked.status();
   }
-  if (end <= since) {
-    return Bad("until", "must be after since");
-  }
+  const UnixSeconds end = *checked;
   // The finest rounding first: since down, then until up, each to a minute, hour or day
   // edge. With ordered retentions (minute <= hour <= day) the first pair succeeds: since's
   // finest held edge and until's minute edge; the other pairs serve unusual orders.
