@@ -33,9 +33,23 @@ class Writer {
     }
     out_->append(s);
   }
+  void Fixed(uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) {
+      out_->push_back(static_cast<char>(v >> (8 * i)));
+    }
+  }
   void OptTime(const std::optional<TimeNs>& t) {
     U8(t.has_value() ? 1 : 0);
     I64(t.value_or(0));
+  }
+  // Key version 2: 0, or 1 | i64 unix seconds | u32 nanos | i16 offset minutes.
+  void OptOffsetTime(const std::optional<core::OffsetTime>& t) {
+    U8(t.has_value() ? 1 : 0);
+    if (t) {
+      I64(t->unix_seconds);
+      Fixed(t->nanos, 4);
+      Fixed(static_cast<uint16_t>(t->offset_minutes), 2);
+    }
   }
   void Totals(const core::Totals& t) {
     I64(t.total);
@@ -61,17 +75,18 @@ class Reader {
     in_.remove_prefix(1);
     return v;
   }
-  uint64_t U64() {
-    if (!Need(8)) {
+  uint64_t Fixed(size_t bytes) {
+    if (!Need(bytes)) {
       return 0;
     }
     uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) {
+    for (size_t i = 0; i < bytes; ++i) {
       v |= static_cast<uint64_t>(static_cast<uint8_t>(in_[i])) << (8 * i);
     }
-    in_.remove_prefix(8);
+    in_.remove_prefix(bytes);
     return v;
   }
+  uint64_t U64() { return Fixed(8); }
   int64_t I64() { return static_cast<int64_t>(U64()); }
   uint64_t Varint() {
     uint64_t v = 0;
@@ -113,6 +128,25 @@ class Reader {
     }
     return has == 1 ? std::optional<TimeNs>(t) : std::nullopt;
   }
+  // Version 1 of a key: Unix nanoseconds, read as the same instant at UTC.
+  std::optional<core::OffsetTime> OptTimeV1() {
+    std::optional<TimeNs> t = OptTime();
+    return t ? std::optional(core::OffsetTime::FromUnixNs(*t)) : std::nullopt;
+  }
+  // Version 2; a time Go could not render (nanos, offset or local year out of range) fails.
+  std::optional<core::OffsetTime> OptOffsetTime() {
+    const uint8_t has = U8();
+    if (has != 1) {
+      ok_ = ok_ && has == 0;
+      return std::nullopt;
+    }
+    core::OffsetTime t;
+    t.unix_seconds = I64();
+    t.nanos = static_cast<uint32_t>(Fixed(4));
+    t.offset_minutes = static_cast<int16_t>(static_cast<uint16_t>(Fixed(2)));
+    ok_ = ok_ && t.Valid();
+    return t;
+  }
   core::Totals Totals() {
     core::Totals t;
     t.total = I64();
@@ -142,6 +176,20 @@ Status CheckVersion(Reader& r, const char* what) {
     return Status::Corruption(std::string("unknown ") + what + " format version " +
                               std::to_string(version) + " (this build reads version " +
                               std::to_string(kFormatVersion) + ")");
+  }
+  return Status::Ok();
+}
+
+// A key's version (1 or kKeyVersion) into *version.
+Status CheckKeyVersion(Reader& r, uint8_t* version) {
+  *version = r.U8();
+  if (!r.ok()) {
+    return Status::Corruption("empty key value");
+  }
+  if (*version != 1 && *version != kKeyVersion) {
+    return Status::Corruption("unknown key format version " + std::to_string(*version) +
+                              " (this build reads versions 1 and " + std::to_string(kKeyVersion) +
+                              ")");
   }
   return Status::Ok();
 }
@@ -192,7 +240,7 @@ Status DecodeGroup(std::string_view in, ProviderGroup* g) {
 std::string EncodeKey(const ApiKey& k) {
   std::string out;
   Writer w(&out);
-  w.U8(kFormatVersion);
+  w.U8(kKeyVersion);
   w.U64(k.id);
   w.I64(k.created_at);
   w.I64(k.updated_at);
@@ -201,7 +249,7 @@ std::string EncodeKey(const ApiKey& k) {
   for (const std::string* s : {&k.api_key, &k.access_token, &k.refresh_token}) {
     w.Str(*s);
   }
-  w.OptTime(k.expires_at);
+  w.OptOffsetTime(k.expires_at);
   for (const std::string* s : {&k.account_id, &k.project_id}) {
     w.Str(*s);
   }
@@ -209,13 +257,15 @@ std::string EncodeKey(const ApiKey& k) {
   w.Str(k.status);
   w.U8(k.auto_ban ? 1 : 0);
   w.Str(k.ban_reason);
-  w.OptTime(k.ban_until);
+  w.OptOffsetTime(k.ban_until);
   return out;
 }
 
 Status DecodeKey(std::string_view in, ApiKey* k) {
   Reader r(in);
-  TALLY_RETURN_IF_ERROR(CheckVersion(r, "key"));
+  uint8_t version = 0;
+  TALLY_RETURN_IF_ERROR(CheckKeyVersion(r, &version));
+  auto opt_time = [&r, version] { return version == 1 ? r.OptTimeV1() : r.OptOffsetTime(); };
   k->id = r.U64();
   k->created_at = r.I64();
   k->updated_at = r.I64();
@@ -224,7 +274,7 @@ Status DecodeKey(std::string_view in, ApiKey* k) {
   for (std::string* s : {&k->api_key, &k->access_token, &k->refresh_token}) {
     *s = r.Str();
   }
-  k->expires_at = r.OptTime();
+  k->expires_at = opt_time();
   for (std::string* s : {&k->account_id, &k->project_id}) {
     *s = r.Str();
   }
@@ -232,13 +282,14 @@ Status DecodeKey(std::string_view in, ApiKey* k) {
   k->status = r.Str();
   k->auto_ban = r.U8() != 0;
   k->ban_reason = r.Str();
-  k->ban_until = r.OptTime();
+  k->ban_until = opt_time();
   return Finish(r, "key");
 }
 
 Status DecodeKeyHead(std::string_view in, uint64_t* id, bool* live, uint64_t* group_id) {
   Reader r(in);
-  TALLY_RETURN_IF_ERROR(CheckVersion(r, "key"));
+  uint8_t version = 0;  // versions 1 and 2 share the head
+  TALLY_RETURN_IF_ERROR(CheckKeyVersion(r, &version));
   *id = r.U64();
   (void)r.I64();  // created_at
   (void)r.I64();  // updated_at

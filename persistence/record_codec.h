@@ -4,7 +4,13 @@
 //
 // Layout (little-endian fixed-width integers, strings as u32 length + bytes):
 //   group  : v1 | id | created | updated | has_deleted deleted | 9 strings | totals(3 x i64)
-//   key    : v1 | id | created | updated | has_deleted deleted | group_id | strings... | ...
+//   key    : v2 | id | created | updated | has_deleted deleted | group_id | api_key |
+//            access_token | refresh_token | expires_at | account_id | project_id | weight |
+//            status | u8 auto_ban | ban_reason | ban_until
+//            where expires_at and ban_until are each 00, or 01 | i64 unix seconds | u32 nanos
+//            | i16 offset minutes (core::OffsetTime; Corruption unless Valid())
+//            v1 | the same, but expires_at and ban_until are u8 has | i64 Unix nanoseconds
+//            (UTC), like deleted_at (still decoded, no longer written)
 //   totals : v2 | varint success | varint failure        (total = success + failure)
 //            v1 | total | success | failure             (still decoded, no longer written)
 //   idem   : v2 | written_at | digest (string: SHA-256, 32 bytes) | response (string)
@@ -25,7 +31,13 @@
 
 namespace tally::persistence {
 
+// The version of group values, and the database's format stamp (db.cc).
 inline constexpr uint8_t kFormatVersion = 1;
+// Key values are written in version 2 (expires_at and ban_until as core::OffsetTime, Go's
+// whole RFC 3339 range); version 1 values (int64 Unix nanoseconds) still decode, at UTC. A
+// build that reads only version 1 refuses to open a database holding a version 2 key
+// (Corruption "unknown key format version 2"), changing nothing.
+inline constexpr uint8_t kKeyVersion = 2;
 // Totals values are written in version 2 (varints); version 1 values still decode.
 inline constexpr uint8_t kTotalsVersion = 2;
 // Idempotent answers are written in version 2 (a SHA-256 digest); version 1 values (an
@@ -35,8 +47,9 @@ inline constexpr uint8_t kIdempotentVersion = 2;
 std::string EncodeGroup(const ProviderGroup& group);
 core::Status DecodeGroup(std::string_view in, ProviderGroup* group);
 
-// Encodes every field but totals.
+// Encodes every field but totals, in version kKeyVersion.
 std::string EncodeKey(const ApiKey& key);
+// Decodes versions 1 and 2.
 core::Status DecodeKey(std::string_view in, ApiKey* key);
 
 // Decodes only what the store keeps in memory for every key: id, liveness, group id. Same

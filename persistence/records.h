@@ -1,5 +1,9 @@
 // ProviderGroup and ApiKey: the records of ez-api's model (shared/reference/provider_group.go),
-// with the same fields. Times are Unix nanoseconds, UTC; an unset optional time is JSON null.
+// with the same fields. An unset optional time is JSON null.
+//
+// Times: CreatedAt, UpdatedAt and DeletedAt come from tallyd's own clock and are Unix
+// nanoseconds (TimeNs, UTC). expires_at and ban_until come from a control plane and hold what
+// Go's time.Time can (core::OffsetTime: years 0000-9999, nanoseconds, the offset as given).
 //
 // gorm soft delete: a deleted record keeps its row with deleted_at set.
 #pragma once
@@ -8,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "core/offset_time.h"
 #include "core/totals.h"
 
 namespace tally::persistence {
@@ -50,14 +55,14 @@ struct ApiKey {
   std::string api_key;
   std::string access_token;
   std::string refresh_token;  // stored, never rendered, never logged
-  std::optional<TimeNs> expires_at;
+  std::optional<core::OffsetTime> expires_at;
   std::string account_id;
   std::string project_id;
   int64_t weight = 1;
   std::string status = kDefaultStatus;
   bool auto_ban = true;
   std::string ban_reason;
-  std::optional<TimeNs> ban_until;
+  std::optional<core::OffsetTime> ban_until;
   core::Totals totals;
 
   bool live() const { return !deleted_at.has_value(); }

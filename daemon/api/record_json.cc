@@ -126,19 +126,18 @@ std::function<bool(const json::value&, Record*)> StringField(std::string Record:
   };
 }
 
-const std::string kTimeFormat =
-    "an RFC 3339 time as Go's time.Parse(time.RFC3339Nano) reads "
-    "it, from " +
-    std::string(kMinTime) + " to " + std::string(kMaxTime);
+constexpr std::string_view kTimeFormat =
+    "an RFC 3339 time as Go's time.Parse(time.RFC3339Nano) reads it, years 0000 to 9999";
 
+// A time a control plane sets: kept as Go keeps it (instant, nanoseconds, offset).
 template <typename Record>
 std::function<bool(const json::value&, Record*)> TimeField(
-    std::optional<persistence::TimeNs> Record::*member) {
+    std::optional<core::OffsetTime> Record::*member) {
   return [member](const json::value& v, Record* r) {
     if (!v.is_string()) {
       return false;
     }
-    std::optional<int64_t> t = ParseTime(v.get_string());
+    std::optional<core::OffsetTime> t = ParseTime(v.get_string());
     if (!t) {
       return false;
     }

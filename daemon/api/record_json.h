@@ -1,9 +1,11 @@
 // Record JSON: ProviderGroup and ApiKey as Go's encoding/json writes and reads ez-api's
 // structs (shared/reference/provider_group.go), and the body of ez-api's internal flush.
 //
-// Rendering: gorm.Model's ID, CreatedAt, UpdatedAt, DeletedAt first (RFC 3339 times, null
-// when unset), then the tagged fields in declaration order with their omitempty; rates are
-// computed from the counts; refresh_token is never written.
+// Rendering: gorm.Model's ID, CreatedAt, UpdatedAt, DeletedAt first (RFC 3339 UTC times,
+// null when unset), then the tagged fields in declaration order with their omitempty; rates
+// are computed from the counts; refresh_token is never written. expires_at and ban_until are
+// rendered as Go's MarshalJSON renders the time.Time they were parsed into: same instant,
+// nanoseconds, and the offset given (FormatTime), so a PUT comes back byte for byte.
 //
 // Parsing follows encoding/json where it matters to clients: field names match exactly or
 // case-insensitively, unknown fields are ignored, null leaves a field at its default, and a

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <limits>
 
 namespace tally::daemon {
 
@@ -204,32 +203,52 @@ JsonWriter& JsonWriter::Time(std::optional<int64_t> unix_ns) {
   return String(FormatTime(*unix_ns));
 }
 
-std::string FormatTime(int64_t unix_ns) {
+JsonWriter& JsonWriter::Time(const std::optional<core::OffsetTime>& t) {
+  if (!t) {
+    return Null();
+  }
+  return String(FormatTime(*t));
+}
+
+std::string FormatTime(const core::OffsetTime& t) {
   using namespace std::chrono;
-  sys_time<nanoseconds> t{nanoseconds(unix_ns)};
-  sys_days day = floor<days>(t);
-  year_month_day ymd{day};
-  hh_mm_ss<nanoseconds> hms{t - day};
+  // The date and time shown are the local ones, at the time's offset (as Go's absDate).
+  const int64_t local = t.local_seconds();
+  int64_t days_since_epoch = local / 86400;
+  int64_t second_of_day = local % 86400;
+  if (second_of_day < 0) {
+    --days_since_epoch;
+    second_of_day += 86400;
+  }
+  year_month_day ymd{sys_days(days(days_since_epoch))};
   char buf[64];
   int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", int(ymd.year()),
-                        unsigned(ymd.month()), unsigned(ymd.day()), int(hms.hours().count()),
-                        int(hms.minutes().count()), int(hms.seconds().count()));
+                        unsigned(ymd.month()), unsigned(ymd.day()), int(second_of_day / 3600),
+                        int(second_of_day / 60 % 60), int(second_of_day % 60));
   std::string out(buf, static_cast<size_t>(n));
-  int64_t frac = hms.subseconds().count();
-  if (frac != 0) {
-    char digits[16];
-    std::snprintf(digits, sizeof digits, ".%09lld", static_cast<long long>(frac));
-    std::string f(digits);
-    while (f.back() == '0') {
-      f.pop_back();
+  if (t.nanos != 0) {
+    n = std::snprintf(buf, sizeof buf, ".%09u", static_cast<unsigned>(t.nanos));
+    while (buf[n - 1] == '0') {
+      --n;
     }
-    out += f;
+    out.append(buf, static_cast<size_t>(n));
   }
-  out += "Z";
+  if (t.offset_minutes == 0) {
+    out += "Z";
+  } else {
+    const int minutes = t.offset_minutes < 0 ? -t.offset_minutes : t.offset_minutes;
+    n = std::snprintf(buf, sizeof buf, "%c%02d:%02d", t.offset_minutes < 0 ? '-' : '+',
+                      minutes / 60, minutes % 60);
+    out.append(buf, static_cast<size_t>(n));
+  }
   return out;
 }
 
-std::optional<int64_t> ParseTime(std::string_view s) {
+std::string FormatTime(int64_t unix_ns) {
+  return FormatTime(core::OffsetTime::FromUnixNs(unix_ns));
+}
+
+std::optional<core::OffsetTime> ParseTime(std::string_view s) {
   // Go's parseRFC3339 (time/format_rfc3339.go), the grammar time.Parse(time.RFC3339Nano)
   // and Time.UnmarshalJSON accept: "YYYY-MM-DDThh:mm:ss[.f...](Z|+hh:mm|-hh:mm)", upper-case
   // 'T' and 'Z' only, year 0000-9999, a day that exists in that month (proleptic Gregorian),
@@ -286,15 +305,12 @@ std::optional<int64_t> ParseTime(std::string_view s) {
     }
     offset_s = (oh * 3600 + om * 60) * (zone[0] == '-' ? -1 : 1);
   }
-  // Years 0000-9999 fit in int64 seconds; Unix nanoseconds in an int64 do not (they span
-  // 1677-09-21T00:12:43.145224192Z to 2262-04-11T23:47:16.854775807Z): refused, not wrapped.
-  int64_t secs =
-      sys_days(ymd).time_since_epoch().count() * 86400 + h * 3600 + mi * 60 + sec - offset_s;
-  const __int128 ns = static_cast<__int128>(secs) * 1'000'000'000 + frac_ns;
-  if (ns < std::numeric_limits<int64_t>::min() || ns > std::numeric_limits<int64_t>::max()) {
-    return std::nullopt;
-  }
-  return static_cast<int64_t>(ns);
+  // Years 0000-9999 and offsets of +-23:59 fit in int64 seconds with room to spare.
+  const int64_t local =
+      int64_t{sys_days(ymd).time_since_epoch().count()} * 86400 + h * 3600 + mi * 60 + sec;
+  core::OffsetTime t{local - offset_s, static_cast<uint32_t>(frac_ns),
+                     static_cast<int16_t>(offset_s / 60)};
+  return t;
 }
 
 }  // namespace tally::daemon

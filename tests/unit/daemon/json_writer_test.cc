@@ -34,7 +34,8 @@ TEST(JsonWriter, TimesRoundTrip) {
   EXPECT_EQ(FormatTime(1'500'000'000), "1970-01-01T00:00:01.5Z");
   auto t = ParseTime("2026-11-26T08:53:40.25+01:00");
   ASSERT_TRUE(t.has_value());
-  EXPECT_EQ(FormatTime(*t), "2026-11-26T07:53:40.25Z");
+  EXPECT_EQ(FormatTime(*t), "2026-11-26T08:53:40.25+01:00");  // the offset kept, as in Go
+  EXPECT_EQ(FormatTime(-1), "1969-12-31T23:59:59.999999999Z");
   EXPECT_FALSE(ParseTime("yesterday").has_value());
 }
 
@@ -72,10 +73,15 @@ TEST(JsonWriter, StringsLikeGo) {
 namespace tally::daemon {
 namespace {
 
-// Regression (json_body_fuzz): a year past 2262 overflowed int64 nanoseconds.
-TEST(JsonWriter, TimesOutsideInt64NanosecondsAreRejected) {
-  EXPECT_FALSE(ParseTime("7781-01-02T03:04:05Z").has_value());
-  EXPECT_FALSE(ParseTime("1000-01-01T00:00:00Z").has_value());
+// Regression (json_body_fuzz): a year past 2262 overflowed int64 nanoseconds. Times are no
+// longer int64 nanoseconds (issue 23.12): such years are kept whole.
+TEST(JsonWriter, TimesOutsideInt64NanosecondsAreKept) {
+  auto far = ParseTime("7781-01-02T03:04:05Z");
+  ASSERT_TRUE(far.has_value());
+  EXPECT_EQ(FormatTime(*far), "7781-01-02T03:04:05Z");
+  auto old = ParseTime("1000-01-01T00:00:00Z");
+  ASSERT_TRUE(old.has_value());
+  EXPECT_EQ(FormatTime(*old), "1000-01-01T00:00:00Z");
   auto late = ParseTime("2262-04-10T00:00:00Z");
   ASSERT_TRUE(late.has_value());
   EXPECT_EQ(FormatTime(*late), "2262-04-10T00:00:00Z");

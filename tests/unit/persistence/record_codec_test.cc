@@ -4,6 +4,8 @@
 
 #include <limits>
 
+#include "core/offset_time.h"
+
 namespace tally::persistence {
 namespace {
 
@@ -38,12 +40,58 @@ TEST(RecordCodec, KeyRoundTripsWithoutTotals) {
   k.group_id = 7;
   k.api_key = "sk-secret";
   k.refresh_token = std::string("refresh-token-value");
-  k.expires_at = 123;
+  k.expires_at = core::OffsetTime{123, 4, 0};
   k.weight = 3;
   k.auto_ban = false;
   ApiKey back;
   ASSERT_TRUE(DecodeKey(EncodeKey(k), &back).ok());
   EXPECT_EQ(back, k);
+}
+
+// Issue 23.12: expires_at and ban_until hold Go's whole RFC 3339 range, offset included.
+TEST(RecordCodec, KeyTimesKeepGosWholeRangeAndTheOffset) {
+  const core::OffsetTime cases[] = {
+      {core::kMinLocalSeconds, 0, 0},                    // 0000-01-01T00:00:00Z
+      {-62'135'596'800, 0, 0},                           // 0001-01-01T00:00:00Z, Go's zero
+      {core::kMaxLocalSeconds, 999'999'999, 0},          // 9999-12-31T23:59:59.999999999Z
+      {core::kMinLocalSeconds - 14 * 3600, 0, 14 * 60},  // 0000-01-01T00:00:00+14:00
+      {core::kMaxLocalSeconds + 12 * 3600, 999'999'999, -12 * 60},  // ...59.999999999-12:00
+      {-1, 999'999'999, 0},                                         // just before 1970
+  };
+  for (const core::OffsetTime& t : cases) {
+    ASSERT_TRUE(t.Valid()) << t.unix_seconds;
+    ApiKey k;
+    k.id = 1;
+    k.expires_at = t;
+    k.ban_until = t;
+    ApiKey back;
+    ASSERT_TRUE(DecodeKey(EncodeKey(k), &back).ok()) << t.unix_seconds;
+    EXPECT_EQ(back, k) << t.unix_seconds;
+  }
+}
+
+// A stored time Go could not render is Corruption, never rendered as garbage.
+TEST(RecordCodec, KeyTimesOutOfRangeAreCorruption) {
+  const core::OffsetTime bad[] = {
+      {0, 1'000'000'000, 0},               // nanos past a second
+      {0, 0, 24 * 60},                     // offset +24:00
+      {0, 0, -24 * 60},                    // offset -24:00
+      {core::kMinLocalSeconds - 1, 0, 0},  // year -1
+      {core::kMaxLocalSeconds + 1, 0, 0},  // year 10000
+      {core::kMaxLocalSeconds, 0, 1},      // year 10000 at +00:01
+  };
+  for (const core::OffsetTime& t : bad) {
+    EXPECT_FALSE(t.Valid());
+    ApiKey k;
+    k.ban_until = t;
+    ApiKey back;
+    EXPECT_EQ(DecodeKey(EncodeKey(k), &back).code(), core::Status::Code::kCorruption)
+        << t.unix_seconds << " " << t.nanos << " " << t.offset_minutes;
+  }
+  std::string v = EncodeKey(ApiKey{});
+  v[v.size() - 1] = 2;  // ban_until's presence byte: neither 0 nor 1
+  ApiKey back;
+  EXPECT_EQ(DecodeKey(v, &back).code(), core::Status::Code::kCorruption);
 }
 
 TEST(RecordCodec, UnknownVersionIsCorruption) {
@@ -137,7 +185,9 @@ TEST(RecordCodecGolden, Group) {
   EXPECT_EQ(back, g);
 }
 
-TEST(RecordCodecGolden, Key) {
+// Version 1 keys (written by builds before issue 23.12) still decode: their times were
+// Unix nanoseconds, read as the same instant at UTC.
+TEST(RecordCodecGolden, KeyVersion1) {
   ApiKey k;
   k.id = 9;
   k.created_at = 1;
@@ -145,7 +195,7 @@ TEST(RecordCodecGolden, Key) {
   k.group_id = 7;
   k.api_key = "a";
   k.refresh_token = "r";
-  k.expires_at = 4;
+  k.expires_at = core::OffsetTime{0, 4, 0};
   k.weight = 3;
   k.auto_ban = false;
   k.ban_reason = "b";
@@ -170,10 +220,67 @@ TEST(RecordCodecGolden, Key) {
       "0100000062"            // ban_reason
       "00"
       "0000000000000000");  // ban_until: unset
+  ApiKey back;
+  ASSERT_TRUE(DecodeKey(golden, &back).ok());
+  EXPECT_EQ(back, k);
+  uint64_t id = 0;
+  bool live = false;
+  uint64_t group_id = 0;
+  ASSERT_TRUE(DecodeKeyHead(golden, &id, &live, &group_id).ok());
+  EXPECT_EQ(id, 9u);
+  EXPECT_TRUE(live);
+  EXPECT_EQ(group_id, 7u);
+  // Negative nanoseconds (before 1970) floor to whole seconds.
+  std::string before = golden;
+  before.replace(57, 8, Unhex("ffffffffffffffff"));  // expires_at's nanoseconds: -1
+  ASSERT_TRUE(DecodeKey(before, &back).ok());
+  EXPECT_EQ(back.expires_at, (core::OffsetTime{-1, 999'999'999, 0}));
+}
+
+TEST(RecordCodecGolden, KeyVersion2) {
+  ApiKey k;
+  k.id = 9;
+  k.created_at = 1;
+  k.updated_at = 2;
+  k.group_id = 7;
+  k.api_key = "a";
+  k.refresh_token = "r";
+  k.expires_at = core::OffsetTime{-62'135'596'800, 0, 0};  // 0001-01-01T00:00:00Z
+  k.weight = 3;
+  k.auto_ban = false;
+  k.ban_reason = "b";
+  k.ban_until = core::OffsetTime{253'402'300'799 + 12 * 3600, 999'999'999, -12 * 60};
+  const std::string golden = Unhex(
+      "02"                // version
+      "0900000000000000"  // id
+      "0100000000000000"  // created_at
+      "0200000000000000"  // updated_at
+      "00"
+      "0000000000000000"  // deleted_at: unset (Unix nanoseconds, as in version 1)
+      "0700000000000000"  // group_id
+      "0100000061"
+      "00000000"
+      "0100000072"  // api_key, access_token, refresh_token
+      "01"
+      "00096e88f1ffffff"
+      "00000000"
+      "0000"  // expires_at: set, -62135596800 s, 0 ns, offset 0
+      "00000000"
+      "00000000"              // account_id, project_id
+      "0300000000000000"      // weight
+      "06000000616374697665"  // status "active"
+      "00"                    // auto_ban
+      "0100000062"            // ban_reason
+      "01"
+      "3feaf4ff3a000000"
+      "ffc99a3b"
+      "30fd");  // ban_until: set, 253402343999 s, 999999999 ns, offset -720 minutes
   EXPECT_EQ(EncodeKey(k), golden);
   ApiKey back;
   ASSERT_TRUE(DecodeKey(golden, &back).ok());
   EXPECT_EQ(back, k);
+  k.ban_until.reset();
+  EXPECT_EQ(EncodeKey(k), golden.substr(0, golden.size() - 15) + Unhex("00"));
 }
 
 TEST(RecordCodecGolden, Totals) {
