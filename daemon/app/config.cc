@@ -17,6 +17,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "daemon/app/tokens.h"
+
 namespace tally::daemon {
 namespace po = boost::program_options;
 using core::Status;
@@ -82,47 +84,6 @@ bool ValidMetricPrefix(const std::string& prefix) {
 }
 
 namespace {
-
-// A regular file of at most kMaxTokenFileBytes; its first line, trailing blanks removed.
-// Opened non-blocking, so a FIFO or a device never holds start-up.
-StatusOr<std::string> ReadTokenFile(const std::string& option, const std::string& path) {
-  std::string where = "--" + option + ": '" + path + "'";
-  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) {
-    return Status::InvalidArgument(where + ": " + std::strerror(errno));
-  }
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return Status::InvalidArgument(where + " is not a regular file");
-  }
-  std::string text(kMaxTokenFileBytes + 1, '\0');
-  size_t got = 0;
-  while (got < text.size()) {
-    ssize_t n = read(fd, text.data() + got, text.size() - got);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      break;
-    }
-    got += static_cast<size_t>(n);
-  }
-  close(fd);
-  if (got > kMaxTokenFileBytes) {
-    return Status::InvalidArgument(where + " is larger than " + std::to_string(kMaxTokenFileBytes) +
-                                   " bytes");
-  }
-  text.resize(got);
-  std::string token = text.substr(0, text.find('\n'));
-  while (!token.empty() && (token.back() == '\r' || token.back() == ' ' || token.back() == '\t')) {
-    token.pop_back();
-  }
-  if (token.empty()) {
-    return Status::InvalidArgument(where + " holds no token");
-  }
-  return token;
-}
 
 // "--NAME: must be an integer within MIN..MAX", or the value.
 StatusOr<uint64_t> ParseRanged(const NumericRange& range, const std::string& text) {
@@ -304,14 +265,32 @@ struct Sources {
   }
 };
 
+// "unexpected argument 'X': ..." naming X when it is short visible ASCII (it may be a
+// mistyped token's value, so never more).
+std::string UnexpectedArgument(const std::vector<std::string>& tokens) {
+  std::string arg = tokens.empty() ? std::string() : tokens.front();
+  bool show = !arg.empty() && arg.size() <= 64 &&
+              std::all_of(arg.begin(), arg.end(), [](char ch) { return ch > ' ' && ch < 0x7f; });
+  return "unexpected argument" + (show ? " '" + arg + "'" : std::string()) +
+         ": tallyd takes options only (--help lists them)";
+}
+
 // Reads the command line, then the --config file under it (the command line wins). Sets
 // result->output and returns false for --help and --version; InvalidArgument for a bad one.
 StatusOr<bool> ReadSources(int argc, const char* const* argv, po::options_description& opts,
                            Sources* sources, ParsedArgs* result) {
   po::variables_map vm;
   try {
-    po::parsed_options command_line = po::parse_command_line(argc, argv, opts);
+    // No guessing: "--flush" is not --flush-interval-ms. No positional arguments either.
+    po::parsed_options command_line =
+        po::command_line_parser(argc, argv)
+            .options(opts)
+            .style(po::command_line_style::unix_style & ~po::command_line_style::allow_guessing)
+            .run();
     for (const po::option& o : command_line.options) {
+      if (o.string_key.empty() || o.position_key >= 0) {
+        return Status::InvalidArgument(UnexpectedArgument(o.original_tokens));
+      }
       sources->on_command_line.push_back(o.string_key);
     }
     po::store(command_line, vm);
@@ -420,7 +399,8 @@ Status CheckValues(const RawOptions& raw, const Sources& sources, Config& c) {
 }
 
 // Per role: one source. A token and a token file given anywhere (command line, environment,
-// config file) is an error; otherwise command line > environment > file.
+// config file) is an error; otherwise command line > environment > file. The token used is
+// checked (CheckToken): an empty $TALLYD_*_TOKEN is exit 2 like an empty --*-token.
 Status ReadTokens(const RawOptions& raw, const Sources& sources, Config& c) {
   for (auto [role, file, env, target] :
        {std::tuple{std::string("admin-token"), &raw.admin_token_file, "TALLYD_ADMIN_TOKEN",
@@ -429,7 +409,7 @@ Status ReadTokens(const RawOptions& raw, const Sources& sources, Config& c) {
                    &c.internal_token}}) {
     std::string file_option = role + "-file";
     const char* env_value = std::getenv(env);
-    bool from_env = env_value != nullptr && *env_value != 0;
+    bool from_env = env_value != nullptr;
     bool token_cli = sources.OnCommandLine(role);
     bool token_file = sources.InFile(role);
     bool any_file = sources.OnCommandLine(file_option) || sources.InFile(file_option);
@@ -438,18 +418,24 @@ Status ReadTokens(const RawOptions& raw, const Sources& sources, Config& c) {
                                      " are both given (command line, $" + env +
                                      " or the config file): give one");
     }
+    StatusOr<std::string> token = std::string();
     if (any_file) {
-      StatusOr<std::string> token = ReadTokenFile(file_option, *file);
+      token = ReadTokenFile(file_option, *file);
       if (!token.ok()) {
         return sources.ValueError(file_option, token.status().message());
       }
-      *target = *token;
-    } else if (!token_cli && from_env) {
-      *target = env_value;
+    } else if (token_cli || (token_file && !from_env)) {
+      token = CheckToken("--" + role, *target);
+      if (!token.ok()) {
+        return sources.ValueError(role, token.status().message());
+      }
+    } else if (from_env) {
+      token = CheckToken(std::string("$") + env, env_value);
+      if (!token.ok()) {
+        return token.status();
+      }
     }
-    if ((token_cli || token_file) && target->empty()) {
-      return sources.ValueError(role, "--" + role + ": must not be empty");
-    }
+    *target = *token;
   }
   return Status::Ok();
 }

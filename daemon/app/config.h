@@ -62,7 +62,6 @@ struct NumericRange {
 // Every numeric option with its range, in --help order: the one table ParseArgs reads.
 const std::vector<NumericRange>& NumericOptions();
 
-inline constexpr uint64_t kMaxTokenFileBytes = 4096;
 inline constexpr size_t kMaxMetricPrefixBytes = 64;
 
 // A statsd name: 1..64 bytes of [A-Za-z0-9_-] in dot-separated non-empty segments (no

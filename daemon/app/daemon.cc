@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/clock.h"
+#include "daemon/app/descriptors.h"
 #include "daemon/app/listen_guard.h"
 #include "daemon/app/store_log.h"
 #include "daemon/log.h"
@@ -79,6 +80,7 @@ Status Daemon::Start() {
           "--internal-token");
     }
   }
+  open_files_ = RaiseOpenFilesLimit();  // before RocksDB and the sockets take any
   if (Status s = OpenStore(); !s.ok()) {
     return s;
   }
@@ -235,6 +237,14 @@ Status Daemon::OpenListeners(InheritedSockets& inherited) {
   HttpLimits limits;
   limits.max_body_bytes = config_.max_body_bytes;
   limits.max_connections = config_.max_connections;
+  if (!inherited.http.empty() || config_.http_listen.enabled()) {
+    core::StatusOr<uint32_t> cap =
+        EffectiveMaxConnections(config_.max_connections, open_files_, config_.io_threads);
+    if (!cap.ok()) {
+      return cap.status();
+    }
+    limits.max_connections = *cap;
+  }
   Endpoint udp_ep;
   Endpoint http_ep;
   if (Status s = ClaimAddresses(inherited, &udp_ep, &http_ep); !s.ok()) {

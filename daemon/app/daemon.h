@@ -75,6 +75,7 @@ class Daemon {
   uint64_t KernelDrops() const;
 
   Config config_;
+  uint64_t open_files_ = 0;  // the soft RLIMIT_NOFILE after RaiseOpenFilesLimit
   std::unique_ptr<persistence::Store> store_;
   std::unique_ptr<core::CounterTable> table_;
   std::unique_ptr<Flusher> flusher_;

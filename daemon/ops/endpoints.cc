@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cerrno>
 #include <climits>
@@ -308,8 +309,11 @@ bool Within(const std::filesystem::path& path, const std::filesystem::path& dir)
 core::StatusOr<std::string> CheckpointTarget(const OpsContext& ctx, const std::string& dir) {
   namespace fs = std::filesystem;
   using core::Status;
-  if (dir.find('\0') != std::string::npos) {
-    return Status::InvalidArgument("\"dir\" must not contain a NUL byte");
+  // A control character (NUL, a newline that would forge a log line, an escape) has no
+  // place in a path an operator types.
+  if (std::any_of(dir.begin(), dir.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    return Status::InvalidArgument("\"dir\" must not contain a control character");
   }
   if (dir.size() > kMaxCheckpointPathBytes) {
     return Status::InvalidArgument(

@@ -1,7 +1,9 @@
 #include "daemon/ops/signals.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <chrono>
 
@@ -22,6 +24,29 @@ sigset_t HandledSet() {
     sigaddset(&set, sig);
   }
   return set;
+}
+
+// A thread that waits in pause(), a cancellation point, until it is cancelled.
+void* WaitToBeCancelled(void*) {
+  while (true) {
+    pause();
+  }
+  return nullptr;
+}
+
+// glibc reserves signal 32 (SIGCANCEL) and 33 (SIGSETXID): sigaction and sigprocmask refuse
+// them. It installs 33's handler at start, but 32's only on the first pthread_cancel: until
+// then 32 has its default action and kills the process. Cancelling a throwaway thread
+// installs it; glibc's handler (nptl sigcancel_handler, glibc 2.36) ignores a 32 that was not
+// sent by the process itself to one of its threads (si_pid, si_code SI_TKILL).
+void InstallCancelHandler() {
+  pthread_t thread;
+  if (pthread_create(&thread, nullptr, WaitToBeCancelled, nullptr) != 0) {
+    LogMain()->warn("cannot start a thread to arm glibc's SIGCANCEL handler: signal 32 kills");
+    return;
+  }
+  pthread_cancel(thread);
+  pthread_join(thread, nullptr);
 }
 
 }  // namespace
@@ -55,6 +80,7 @@ void BlockSignals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
   signal(SIGXFSZ, SIG_IGN);
+  InstallCancelHandler();
 }
 
 int WaitForStopSignal(const std::function<void()>& flush_now) {

@@ -7,6 +7,9 @@
 //   ignored (SIG_IGN):                  SIGPIPE (a closed peer is an EPIPE on that connection),
 //                                       SIGXFSZ (a write past RLIMIT_FSIZE fails with EFBIG:
 //                                       the flush fails and its counts stay pending)
+//   harmless (glibc's own handlers):   32 (SIGCANCEL) and 33 (SIGSETXID), reserved by glibc
+//                                       below SIGRTMIN; BlockSignals arms 32's handler, which
+//                                       ignores a 32 sent from outside the process
 // Every other signal keeps its default action: SIGKILL and SIGSTOP cannot be caught, and the
 // fault signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS) mean a bug.
 //
@@ -31,7 +34,8 @@ SignalAction ActionFor(int sig);
 // "SIGTERM", "SIGRTMIN+3", ...
 std::string SignalName(int sig);
 
-// Blocks every handled signal in the calling thread and ignores SIGPIPE and SIGXFSZ.
+// Blocks every handled signal in the calling thread, ignores SIGPIPE and SIGXFSZ, and arms
+// glibc's SIGCANCEL handler (by cancelling a short-lived thread of its own).
 void BlockSignals();
 
 // Waits for the signals BlockSignals blocked: runs `flush_now` on SIGUSR1, logs an ignored

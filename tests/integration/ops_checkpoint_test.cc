@@ -248,6 +248,26 @@ TEST(OpsCheckpoint, RefusesBadTargetsAndNeverDeletesWhatItDidNotCreate) {
   EXPECT_EQ(tallyd.Stop(), 0) << tallyd.Log();
 }
 
+// A control character in "dir" is 400 and nothing is created: a newline would otherwise
+// forge a line of tallyd's log ("checkpoint into ... in 0.01 s").
+TEST(OpsCheckpoint, ControlCharactersInTheTargetAre400AndForgeNoLogLine) {
+  namespace fs = std::filesystem;
+  TempDir dir;
+  TallydProcess tallyd(dir.Sub("data"));
+  const uint16_t port = tallyd.http_port();
+  const std::string forged = "2026-11-30 01:02:03.456 [main] [error] FAKE line";
+  for (std::string bad : {"x\n" + forged, "x\r" + forged, std::string("x\x1b[2Jy"),
+                          std::string("x\ty"), std::string("x\x7fy")}) {
+    const std::string target = dir.Sub(bad);
+    EXPECT_EQ(Checkpoint(port, Quoted(target)), 400) << Quoted(target);
+    EXPECT_FALSE(fs::exists(target)) << Quoted(target);
+  }
+  EXPECT_EQ(Checkpoint(port, Quoted(dir.Sub("fine"))), 201);  // the log line is written by now
+  EXPECT_EQ(tallyd.Stop(), 0) << tallyd.Log();
+  EXPECT_EQ(tallyd.Log().find("\n" + forged), std::string::npos) << tallyd.Log();
+  EXPECT_EQ(tallyd.Log().find("\r" + forged), std::string::npos) << tallyd.Log();
+}
+
 TEST(OpsCheckpoint, CheckpointRootConfinesTargetsWithSymlinksResolved) {
   namespace fs = std::filesystem;
   TempDir dir;

@@ -1,12 +1,16 @@
 // Lifecycle through the real binary: what every signal a user can send does (issue 23.4,
 // 13.11), a second instance on the same addresses (13.8), and port 0 (23.9).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -36,15 +40,30 @@ TEST(OpsLifecycle, NoSignalAUserCanSendLosesAcceptedCounts) {
     bool stops;
   };
   std::vector<Case> cases = {
-      {SIGTERM, true},    {SIGINT, true},     {SIGHUP, true},   {SIGQUIT, true},
-      {SIGXCPU, true},    {SIGPWR, true},     {SIGUSR1, false}, {SIGUSR2, false},
-      {SIGALRM, false},   {SIGVTALRM, false}, {SIGPROF, false}, {SIGIO, false},
-      {SIGSTKFLT, false}, {SIGPIPE, false},   {SIGXFSZ, false}, {SIGRTMIN, false},
+      {SIGTERM, true},
+      {SIGINT, true},
+      {SIGHUP, true},
+      {SIGQUIT, true},
+      {SIGXCPU, true},
+      {SIGPWR, true},
+      {SIGUSR1, false},
+      {SIGUSR2, false},
+      {SIGALRM, false},
+      {SIGVTALRM, false},
+      {SIGPROF, false},
+      {SIGIO, false},
+      {SIGSTKFLT, false},
+      {SIGPIPE, false},
+      {SIGXFSZ, false},
+      {SIGRTMIN, false},
       {SIGRTMAX, false},
+      // glibc's reserved 32 (SIGCANCEL) and 33 (SIGSETXID), below SIGRTMIN.
+      {32, false},
+      {33, false},
   };
   int64_t sent = 0;
   for (const Case& c : cases) {
-    std::string name = strsignal(c.sig);
+    std::string name = strsignal(c.sig) + std::string(" (") + std::to_string(c.sig) + ")";
     int code = -1;
     {
       TallydProcess tallyd(dir.Sub("data"));
@@ -217,6 +236,93 @@ TEST(OpsLifecycle, TableThatCannotBeAllocatedIsExitOneNotAnAbort) {
             std::string::npos)
       << output;
 #endif
+}
+
+// Under a low open-files limit (soft = hard = 512) idle connections cannot take the
+// descriptors RocksDB and the listeners need: the connection cap is lowered to
+// 512 - (256 + 4 per I/O thread), logged, the connections past it get 503, and a flush and
+// /readyz still work while the rest stay open.
+TEST(OpsLifecycle, IdleConnectionsCannotTakeTheDescriptorsTheStoreNeeds) {
+  TempDir dir;
+  const uint16_t http = FreePort();
+  TallydLaunch launch;
+  launch.args = {"--data-dir",    dir.Sub("data"),
+                 "--udp-listen",  "off",
+                 "--http-listen", "127.0.0.1:" + std::to_string(http),
+                 "--io-threads",  "2",
+                 "--admin-token", "adm-token"};
+  launch.nofile_limit = 512;
+  launch.wait_http_port = http;
+  TallydChild tallyd(launch, dir.Sub("log"));
+  const int cap = 512 - 256 - 4 * 2;
+  EXPECT_NE(tallyd.Log().find("--max-connections 10000 lowered to " + std::to_string(cap)),
+            std::string::npos)
+      << tallyd.Log();
+
+  // 600 idle connections, more than the limit: the ones past the cap are answered 503 and
+  // closed, so they turn readable; the others stay silent.
+  const int total = 600;
+  std::vector<int> fds;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(http);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int i = 0; i < total; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0)
+        << i << ": " << std::strerror(errno);
+    fds.push_back(fd);
+  }
+  const int slack = 2;  // the cap is approximate by at most the number of I/O threads
+  std::vector<pollfd> polled;
+  int refused = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (refused < total - cap && std::chrono::steady_clock::now() < deadline) {
+    polled.clear();
+    for (int fd : fds) {
+      polled.push_back({fd, POLLIN, 0});
+    }
+    ASSERT_GE(poll(polled.data(), polled.size(), 100), 0);
+    refused = static_cast<int>(std::count_if(polled.begin(), polled.end(),
+                                             [](const pollfd& p) { return p.revents != 0; }));
+  }
+  EXPECT_GE(refused, total - cap - slack) << tallyd.Log();
+  EXPECT_LE(refused, total - cap) << tallyd.Log();
+  std::vector<int> idle;
+  for (const pollfd& p : polled) {
+    if (p.revents == 0) {
+      idle.push_back(p.fd);
+      continue;
+    }
+    char answer[64] = {};
+    ASSERT_GT(read(p.fd, answer, sizeof answer - 1), 0);
+    EXPECT_NE(std::string(answer).find(" 503 "), std::string::npos) << answer;
+    close(p.fd);
+  }
+  // Free a few slots; the rest stay open while the store is flushed.
+  for (int i = 0; i < 5 && !idle.empty(); ++i) {
+    close(idle.back());
+    idle.pop_back();
+  }
+  const std::map<std::string, std::string> admin = {{"Authorization", "Bearer adm-token"}};
+  int ready = 0;
+  for (int i = 0; i < 1000 && ready != 200; ++i) {
+    ready = Http(http, "GET", "/readyz").status;  // 503 until tallyd sees the closes
+    if (ready != 200) {
+      usleep(10 * 1000);  // polling an observable state, bounded: 10 s
+    }
+  }
+  EXPECT_EQ(ready, 200) << tallyd.Log();
+  EXPECT_EQ(Http(http, "POST", "/v1/ingest", "apikey.1.success:3|c").status, 202);
+  HttpResult flushed = Http(http, "POST", "/admin/flush", {}, admin);
+  EXPECT_EQ(flushed.status, 200) << flushed.body << tallyd.Log();
+  EXPECT_NE(flushed.body.find("\"keys\":1"), std::string::npos) << flushed.body;
+  for (int fd : idle) {
+    close(fd);
+  }
+  EXPECT_EQ(tallyd.Stop(), 0) << tallyd.Log();
+  EXPECT_EQ(tallyd.Log().find("Too many open files"), std::string::npos) << tallyd.Log();
 }
 
 }  // namespace

@@ -39,10 +39,14 @@ std::string TallydChild::ReadLog(const std::string& path) {
 TallydChild::TallydChild(TallydLaunch launch, std::string log_path)
     : log_path_(std::move(log_path)) {
   std::vector<std::string> args;
-  if (launch.sockets != nullptr) {
+  if (launch.sockets != nullptr || launch.nofile_limit != 0) {
     // $0 is tallyd, "$@" its arguments; LISTEN_PID must be the pid that tallyd will have,
-    // which exec keeps.
-    args = {"/bin/sh", "-c", "export LISTEN_PID=$$; exec \"$0\" \"$@\"", TALLYD_BINARY};
+    // which exec keeps. The shell's `ulimit -n` sets the soft and the hard limit.
+    std::string script = launch.sockets != nullptr ? "export LISTEN_PID=$$; " : "";
+    if (launch.nofile_limit != 0) {
+      script += "ulimit -n " + std::to_string(launch.nofile_limit) + " || exit 99; ";
+    }
+    args = {"/bin/sh", "-c", script + "exec \"$0\" \"$@\"", TALLYD_BINARY};
   } else {
     args = {TALLYD_BINARY};
   }
@@ -91,7 +95,19 @@ TallydChild::TallydChild(TallydLaunch launch, std::string log_path)
     posix_spawn_file_actions_adddup2(&actions, launch.sockets->udp_fd, 3);
     posix_spawn_file_actions_adddup2(&actions, launch.sockets->http_fd, 4);
   }
-  int rc = posix_spawn(&pid_, args[0].c_str(), &actions, nullptr, argv.data(), envp.data());
+  // glibc's posix_spawn leaves its reserved signals 32 (SIGCANCEL) and 33 (SIGSETXID) ignored
+  // in the child, and SIG_IGN survives exec; a shell or a service manager starts tallyd
+  // with their default action (terminate). Reset them, as they would be. sigaddset refuses
+  // them, so their bits are set by hand (bit N-1 of the first word for signal N).
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t reserved;
+  sigemptyset(&reserved);
+  reserved.__val[0] |= (1UL << (32 - 1)) | (1UL << (33 - 1));
+  posix_spawnattr_setsigdefault(&attr, &reserved);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+  int rc = posix_spawn(&pid_, args[0].c_str(), &actions, &attr, argv.data(), envp.data());
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     throw std::runtime_error("posix_spawn failed");

@@ -27,6 +27,7 @@ struct TallydLaunch {
   const ListenSockets* sockets = nullptr;  // passed as fds 3 (UDP) and 4 (HTTP)
   std::string fd_names = "udp:http";       // LISTEN_FDNAMES when sockets are passed
   uint16_t wait_http_port = 0;             // wait for /healthz on it (0: do not wait)
+  uint64_t nofile_limit = 0;               // soft = hard RLIMIT_NOFILE (0: inherited)
 };
 
 // The one launcher of the real binary for every test: tallyd started with any arguments,

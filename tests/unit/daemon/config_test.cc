@@ -388,3 +388,101 @@ TEST(Config, ConfigFileErrorsNeverEchoTheLine) {
 
 }  // namespace
 }  // namespace tally::daemon
+
+namespace tally::daemon {
+namespace {
+
+// An empty $TALLYD_*_TOKEN is exit 2, as an empty --*-token is: never "no token".
+TEST(Config, EmptyTokenEnvironmentVariableIsExitTwo) {
+  for (const char* env : {"TALLYD_ADMIN_TOKEN", "TALLYD_INTERNAL_TOKEN"}) {
+    setenv(env, "", 1);
+    ParsedArgs p = Parse({});
+    unsetenv(env);
+    EXPECT_FALSE(p.config.has_value()) << env;
+    EXPECT_EQ(p.exit_code, 2) << env;
+    EXPECT_NE(p.output.find(std::string("$") + env), std::string::npos) << p.output;
+    EXPECT_EQ(p.output.find('\n'), std::string::npos) << p.output;
+  }
+}
+
+// Options are never guessed from a prefix, and a positional argument is exit 2 naming it.
+TEST(Config, NoAbbreviatedOptionsAndNoPositionalArguments) {
+  testing::TempDir dir;
+  std::ofstream(dir.Sub("t")) << "tok\n";
+  for (std::vector<const char*> args :
+       {std::vector<const char*>{"--flush", "100"},
+        std::vector<const char*>{"--internal-token-f", dir.Sub("t").c_str()},
+        std::vector<const char*>{"--max-conn", "5"}}) {
+    ParsedArgs p = Parse(args);
+    EXPECT_FALSE(p.config.has_value()) << args[0];
+    EXPECT_EQ(p.exit_code, 2) << args[0];
+  }
+  ParsedArgs p = Parse({"--data-dir", "d", "extra-arg"});
+  EXPECT_FALSE(p.config.has_value());
+  EXPECT_EQ(p.exit_code, 2);
+  EXPECT_NE(p.output.find("unexpected argument 'extra-arg'"), std::string::npos) << p.output;
+  p = Parse({"extra-arg", "--data-dir", "d"});
+  EXPECT_EQ(p.exit_code, 2) << p.output;
+  p = Parse({"--flush-interval-ms=100"});  // the full name, adjacent value: still fine
+  ASSERT_TRUE(p.config.has_value()) << p.output;
+  EXPECT_EQ(p.config->flush_interval_ms, 100u);
+}
+
+// A token from any source is 1..4096 visible ASCII characters once its trailing newline and
+// blanks are trimmed; anything else is exit 2, one line, the token not echoed.
+TEST(Config, TokensMustBeVisibleAscii) {
+  testing::TempDir dir;
+  const std::string secret = "Zq9secret";
+  struct Bad {
+    const char* label;
+    std::string text;
+  };
+  std::vector<Bad> bad = {
+      {"leading blanks", "  " + secret},
+      {"inner space", secret + " x"},
+      {"NUL", secret + std::string(1, '\0') + "x"},
+      {"tab inside", secret + "\tx"},
+      {"escape", secret + "\x1b[0m"},
+      {"DEL", secret + "\x7f"},
+      {"high byte", secret + "\xc3\xa9"},
+      {"too long", secret + std::string(4096, 'a')},
+  };
+  for (const Bad& b : bad) {
+    std::string path = dir.Sub("tok");
+    std::ofstream(path, std::ios::trunc | std::ios::binary) << b.text;
+    bool fits_argv = b.text.find('\0') == std::string::npos;
+    std::vector<std::vector<const char*>> runs = {{"--admin-token-file", path.c_str()}};
+    if (fits_argv) {
+      runs.push_back({"--internal-token", b.text.c_str()});
+    }
+    for (const auto& args : runs) {
+      ParsedArgs p = Parse(args);
+      EXPECT_FALSE(p.config.has_value()) << b.label << " " << args[0];
+      EXPECT_EQ(p.exit_code, 2) << b.label << " " << args[0];
+      EXPECT_EQ(p.output.find(secret), std::string::npos) << b.label << ": " << p.output;
+      EXPECT_EQ(p.output.find('\n'), std::string::npos) << b.label << ": " << p.output;
+    }
+    if (fits_argv) {
+      setenv("TALLYD_ADMIN_TOKEN", b.text.c_str(), 1);
+      ParsedArgs p = Parse({});
+      unsetenv("TALLYD_ADMIN_TOKEN");
+      EXPECT_EQ(p.exit_code, 2) << b.label << " env";
+      EXPECT_EQ(p.output.find(secret), std::string::npos) << b.label << ": " << p.output;
+    }
+  }
+  // Trailing newline (LF or CRLF) and blanks are trimmed; 4096 characters fit.
+  for (std::string text :
+       {secret + "\n", secret + "\r\n", secret + "  \t\n\n", secret + "\nsecond line\n"}) {
+    std::ofstream(dir.Sub("ok"), std::ios::trunc | std::ios::binary) << text;
+    ParsedArgs p = Parse({"--admin-token-file", dir.Sub("ok").c_str()});
+    ASSERT_TRUE(p.config.has_value()) << p.output;
+    EXPECT_EQ(p.config->admin_token, secret);
+  }
+  std::string longest(4096, '~');
+  ParsedArgs p = Parse({"--admin-token", longest.c_str()});
+  ASSERT_TRUE(p.config.has_value()) << p.output;
+  EXPECT_EQ(p.config->admin_token, longest);
+}
+
+}  // namespace
+}  // namespace tally::daemon
