@@ -43,13 +43,12 @@ double Metric(uint16_t port, const std::string& series) {
 // Polls `series` until it reaches `want` or 10 s pass; returns the last value.
 double WaitMetric(uint16_t port, const std::string& series, double want) {
   double v = -1;
-  for (int i = 0; i < 500; ++i) {
-    v = Metric(port, series);
-    if (v >= want) {
-      return v;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  WaitUntil(
+      [&] {
+        v = Metric(port, series);
+        return v >= want;
+      },
+      10000, 20);
   return v;
 }
 

@@ -78,14 +78,7 @@ int Ready(uint16_t port) { return Http(port, "GET", "/readyz").status; }
 
 // Polls /readyz until it answers `want` or `seconds` pass.
 bool WaitReady(uint16_t port, int want, int seconds) {
-  auto deadline = Clock::now() + std::chrono::seconds(seconds);
-  while (Clock::now() < deadline) {
-    if (Ready(port) == want) {
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
+  return WaitUntil([&] { return Ready(port) == want; }, seconds * 1000, 50);
 }
 
 int64_t Total(uint16_t http_port) {
@@ -127,7 +120,7 @@ TEST(FaultDiskFull, FullDataFilesystemTurnsReadyzAndLosesNothing) {
         ++http_errors;
         return;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));  // pacing the load
     }
   });
   std::thread udp_load([&] {
@@ -138,10 +131,17 @@ TEST(FaultDiskFull, FullDataFilesystemTurnsReadyzAndLosesNothing) {
         d += "apikey." + std::to_string(1000 + i % 500) + ".failure:1|c\n";
       }
       SendUdp(udp, d);
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));  // pacing the load
     }
   });
-  std::this_thread::sleep_for(std::chrono::seconds(1));
+  // Both loads under way (counted) before the disk fills.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return http_accepted.load() > 0 &&
+               ScrapeMetric(http, R"(tallyd_lines_total{transport="udp",result="accepted"})")
+                       .value_or(0) > 0;
+      },
+      10000));
 
   // Fill the filesystem.
   ASSERT_GE(Fill(mnt + "/filler"), 0);
@@ -152,6 +152,7 @@ TEST(FaultDiskFull, FullDataFilesystemTurnsReadyzAndLosesNothing) {
     HttpResult r = c.Request("POST", "/v1/ingest?wait=flush", "apikey.7777.success:1|c");
     return std::make_pair(r.status, Clock::now());
   });
+  // Not synchronisation: time passes with the disk full, during which wait=flush must not answer.
   std::this_thread::sleep_for(std::chrono::seconds(2));
   EXPECT_EQ(Http(http, "GET", "/healthz").status, 200) << "tallyd died with the disk full";
   EXPECT_EQ(Ready(http), 503);
@@ -166,14 +167,15 @@ TEST(FaultDiskFull, FullDataFilesystemTurnsReadyzAndLosesNothing) {
   auto [wait_status, wait_time] = waiter.get();
   EXPECT_EQ(wait_status, 200);
   EXPECT_GE(wait_time, freed_at);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // load after the recovery
   stop = true;
   http_load.join();
   udp_load.join();
   EXPECT_EQ(http_errors.load(), 0);
 
   // Exact: every accepted line, HTTP (from its answers) plus UDP (from the metric).
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Every datagram sent has been read (and so counted) by the receivers.
+  ASSERT_TRUE(WaitUntil([&] { return ReceiveQueueBytes("udp", udp) == 0; }, 10000));
   std::optional<double> udp_accepted =
       ScrapeMetric(http, R"(tallyd_lines_total{transport="udp",result="accepted"})");
   ASSERT_TRUE(udp_accepted.has_value());

@@ -157,7 +157,7 @@ struct Load {
           sent[1] += 20;  // before sending: it may be counted as soon as it leaves
           SendUdp(udp, Lines(1, 20, &cursor));
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));  // pacing, not a wait
       }
     });
     threads.emplace_back([this, http] {  // /v1/ingest on one keep-alive connection, flat out
@@ -170,7 +170,7 @@ struct Load {
           acked[2] += 50;
         } else if (status == 0) {
           conn = std::make_unique<RawConnection>(http, 2000);
-          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));  // reconnect back-off
         }
       }
     });
@@ -184,7 +184,7 @@ struct Load {
           durable[3] += 10;
         } else if (r.status == 0) {
           conn = std::make_unique<RawConnection>(http, 5000);
-          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));  // reconnect back-off
         }
       }
     });
@@ -204,7 +204,7 @@ struct Load {
           answered.push_back(std::move(f));
         } else if (r.status == 0) {
           conn = std::make_unique<RawConnection>(http, 5000);
-          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));  // reconnect back-off
         }
       }
     });
@@ -266,7 +266,7 @@ TEST(FaultKill, Sigkill_UnderLoad_KeepsEveryCommittedFlushAndCountsNothingTwice)
       load.acked_at_start = load.acked[2].load();
       load.Start(tallyd.udp_port(), tallyd.http_port());
       load.StartFlusher(tallyd.http_port());
-      std::this_thread::sleep_for(std::chrono::seconds(3));
+      std::this_thread::sleep_for(std::chrono::seconds(3));  // not a wait: 3 s of traffic
       // The summary now must survive the kill.
       committed = ReadSummary(tallyd.http_port());
       tallyd.Kill();  // senders still sending

@@ -45,12 +45,12 @@ std::string Lines(const std::string& transport, const std::string& result) {
 // Polls until the metric reaches `want` (lines are counted when the receiver reads them).
 int64_t WaitMetric(uint16_t port, const std::string& series, int64_t want) {
   int64_t v = -1;
-  for (int i = 0; i < 500 && v < want; ++i) {
-    v = Metric(port, series);
-    if (v < want) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
+  WaitUntil(
+      [&] {
+        v = Metric(port, series);
+        return v >= want;
+      },
+      5000);
   return v;
 }
 
@@ -197,12 +197,8 @@ TEST(IngestDatagram, SigtermUnderSustainedUdpLoadLosesNothingAccepted) {
       }
     });
     // Progress, not a pause: wait (bounded) until the sender is well under way.
-    const auto started = std::chrono::steady_clock::now();
-    while (sent.load(std::memory_order_relaxed) < 20'000 &&
-           std::chrono::steady_clock::now() - started < std::chrono::seconds(10)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    EXPECT_GE(sent.load(std::memory_order_relaxed), 20'000) << "the sender did not get going";
+    EXPECT_TRUE(WaitUntil([&] { return sent.load(std::memory_order_relaxed) >= 20'000; }, 10000, 5))
+        << "the sender did not get going";
     int64_t drops_before = Metric(t.http_port(), "tallyd_udp_kernel_drops_total");
     EXPECT_GE(drops_before, 0);
     EXPECT_EQ(t.Stop(), 0) << t.Log();

@@ -33,6 +33,12 @@ class Client {
   }
   ~Client() { close(fd_); }
   bool connected() const { return connected_; }
+  uint16_t local_port() const {
+    sockaddr_in local{};
+    socklen_t len = sizeof local;
+    return getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &len) == 0 ? ntohs(local.sin_port)
+                                                                            : 0;
+  }
   bool Send(std::string_view bytes) {
     return send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
            static_cast<ssize_t>(bytes.size());
@@ -164,12 +170,8 @@ TEST(IngestHttp, ConnectionCapAnswers503) {
   EXPECT_EQ(answers[0].second, R"({"error":"too many connections"})");
   held.pop_back();
   // Once one closes there is room again (the server notices the close asynchronously).
-  int status = 0;
-  for (int i = 0; i < 100 && status != 200; ++i) {
-    status = Http(t.http_port(), "GET", "/healthz").status;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_EQ(status, 200);
+  EXPECT_TRUE(
+      WaitUntil([&] { return Http(t.http_port(), "GET", "/healthz").status == 200; }, 5000));
 }
 
 TEST(IngestHttp, StopClosesIdleConnectionsAndAnswersPartialRequests) {
@@ -184,7 +186,9 @@ TEST(IngestHttp, StopClosesIdleConnectionsAndAnswersPartialRequests) {
     ASSERT_TRUE(partial.Send(Post("/v1/ingest", "apikey.8.success:4|c")));
     ASSERT_EQ(partial.Read(1).at(0).first, 202);
     ASSERT_TRUE(partial.Send("POST /v1/ingest HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // tallyd has read the head: nothing is left in its receive queue.
+    ASSERT_TRUE(WaitUntil(
+        [&] { return ReceiveQueueBytes("tcp", t.http_port(), partial.local_port()) == 0; }, 10000));
     kill(t.pid(), SIGTERM);
     EXPECT_TRUE(idle.Closed());
     // The request that completes after the stop began is refused, not lost: 503.
@@ -232,9 +236,8 @@ TEST(IngestHttp, SigtermDuringConcurrentIngestKeepsEveryAcknowledgedLine) {
         }
       });
     }
-    while (requests.load(std::memory_order_relaxed) < 200) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    EXPECT_TRUE(
+        WaitUntil([&] { return requests.load(std::memory_order_relaxed) >= 200; }, 30000, 5));
     EXPECT_EQ(t.Stop(), 0) << t.Log();
     for (std::thread& th : clients) {
       th.join();

@@ -96,7 +96,7 @@ TEST(OpsCheckpoint, CheckpointUnderLoadRestoresWithTheInvariant) {
         SendUdp(tallyd.udp_port(), "apikey." + std::to_string(i % 60 + 1) + ".success:1|c\n" +
                                        "apikey." + std::to_string(i % 29 + 1) + ".failure:2|c");
         if (i % 64 == 0) {
-          usleep(1000);
+          usleep(1000);  // pacing the load, not a wait
         }
       }
     });
@@ -106,7 +106,7 @@ TEST(OpsCheckpoint, CheckpointUnderLoadRestoresWithTheInvariant) {
              "apikey." + std::to_string(i % 45 + 1) + ".success:3|c", kInternal);
       }
     });
-    usleep(500 * 1000);
+    usleep(500 * 1000);  // not a wait: the load runs a while before the checkpoint
     // A durable marker: answered 200 only once flushed, so the checkpoint must hold it.
     HttpResult marker = Http(tallyd.http_port(), "POST", "/v1/ingest?wait=flush",
                              "apikey.77.success:7|c", kInternal);
@@ -116,7 +116,7 @@ TEST(OpsCheckpoint, CheckpointUnderLoadRestoresWithTheInvariant) {
                         R"({"dir":")" + checkpoint + R"("})", kAdmin);
     EXPECT_EQ(r.status, 201) << r.body;
     EXPECT_EQ(Json(r.body)["dir"], boost::json::value(checkpoint)) << r.body;
-    usleep(300 * 1000);  // more load after the checkpoint
+    usleep(300 * 1000);  // not a wait: more load after the checkpoint
     stop = true;
     udp.join();
     http.join();

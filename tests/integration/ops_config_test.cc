@@ -158,7 +158,8 @@ TEST(OpsConfig, EachListenerCanBeTurnedOff) {
     TallydChild tallyd(launch, dir.Sub("log-b"));
     ASSERT_TRUE(tallyd.WaitForLog("] ready")) << tallyd.Log();
     SendUdp(udp, "apikey.4.success:6|c");
-    usleep(300 * 1000);
+    // Read by the receiver (HTTP is off, so no /metrics): the stop then flushes it.
+    ASSERT_TRUE(WaitUntil([&] { return ReceiveQueueBytes("udp", udp) == 0; }, 10000));
     EXPECT_EQ(tallyd.Stop(), 0) << tallyd.Log();
     EXPECT_EQ(tallyd.Log().find("[http] listening"), std::string::npos) << tallyd.Log();
   }

@@ -25,8 +25,12 @@ TEST(OpsHealth, HealthyAndReadyWhileServing) {
   HttpResult r = Http(tallyd.http_port(), "GET", "/readyz");
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body, R"({"status":"ready"})");
-  // Still ready well past 3 intervals: the flusher keeps succeeding.
-  usleep(600 * 1000);
+  // Still ready well past 3 intervals: six more flushes succeed.
+  auto flushes = [&] {
+    return ScrapeMetric(tallyd.http_port(), R"(tallyd_flushes_total{result="ok"})").value_or(0);
+  };
+  const double flushes_before = flushes();
+  ASSERT_TRUE(WaitUntil([&] { return flushes() >= flushes_before + 6; }, 10000, 20));
   EXPECT_EQ(Http(tallyd.http_port(), "GET", "/readyz").status, 200);
   EXPECT_EQ(Http(tallyd.http_port(), "POST", "/readyz").status, 405);
   EXPECT_EQ(tallyd.Stop(), 0);
@@ -44,9 +48,24 @@ TEST(OpsHealth, NotReadyWhileStopping) {
   ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   std::string head = "GET /readyz HTTP/1.1\r\n";
   ASSERT_EQ(send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
-  usleep(200 * 1000);
+  sockaddr_in local{};
+  socklen_t local_len = sizeof local;
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len), 0);
+  // tallyd has read the half request (nothing left in its receive queue)...
+  ASSERT_TRUE(WaitUntil(
+      [&] { return ReceiveQueueBytes("tcp", tallyd.http_port(), ntohs(local.sin_port)) == 0; },
+      10000));
   kill(tallyd.pid(), SIGTERM);
-  usleep(200 * 1000);
+  // ...and the stop has begun: the acceptor is closed, new connections are refused.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        int probe = ConnectLoopback(SOCK_STREAM, tallyd.http_port());
+        if (probe >= 0) {
+          close(probe);
+        }
+        return probe < 0;
+      },
+      10000));
   std::string rest = "Host: x\r\n\r\n";
   send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
   timeval tv{5, 0};

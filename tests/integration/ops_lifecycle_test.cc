@@ -100,10 +100,7 @@ TEST(OpsLifecycle, SigUsr1FlushesNow) {
   auto flushes = [&] {
     return ScrapeMetric(tallyd.http_port(), "tallyd_flushes_total{result=\"ok\"}").value_or(0);
   };
-  for (int i = 0; i < 1000 && flushes() < 1; ++i) {
-    usleep(10 * 1000);  // polling an observable state, bounded: 10 s
-  }
-  EXPECT_GE(flushes(), 1) << tallyd.Log();
+  EXPECT_TRUE(WaitUntil([&] { return flushes() >= 1; }, 10000)) << tallyd.Log();
   EXPECT_NE(tallyd.Log().find("SIGUSR1: flushing now"), std::string::npos) << tallyd.Log();
   EXPECT_EQ(tallyd.Stop(), 0);
 }
@@ -306,14 +303,9 @@ TEST(OpsLifecycle, IdleConnectionsCannotTakeTheDescriptorsTheStoreNeeds) {
     idle.pop_back();
   }
   const std::map<std::string, std::string> admin = {{"Authorization", "Bearer adm-token"}};
-  int ready = 0;
-  for (int i = 0; i < 1000 && ready != 200; ++i) {
-    ready = Http(http, "GET", "/readyz").status;  // 503 until tallyd sees the closes
-    if (ready != 200) {
-      usleep(10 * 1000);  // polling an observable state, bounded: 10 s
-    }
-  }
-  EXPECT_EQ(ready, 200) << tallyd.Log();
+  // 503 until tallyd sees the closes.
+  EXPECT_TRUE(WaitUntil([&] { return Http(http, "GET", "/readyz").status == 200; }, 10000))
+      << tallyd.Log();
   EXPECT_EQ(Http(http, "POST", "/v1/ingest", "apikey.1.success:3|c").status, 202);
   HttpResult flushed = Http(http, "POST", "/admin/flush", {}, admin);
   EXPECT_EQ(flushed.status, 200) << flushed.body << tallyd.Log();

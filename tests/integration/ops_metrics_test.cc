@@ -84,8 +84,8 @@ TEST(OpsMetrics, ScrapeAfterKnownTraffic) {
   ASSERT_EQ(Http(http, "POST", "/v1/ingest", "apikey.4.success:5|c").status, 202);
   ASSERT_EQ(Http(http, "GET", "/no/such/path").status, 404);
   ASSERT_NE(WaitForTotal(http, 12).find("\"total_requests\":12"), std::string::npos);
-  // Let a flush commit after the traffic.
-  usleep(400 * 1000);
+  // A flush commits after the traffic (its epoch answered).
+  ASSERT_EQ(Http(http, "POST", "/admin/flush").status, 200);
 
   HttpResult r = Http(http, "GET", "/metrics");
   ASSERT_EQ(r.status, 200);
@@ -195,14 +195,18 @@ TEST(OpsMetrics, RepeatedMalformedLinesAreSummarizedNotLoggedPerLine) {
   for (int i = 0; i < 100; ++i) {
     SendUdp(tallyd.udp_port(), "garbage line " + std::to_string(i));
   }
-  for (int i = 0; i < 100; ++i) {
-    if (ScrapeMetric(tallyd.http_port(),
-                     R"(tallyd_lines_total{transport="udp",result="malformed"})") == 100) {
-      break;
-    }
-    usleep(20 * 1000);
-  }
-  usleep(300 * 1000);  // several flush attempts, each of which could have logged
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return ScrapeMetric(tallyd.http_port(),
+                            R"(tallyd_lines_total{transport="udp",result="malformed"})") == 100;
+      },
+      10000, 20));
+  // Several flushes after the lines, each of which could have logged them.
+  auto flushes = [&] {
+    return ScrapeMetric(tallyd.http_port(), R"(tallyd_flushes_total{result="ok"})").value_or(0);
+  };
+  const double flushes_before = flushes();
+  ASSERT_TRUE(WaitUntil([&] { return flushes() >= flushes_before + 3; }, 10000, 20));
   EXPECT_EQ(tallyd.Stop(), 0);
   std::string log = tallyd.Log();
   // At most one summary line per minute, carrying the count, plus one at the stop for what

@@ -51,14 +51,12 @@ TEST(Skeleton, SigtermFlushesWhatWasCountedBeforeTheFirstTick) {
     TallydProcess tallyd(data, {"--flush-interval-ms", "3600000"});
     SendUdp(tallyd.udp_port(), "apikey.7.success:10|c\napikey.7.failure:5|c");
     // The lines are counted once /metrics shows them accepted.
-    for (int i = 0; i < 200; ++i) {
-      HttpResult m = Http(tallyd.http_port(), "GET", "/metrics");
-      if (m.body.find("tallyd_lines_total{transport=\"udp\",result=\"accepted\"} 2") !=
-          std::string::npos) {
-        break;
-      }
-      usleep(10000);
-    }
+    EXPECT_TRUE(WaitUntil(
+        [&] {
+          return ScrapeMetric(tallyd.http_port(),
+                              R"(tallyd_lines_total{transport="udp",result="accepted"})") == 2;
+        },
+        10000));
     EXPECT_EQ(tallyd.Stop(), 0) << tallyd.Log();
   }
   TallydProcess tallyd(data);

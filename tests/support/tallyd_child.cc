@@ -14,6 +14,7 @@
 
 #include "tests/support/ops_process.h"  // ListenSockets
 #include "tests/support/tallyd_process.h"
+#include "tests/support/wait_until.h"
 
 extern char** environ;
 
@@ -115,18 +116,19 @@ TallydChild::TallydChild(TallydLaunch launch, std::string log_path)
   if (launch.wait_http_port == 0) {
     return;
   }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      throw std::runtime_error("tallyd exited with " + std::to_string(ExitCodeOf(status)) +
-                               "; log:\n" + Log());
-    }
-    if (Http(launch.wait_http_port, "GET", "/healthz").status == 200) {
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const bool healthy = WaitUntil(
+      [&] {
+        int status = 0;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+          pid_ = -1;
+          throw std::runtime_error("tallyd exited with " + std::to_string(ExitCodeOf(status)) +
+                                   "; log:\n" + Log());
+        }
+        return Http(launch.wait_http_port, "GET", "/healthz").status == 200;
+      },
+      20000, 20);
+  if (healthy) {
+    return;
   }
   Kill();
   throw std::runtime_error("tallyd never answered /healthz; log:\n" + Log());
@@ -143,16 +145,18 @@ int TallydChild::Stop(int sig) {
 }
 
 int TallydChild::WaitExit(int timeout_ms) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (pid_ > 0 && std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return ExitCodeOf(status);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return -1;
+  int code = -1;
+  WaitUntil(
+      [&] {
+        int status = 0;
+        if (pid_ > 0 && waitpid(pid_, &status, WNOHANG) == pid_) {
+          pid_ = -1;
+          code = ExitCodeOf(status);
+        }
+        return pid_ <= 0;
+      },
+      timeout_ms);
+  return code;
 }
 
 int TallydChild::Wait() {
@@ -178,14 +182,7 @@ void TallydChild::Kill() {
 std::string TallydChild::Log() const { return ReadLog(log_path_); }
 
 bool TallydChild::WaitForLog(std::string_view text, int timeout_ms) const {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (Log().find(text) == std::string::npos) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
+  return WaitUntil([&] { return Log().find(text) != std::string::npos; }, timeout_ms, 20);
 }
 
 int RunTallyd(const std::vector<std::string>& args, std::string* output) {

@@ -21,6 +21,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/support/wait_until.h"
+
 namespace tally::testing {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -151,24 +153,21 @@ void SendUdp(uint16_t port, std::string_view payload) {
 
 std::string WaitForTotal(uint16_t http_port, int64_t total, int timeout_ms,
                          const std::map<std::string, std::string>& headers) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   std::string body;
-  while (true) {
-    HttpResult r = Http(http_port, "GET", "/admin/apikey-stats/summary", {}, headers);
-    body = r.body;
-    if (r.status == 200) {
-      boost::system::error_code ec;
-      boost::json::value v = boost::json::parse(body, ec);
-      if (!ec && v.is_object() && v.as_object().contains("total_requests") &&
-          v.at("total_requests").to_number<int64_t>() >= total) {
-        return body;
-      }
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      return body;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  WaitUntil(
+      [&] {
+        HttpResult r = Http(http_port, "GET", "/admin/apikey-stats/summary", {}, headers);
+        body = r.body;
+        if (r.status != 200) {
+          return false;
+        }
+        boost::system::error_code ec;
+        boost::json::value v = boost::json::parse(body, ec);
+        return !ec && v.is_object() && v.as_object().contains("total_requests") &&
+               v.at("total_requests").to_number<int64_t>() >= total;
+      },
+      timeout_ms, 50);
+  return body;
 }
 
 RawConnection::RawConnection(uint16_t port, int timeout_ms) {
@@ -358,6 +357,31 @@ int ProcessFdCount(pid_t pid) {
     ++n;
   }
   return n;
+}
+
+std::optional<int64_t> ReceiveQueueBytes(std::string_view protocol, uint16_t local_port,
+                                         uint16_t remote_port) {
+  std::ifstream table("/proc/net/" + std::string(protocol));
+  std::string line;
+  std::getline(table, line);  // the header
+  std::optional<int64_t> queued;
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state, queues;
+    fields >> slot >> local >> remote >> state >> queues;
+    auto port_of = [](const std::string& address) {
+      size_t colon = address.find(':');
+      return colon == std::string::npos ? -1L : std::stol(address.substr(colon + 1), nullptr, 16);
+    };
+    if (port_of(local) != local_port || (remote_port != 0 && port_of(remote) != remote_port)) {
+      continue;
+    }
+    size_t colon = queues.find(':');
+    if (colon != std::string::npos) {  // every socket on the port (receivers may share it)
+      queued = queued.value_or(0) + std::stoll(queues.substr(colon + 1), nullptr, 16);
+    }
+  }
+  return queued;
 }
 
 }  // namespace tally::testing

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/support/wait_until.h"  // WaitUntil, for every test of the binary
+
 namespace tally::testing {
 
 // A loopback port free for both TCP and UDP at the time of the call.
@@ -149,6 +151,13 @@ int ConnectLoopback(int type, uint16_t port);
 // `tallyd_lines_total{transport="udp",result="malformed"}` (the exact text before the value), or
 // nullopt when /metrics does not answer or lacks it.
 std::optional<double> ScrapeMetric(uint16_t http_port, std::string_view series);
+
+// Bytes queued in the kernel for the loopback sockets bound to `local_port` ("udp" or "tcp"; for
+// tcp also connected to `remote_port`) that its owner has not read yet, from /proc/net; nullopt
+// when no such socket exists. 0 proves tallyd has read everything sent to it so far (a loopback
+// send queues synchronously).
+std::optional<int64_t> ReceiveQueueBytes(std::string_view protocol, uint16_t local_port,
+                                         uint16_t remote_port = 0);
 
 // From /proc/<pid>: resident memory in KiB (VmRSS) and the number of open descriptors;
 // -1 when the process is gone.

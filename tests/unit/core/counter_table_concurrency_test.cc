@@ -243,8 +243,8 @@ TEST(CounterTableConcurrency, SpillsRacingAddsAndDrainsLoseNothing) {
   std::thread flusher([&] {
     while (!stop.load(std::memory_order_relaxed)) {  // relaxed: a flag; join orders the rest
       drain();
-      drains.fetch_add(1, std::memory_order_relaxed);  // relaxed: a progress gauge
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      drains.fetch_add(1, std::memory_order_relaxed);              // relaxed: a progress gauge
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // flush interval: pacing
     }
   });
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -139,7 +140,8 @@ TEST(SocketActivation, LoopbackAndDisconnect) {
   getsockname(loop, reinterpret_cast<sockaddr*>(&after), &len);
   EXPECT_EQ(after.sin_port, self.sin_port);
   sendto(sender, "b", 1, 0, reinterpret_cast<sockaddr*>(&self), len);
-  usleep(10000);
+  pollfd readable{loop, POLLIN, 0};
+  ASSERT_EQ(poll(&readable, 1, 5000), 1);  // the datagram has arrived
   EXPECT_EQ(recv(loop, buf, sizeof buf, MSG_DONTWAIT), 1);
   EXPECT_EQ(buf[0], 'b');
   close(sender);

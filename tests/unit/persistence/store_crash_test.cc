@@ -104,6 +104,7 @@ TEST(StoreCrash, SigkillDuringFlushesLeavesWholeEpochs) {
     ssize_t got = read(out[0], ready, sizeof ready);
     close(out[0]);
     ASSERT_GT(got, 0) << "helper ended before flushing";
+    // Not a wait: a random moment to kill at is the point.
     std::this_thread::sleep_for(
         std::chrono::microseconds(std::uniform_int_distribution<int>(0, 300'000)(rng)));
     ASSERT_EQ(kill(pid, SIGKILL), 0);
