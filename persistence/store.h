@@ -90,8 +90,9 @@ class Store {
   // dropped_deleted; deltas that would take a total past 2^63-1 are dropped (dropped_overflow)
   // or refuse the whole flush, as `rules` say. Refused (nothing applied) for a refused flush.
   // A write error is IoError; the next call first tries to bring RocksDB out of its
-  // background-error state (DB::Resume), so writes succeed again once the disk has room or
-  // works again.
+  // background-error state (DB::Resume, or a close and reopen in place when RocksDB's error
+  // is not resumable: Db::Write), so writes succeed again once the disk has room or works
+  // again, or descriptors or inodes are free again.
   core::StatusOr<FlushResult> ApplyFlush(std::vector<core::KeyDelta>* deltas,
                                          const FlushRules& rules = {});
 
