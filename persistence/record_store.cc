@@ -34,9 +34,10 @@ bool Live(const State& key_state) {
 // Conflict when taken (deleted records keep their ids); Refused once every id is taken.
 template <typename Map>
 StatusOr<uint64_t> IdForCreate(uint64_t requested, const Map& taken, uint64_t* cursor,
-                               const std::string& kind) {
+                               const std::string& kind,
+                               const std::function<bool(uint64_t)>& seen = nullptr) {
   if (requested == 0) {
-    while (*cursor <= core::kMaxId && taken.contains(*cursor)) {
+    while (*cursor <= core::kMaxId && (taken.contains(*cursor) || (seen && seen(*cursor)))) {
       ++*cursor;
     }
     if (*cursor > core::kMaxId) {
@@ -242,9 +243,11 @@ StatusOr<std::vector<ApiKey>> Store::ListKeysPage(uint64_t after_id, size_t limi
   return out;
 }
 
-StatusOr<ApiKey> Store::CreateKey(ApiKey k) {
+StatusOr<ApiKey> Store::CreateKey(ApiKey k) { return CreateKey(std::move(k), nullptr); }
+
+StatusOr<ApiKey> Store::CreateKey(ApiKey k, const std::function<bool(uint64_t id)>& seen) {
   std::unique_lock lock(mu_);
-  StatusOr<uint64_t> id = IdForCreate(k.id, keys_, &free_key_cursor_, "api key");
+  StatusOr<uint64_t> id = IdForCreate(k.id, keys_, &free_key_cursor_, "api key", seen);
   if (!id.ok()) {
     return id.status();
   }

@@ -146,8 +146,12 @@ class Store {
   core::StatusOr<std::vector<ApiKey>> ListKeysPage(uint64_t after_id, size_t limit,
                                                    std::optional<uint64_t> group_id,
                                                    const std::optional<std::string>& status) const;
-  // As CreateGroup; k.group_id must name a live group or be 0.
+  // As CreateGroup; k.group_id must name a live group or be 0. An automatic id also skips
+  // every id `seen` answers true for (the daemon: ids traffic has counted, not yet flushed,
+  // so a new key never takes counts sent for another); `seen` must stay true for an id once
+  // true (the automatic ids only grow). Called under the store's write lock: keep it cheap.
   core::StatusOr<ApiKey> CreateKey(ApiKey k);
+  core::StatusOr<ApiKey> CreateKey(ApiKey k, const std::function<bool(uint64_t id)>& seen);
   // Creates or replaces the key at k.id, keeping its totals; a new group_id moves the
   // totals from the old group to the new one in the same batch.
   core::StatusOr<ApiKey> PutKey(ApiKey k);
