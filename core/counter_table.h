@@ -109,6 +109,24 @@ class CounterTable {
   // or in a later one, never in both and never in none.
   size_t Drain(std::vector<KeyDelta>* out);
 
+  // Whether `key` holds a slot: it was added (with something to add) since construction.
+  // Slots are never freed, so once true, always true. Read-only, any thread; a key whose
+  // insert is in flight may not be seen yet. A lookup, as cheap as an Add's.
+  bool Contains(uint64_t key) const {
+    if (key - 1 >= kMaxKey) {
+      return false;  // 0 and ids past 2^63-1 never hold a slot
+    }
+    for (size_t b = HomeBucket(key);; b = NextBucket(b)) {
+      Match m = Compare(buckets_[b], key);
+      if (m.found != 0) {
+        return true;
+      }
+      if (m.empty != 0) {
+        return false;  // the probe of an Add would have stopped here too
+      }
+    }
+  }
+
   // Keys holding a slot, plus inserts in flight (a gauge).
   size_t keys() const;
   // Add() calls refused (table full or key out of range), since construction.

@@ -87,6 +87,11 @@ constexpr size_t kTotalsWriteBufferBytes = size_t{16} << 20;
 constexpr int kTotalsWriteBuffers = 3;
 constexpr size_t kSmallWriteBufferBytes = size_t{4} << 20;
 constexpr uint64_t kMaxTotalWalBytes = uint64_t{128} << 20;
+// Table files RocksDB keeps open. Its default (-1: every SST, for the database's life)
+// grows with the data and competes with the connections for the process's descriptors;
+// with a bound, the least recently used are closed (reads here are rare: the load at
+// open, the key lists). Few descriptors left to RocksDB's WAL is what made it fail.
+constexpr int kMaxOpenTableFiles = 256;
 
 // A new database is stamped with kFormatVersion; an existing one must carry it.
 Status CheckFormat(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* meta) {
@@ -123,8 +128,20 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
 
 StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& dir, const StoreOptions& opts) {
   TALLY_RETURN_IF_ERROR(PrepareDir(dir));
-  auto health = std::make_shared<StoreHealthState>();
-  health->on_event = opts.on_event;
+  std::unique_ptr<Db> db(new Db());
+  db->dir_ = dir;
+  db->opts_ = opts;
+  db->env_ = opts.env != nullptr ? opts.env : rocksdb::Env::Default();
+  db->health_ = std::make_shared<StoreHealthState>();
+  db->health_->on_event = opts.on_event;
+  TALLY_RETURN_IF_ERROR(db->OpenRocks());
+  return db;
+}
+
+Status Db::OpenRocks() {
+  const std::string& dir = dir_;
+  const StoreOptions& opts = opts_;
+  const std::shared_ptr<StoreHealthState>& health = health_;
   rocksdb::DBOptions options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
@@ -154,6 +171,7 @@ StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& dir, const StoreOption
   // minutes toward that peak), and let the WAL grow to gigabytes before the rarely written
   // families are flushed, all of which a start after a crash must read.
   options.max_total_wal_size = kMaxTotalWalBytes;
+  options.max_open_files = kMaxOpenTableFiles;
   // RocksDB preallocates each WAL file (fallocate) by 1.1x the largest write buffer. With
   // the 64 MiB default that reservation failed on a nearly full disk and writes met ENOSPC
   // at once; at 16 MiB it succeeds, and a full disk would go unnoticed (/readyz 200, the
@@ -169,6 +187,8 @@ StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& dir, const StoreOption
   totals_options.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
   totals_options.write_buffer_size = kTotalsWriteBufferBytes;
   totals_options.max_write_buffer_number = kTotalsWriteBuffers;
+  write_buffer_bytes_ = {kSmallWriteBufferBytes, kSmallWriteBufferBytes, kSmallWriteBufferBytes,
+                         kTotalsWriteBufferBytes, kSmallWriteBufferBytes};
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, cf_options},
       {kGroupsCf, cf_options},
@@ -176,9 +196,6 @@ StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& dir, const StoreOption
       {kTotalsCf, totals_options},
       {kMetaCf, cf_options},
   };
-  std::unique_ptr<Db> db(new Db());
-  db->env_ = opts.env != nullptr ? opts.env : rocksdb::Env::Default();
-  db->health_ = health;
   const auto damaged = [&](const std::string& where) {
     std::string what = "write-ahead log damaged in " + dir + ": " + where +
                        "; the records after the damage may hold acknowledged flushes";
@@ -199,7 +216,7 @@ StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& dir, const StoreOption
     options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   }
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status rs = rocksdb::DB::Open(options, dir, families, &db->handles_, &raw);
+  rocksdb::Status rs = rocksdb::DB::Open(options, dir, families, &handles_, &raw);
   // Other WAL damage is recognised by the line RocksDB's WAL reader logs for it
   // (EventLogger). Without that line a failed open is reported as it is, never retried.
   if (std::string damage = health->TakeWalDamage(); !rs.ok() && !damage.empty()) {
@@ -207,10 +224,10 @@ StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& dir, const StoreOption
     if (opts.wal_recovery == WalRecovery::kStrict) {
       return Status::Corruption(what);
     }
-    db->handles_.clear();
+    handles_.clear();
     recover_to_point_in_time = true;
     options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
-    rs = rocksdb::DB::Open(options, dir, families, &db->handles_, &raw);
+    rs = rocksdb::DB::Open(options, dir, families, &handles_, &raw);
   }
   // Relaxed: published to other threads with the Db itself.
   health->wal_damage_skipped.store(rs.ok() && recover_to_point_in_time, std::memory_order_relaxed);
@@ -222,18 +239,19 @@ StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& dir, const StoreOption
     }
     return FromRocks(rs, "cannot open database in " + dir);
   }
-  db->db_.reset(raw);
+  db_.reset(raw);
   if (health->wal_damage_skipped.load(std::memory_order_relaxed)) {
     // Write what was recovered to SST files, so the damaged log is obsolete and deleted:
     // replayed again after a later crash, it would stop the replay before every log
     // written since.
-    rs = raw->Flush(rocksdb::FlushOptions(), db->handles_);
+    rs = raw->Flush(rocksdb::FlushOptions(), handles_);
     if (!rs.ok()) {
       return FromRocks(rs, "flushing the state recovered before the WAL damage");
     }
   }
-  TALLY_RETURN_IF_ERROR(CheckFormat(raw, db->meta()));
-  return db;
+  TALLY_RETURN_IF_ERROR(CheckFormat(raw, meta()));
+  last_sequence_ = raw->GetLatestSequenceNumber();
+  return Status::Ok();
 }
 
 StoreHealth Db::health() const {
@@ -247,7 +265,9 @@ StoreHealth Db::health() const {
   return h;
 }
 
-Db::~Db() {
+Db::~Db() { CloseRocks(); }
+
+void Db::CloseRocks() {
   if (!db_) {
     return;
   }
@@ -258,35 +278,114 @@ Db::~Db() {
     // Destroying handles cannot fail in a way we could act on while closing.
     (void)db_->DestroyColumnFamilyHandle(h);
   }
+  handles_.clear();
   (void)db_->Close();
+  db_.reset();
+}
+
+Status Db::PrepareWrite() {
+  // Relaxed: see StoreHealthState::background_error_pending.
+  if (health_->background_error_pending.exchange(false, std::memory_order_relaxed)) {
+    needs_recovery_ = true;
+  }
+  return needs_recovery_ ? Recover() : Status::Ok();
 }
 
 Status Db::Write(rocksdb::WriteBatch* batch) {
-  if (needs_resume_) {
-    // After a failed write RocksDB holds a background error and refuses every write until
-    // resumed; Resume() flushes the memtables to a new WAL, so a half-written record of the
-    // failed batch in the old WAL is never replayed. Resume() must not run while the disk
-    // still fails: if it cannot create the new WAL, RocksDB's error becomes fatal and only
-    // a reopen clears it. So first prove the disk takes writes again.
-    TALLY_RETURN_IF_ERROR(ProbeWritable());
-    rocksdb::Status rs = db_->Resume();
-    if (!rs.ok()) {
-      return FromRocks(rs, "database not writable yet (recovery after the last failed write)");
-    }
-    needs_resume_ = false;
-  }
+  TALLY_RETURN_IF_ERROR(PrepareWrite());
   rocksdb::WriteOptions wo;
   wo.sync = true;
   rocksdb::Status rs = db_->Write(wo, batch);
   if (!rs.ok()) {
-    needs_resume_ = true;
+    needs_recovery_ = true;
     return FromRocks(rs, "write failed");
   }
+  last_sequence_ = db_->GetLatestSequenceNumber();
+  SwitchFullMemtables();
+  return Status::Ok();
+}
+
+void Db::SwitchFullMemtables() {
+  // RocksDB 7.8 switches the memtables a write filled at the start of the next write, all
+  // families in one loop that stops at the first failure (a WAL it cannot create) without
+  // releasing the families after it: Close() then aborts on RocksDB's assertion 'last_ref'.
+  // Switching each filled family here, one Flush() per family (which releases what it
+  // takes), before the next write, leaves that loop nothing to switch. RocksDB marks a
+  // memtable for its switch from about 95% of its size: 90% is caught first.
+  for (size_t i = 0; i < handles_.size(); ++i) {
+    uint64_t size = 0;
+    if (!db_->GetIntProperty(handles_[i], "rocksdb.cur-size-active-mem-table", &size) ||
+        size < write_buffer_bytes_[i] / 10 * 9) {
+      continue;
+    }
+    rocksdb::FlushOptions fo;
+    fo.wait = false;
+    fo.allow_write_stall = true;
+    if (!db_->Flush(fo, handles_[i]).ok()) {
+      needs_recovery_ = true;  // the write is durable; the next one recovers first
+      return;
+    }
+  }
+}
+
+Status Db::Recover() {
+  // After a failed write RocksDB holds a background error and refuses every write until
+  // resumed; Resume() flushes the memtables to a new WAL, so a half-written record of the
+  // failed batch in the old WAL is never replayed. Resume() must not run while the disk
+  // still fails: if it cannot create the new WAL, RocksDB's error becomes fatal. So first
+  // prove the disk takes writes again.
+  TALLY_RETURN_IF_ERROR(ProbeWritable());
+  if (db_) {
+    rocksdb::Status rs = db_->Resume();
+    if (rs.ok()) {
+      needs_recovery_ = false;
+      return Status::Ok();
+    }
+    if (rs.severity() < rocksdb::Status::Severity::kFatalError) {
+      return FromRocks(rs, "database not writable yet (recovery after the last failed write)");
+    }
+    // A fatal or unrecoverable error (a WAL RocksDB could not create, say): Resume() never
+    // clears it. Only closing and reopening does.
+  }
+  TALLY_RETURN_IF_ERROR(Reopen());
+  needs_recovery_ = false;
+  return Status::Ok();
+}
+
+Status Db::Reopen() {
+  std::unique_lock lock(open_mu_);  // waits for scans and checkpoints on the old database
+  const uint64_t expected = last_sequence_;
+  if (db_) {
+    health_->Emit(StoreEventLevel::kError,
+                  "RocksDB's background error cannot be resumed; closing and reopening the "
+                  "database in " +
+                      dir_);
+  }
+  CloseRocks();
+  if (Status s = OpenRocks(); !s.ok()) {
+    CloseRocks();
+    return Status::IoError(
+        "database not writable yet (reopening after an error that RocksDB "
+        "cannot resume failed): " +
+        s.message());
+  }
+  // The replayed WAL must end at the last write this Db acknowledged: a refused batch found
+  // in it (a failed sync whose bytes reached the file) would be on disk but not in memory.
+  if (db_->GetLatestSequenceNumber() != expected) {
+    const std::string what =
+        "the reopened database holds writes after the last acknowledged one (sequence " +
+        std::to_string(db_->GetLatestSequenceNumber()) + ", expected " + std::to_string(expected) +
+        "); restart tallyd to load what is on disk";
+    health_->Emit(StoreEventLevel::kError, what);
+    CloseRocks();
+    return Status::Corruption(what);
+  }
+  health_->Emit(StoreEventLevel::kWarn, "database in " + dir_ + " reopened; writes resume");
   return Status::Ok();
 }
 
 Status Db::ProbeWritable() {
-  const std::string probe = db_->GetName() + "/RESUME_PROBE";
+  const std::string probe = dir_ + "/RESUME_PROBE";
   std::unique_ptr<rocksdb::WritableFile> file;
   rocksdb::Status rs = env_->NewWritableFile(probe, &file, rocksdb::EnvOptions());
   if (rs.ok()) {
@@ -306,8 +405,22 @@ Status Db::ProbeWritable() {
 
 void Db::SnapshotRelease::operator()(const rocksdb::Snapshot* s) const { db->ReleaseSnapshot(s); }
 
-Db::Snapshot Db::TakeSnapshot() const {
-  return Snapshot(db_->GetSnapshot(), SnapshotRelease{db_.get()});
+Db::ReadView Db::Read() const {
+  ReadView view;
+  view.lock_ = std::shared_lock(open_mu_);
+  if (db_) {
+    view.snapshot_ = Snapshot(db_->GetSnapshot(), SnapshotRelease{db_.get()});
+  }
+  return view;
+}
+
+Status Db::CheckOpen() const {
+  if (db_) {
+    return Status::Ok();
+  }
+  return Status::IoError(
+      "database closed: reopening after an error that RocksDB cannot resume "
+      "failed; retried with the next write");
 }
 
 }  // namespace tally::persistence

@@ -10,15 +10,19 @@
 //   key_totals : IdKey(id) -> EncodeTotals
 //   meta       : "format" -> version byte, "epoch" -> u64, "idem/<key>" -> idempotent answers
 //
-// Thread safety: reads (rocks() reads, TakeSnapshot, DiskBytes, health) from any thread.
-// Write and FlushAndCompact must be serialized by the caller (the Store's exclusive lock);
-// Checkpoint may run beside them (it serializes itself per target directory).
+// Thread safety: reads (rocks() reads, Read, DiskBytes, health) from any thread. Write and
+// FlushAndCompact must be serialized by the caller (the Store's exclusive lock), and so must
+// rocks() reads against them: Write may close and reopen the database (see Write), which
+// replaces rocks() and the handles. A reader that does not hold the caller's lock (a scan)
+// holds a ReadView instead. Checkpoint may run beside writes (it holds a ReadView, and
+// serializes itself per target directory).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -54,11 +58,23 @@ class Db {
   rocksdb::ColumnFamilyHandle* totals() const { return handles_[3]; }
   rocksdb::ColumnFamilyHandle* meta() const { return handles_[4]; }
 
-  // Writes `batch` with sync=true. After a failed write it first proves the disk takes
-  // writes again (a 1 MiB synced probe file) and Resume()s RocksDB out of its background
-  // error, so a write succeeds again once the disk has room or works again. IoError or
-  // Corruption (FromRocks). Caller serializes writes.
+  // Call before building a batch (the caller's lock held): after a failed write it recovers
+  // (below), which replaces the handles a batch is built with. Write's errors.
+  core::Status PrepareWrite();
+  // Writes `batch` with sync=true. After a failed write the next call first recovers: it
+  // proves the disk takes writes again (a 1 MiB synced probe file), then Resume()s RocksDB
+  // out of its background error; when that error is one Resume() cannot clear (fatal or
+  // unrecoverable: a WAL RocksDB could not create, when descriptors or inodes ran out), it
+  // closes and reopens the database in place. Memory above equals the disk as of the last
+  // acknowledged write, which the reopened database must end at (its sequence number is
+  // checked; Corruption if it holds more). So a write succeeds again, without a restart,
+  // once the cause is gone. IoError or Corruption (FromRocks). Caller serializes writes.
+  // A reopen that fails leaves the database closed (rocks() null, CheckOpen() an error)
+  // until a later Write reopens it.
   core::Status Write(rocksdb::WriteBatch* batch);
+  // Ok, or IoError while the database is closed after a failed reopen. Readers call it
+  // (holding the caller's lock or a ReadView) before using rocks().
+  core::Status CheckOpen() const;
 
   // A consistent view of the database, released when the pointer is destroyed (before
   // the Db). Cheap; any thread.
@@ -67,7 +83,21 @@ class Db {
     void operator()(const rocksdb::Snapshot* s) const;
   };
   using Snapshot = std::unique_ptr<const rocksdb::Snapshot, SnapshotRelease>;
-  Snapshot TakeSnapshot() const;
+  // A snapshot that keeps the database open: while it lives, Write does not close and
+  // reopen (it waits), so rocks() and the handles stay valid without the caller's lock.
+  // snapshot() is null when the database is closed (check CheckOpen()). Destroy it before
+  // the Db; never hold one while waiting for the caller's write lock.
+  class ReadView {
+   public:
+    ReadView() : snapshot_(nullptr, SnapshotRelease{}) {}
+    const rocksdb::Snapshot* snapshot() const { return snapshot_.get(); }
+
+   private:
+    friend class Db;
+    std::shared_lock<std::shared_mutex> lock_;
+    Snapshot snapshot_;  // released before the lock (declared after it)
+  };
+  ReadView Read() const;
 
   // Store::Checkpoint's contract.
   core::Status Checkpoint(const std::string& dir);
@@ -80,13 +110,27 @@ class Db {
 
  private:
   Db() = default;
+  // Opens RocksDB in dir_ with opts_ (Open's work, and Reopen's); CloseRocks flushes and
+  // closes it, handles first. Both with open_mu_ held exclusively, or before publication.
+  core::Status OpenRocks();
+  void CloseRocks();
+  // Write's recovery after a failed write: Resume(), or Reopen() when that cannot work.
+  core::Status Recover();
+  core::Status Reopen();
   core::Status ProbeWritable();
+  // After a write: switches every family whose memtable is nearly full (see db.cc).
+  void SwitchFullMemtables();
 
+  std::string dir_;
+  StoreOptions opts_;
+  mutable std::shared_mutex open_mu_;  // exclusive: Reopen; shared: ReadViews
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, groups, keys, totals, meta
+  std::vector<size_t> write_buffer_bytes_;             // per family, as handles_
   rocksdb::Env* env_ = nullptr;                        // options.env or Env::Default()
-  bool needs_resume_ = false;                          // serialized by the caller of Write
-  std::shared_ptr<StoreHealthState> health_;           // shared with RocksDB's listener and logger
+  bool needs_recovery_ = false;                        // serialized by the caller of Write
+  uint64_t last_sequence_ = 0;  // serialized by the caller of Write; the last acknowledged
+  std::shared_ptr<StoreHealthState> health_;  // shared with RocksDB's listener and logger
   std::mutex checkpoint_mu_;
   std::set<std::string> checkpoints_running_;  // guarded by checkpoint_mu_; target dirs
 };

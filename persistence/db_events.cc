@@ -57,6 +57,7 @@ class HealthListener : public rocksdb::EventListener {
                          rocksdb::Status* bg_error) override {
     // Relaxed: a statistic (see StoreHealthState).
     h_->background_errors.fetch_add(1, std::memory_order_relaxed);
+    h_->background_error_pending.store(true, std::memory_order_relaxed);  // see its comment
     h_->Emit(StoreEventLevel::kError, std::string("RocksDB background error (") +
                                           SeverityName(bg_error->severity()) + ") in " +
                                           ReasonName(reason) + ": " + bg_error->ToString());

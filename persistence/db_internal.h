@@ -43,6 +43,10 @@ struct StoreHealthState {
   std::atomic<uint64_t> stalls_stopped{0};
   std::atomic<int> stalled_families{0};         // relaxed too: a gauge
   std::atomic<bool> wal_damage_skipped{false};  // relaxed: set by Open before it returns
+  // Set by a background error (a failed memtable switch in a checkpoint, say), taken by the
+  // next write, which then recovers before it writes (Db::PrepareWrite). Relaxed: a hint;
+  // RocksDB's own state is what Resume() and the write consult.
+  std::atomic<bool> background_error_pending{false};
 
   std::mutex mu;
   std::string wal_damage;  // guarded by mu: the first "<file>: dropping N bytes; <why>" line

@@ -50,8 +50,13 @@ Status Db::Checkpoint(const std::string& dir) {
     }
     return Status::IoError("cannot create " + staging + ": " + std::strerror(err));
   }
+  ReadView view = Read();  // keeps the database open meanwhile
   rocksdb::Checkpoint* raw = nullptr;
-  if (Status s = FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpoint"); !s.ok()) {
+  Status s = CheckOpen();
+  if (s.ok()) {
+    s = FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpoint");
+  }
+  if (!s.ok()) {
     (void)rmdir(staging.c_str());  // empty: created above
     return s;
   }
@@ -60,6 +65,10 @@ Status Db::Checkpoint(const std::string& dir) {
 }
 
 uint64_t Db::DiskBytes() const {
+  ReadView view = Read();
+  if (!db_) {
+    return 0;
+  }
   uint64_t sst = 0;
   if (!db_->GetAggregatedIntProperty("rocksdb.total-sst-files-size", &sst)) {
     sst = 0;
@@ -75,6 +84,7 @@ uint64_t Db::DiskBytes() const {
 }
 
 Status Db::FlushAndCompact() {
+  TALLY_RETURN_IF_ERROR(CheckOpen());
   rocksdb::FlushOptions fo;
   TALLY_RETURN_IF_ERROR(FromRocks(db_->Flush(fo, handles_), "flush memtables"));
   for (rocksdb::ColumnFamilyHandle* h : handles_) {

@@ -62,6 +62,7 @@ StatusOr<FlushResult> Store::Flush(std::vector<core::KeyDelta>* deltas, Idempote
   if (answer != nullptr && idem_.Unexpired(answer->key, now)) {
     return Status::Conflict("idempotency key already used; look up its answer");
   }
+  TALLY_RETURN_IF_ERROR(db_->PrepareWrite());  // before the batch takes the handles
   rocksdb::WriteBatch batch;
   FlushResult result;
   result.epoch = epoch_ + 1;

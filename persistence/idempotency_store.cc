@@ -52,7 +52,8 @@ std::optional<IdempotentAnswer> IdempotencyStore::Lookup(const std::string& key,
     return std::nullopt;
   }
   std::string value;
-  if (!db_.rocks()->Get(rocksdb::ReadOptions(), db_.meta(), kIdempotentPrefix + key, &value).ok()) {
+  if (!db_.CheckOpen().ok() ||
+      !db_.rocks()->Get(rocksdb::ReadOptions(), db_.meta(), kIdempotentPrefix + key, &value).ok()) {
     return std::nullopt;
   }
   IdempotentAnswer answer;

@@ -34,9 +34,10 @@ bool Live(const State& key_state) {
 // Conflict when taken (deleted records keep their ids); Refused once every id is taken.
 template <typename Map>
 StatusOr<uint64_t> IdForCreate(uint64_t requested, const Map& taken, uint64_t* cursor,
-                               const std::string& kind) {
+                               const std::string& kind,
+                               const std::function<bool(uint64_t)>& seen = nullptr) {
   if (requested == 0) {
-    while (*cursor <= core::kMaxId && taken.contains(*cursor)) {
+    while (*cursor <= core::kMaxId && (taken.contains(*cursor) || (seen && seen(*cursor)))) {
       ++*cursor;
     }
     if (*cursor > core::kMaxId) {
@@ -118,6 +119,7 @@ StatusOr<ProviderGroup> Store::WriteGroupLocked(ProviderGroup g, bool create) {
   }
   g.updated_at = now;
   g.deleted_at.reset();
+  TALLY_RETURN_IF_ERROR(db_->PrepareWrite());  // before the batch takes the handles
   rocksdb::WriteBatch batch;
   batch.Put(db_->groups(), IdKey(g.id), EncodeGroup(g));
   TALLY_RETURN_IF_ERROR(db_->Write(&batch));
@@ -142,6 +144,7 @@ Status Store::DeleteGroup(uint64_t id) {
   ProviderGroup g = it->second;
   g.updated_at = Now();
   g.deleted_at = g.updated_at;
+  TALLY_RETURN_IF_ERROR(db_->PrepareWrite());
   rocksdb::WriteBatch batch;
   batch.Put(db_->groups(), IdKey(id), EncodeGroup(g));
   TALLY_RETURN_IF_ERROR(db_->Write(&batch));
@@ -154,6 +157,7 @@ StatusOr<ApiKey> Store::ReadKeyLocked(uint64_t id) const {
   if (state == keys_.end()) {
     return Status::NotFound("no " + KeyName(id));
   }
+  TALLY_RETURN_IF_ERROR(db_->CheckOpen());
   std::string value;
   rocksdb::Status rs = db_->rocks()->Get(rocksdb::ReadOptions(), db_->keys(), IdKey(id), &value);
   if (!rs.ok()) {
@@ -200,13 +204,15 @@ StatusOr<std::vector<ApiKey>> Store::ListKeysPage(uint64_t after_id, size_t limi
   }
   // Taken under the lock, the snapshot is the state after some completed write, when disk
   // equals memory; the scan then runs without the lock, so writers are not held up.
-  Db::Snapshot snapshot;
+  // The view also keeps the database open (no reopen, db.h) until the scan is done.
+  Db::ReadView view;
   {
     std::shared_lock lock(mu_);
-    snapshot = db_->TakeSnapshot();
+    view = db_->Read();
   }
+  TALLY_RETURN_IF_ERROR(db_->CheckOpen());
   rocksdb::ReadOptions read;
-  read.snapshot = snapshot.get();
+  read.snapshot = view.snapshot();
   read.fill_cache = false;  // a bulk scan
   std::unique_ptr<rocksdb::Iterator> it(db_->rocks()->NewIterator(read, db_->keys()));
   // Totals come from the same snapshot, in the same id order: a merge join.
@@ -237,9 +243,11 @@ StatusOr<std::vector<ApiKey>> Store::ListKeysPage(uint64_t after_id, size_t limi
   return out;
 }
 
-StatusOr<ApiKey> Store::CreateKey(ApiKey k) {
+StatusOr<ApiKey> Store::CreateKey(ApiKey k) { return CreateKey(std::move(k), nullptr); }
+
+StatusOr<ApiKey> Store::CreateKey(ApiKey k, const std::function<bool(uint64_t id)>& seen) {
   std::unique_lock lock(mu_);
-  StatusOr<uint64_t> id = IdForCreate(k.id, keys_, &free_key_cursor_, "api key");
+  StatusOr<uint64_t> id = IdForCreate(k.id, keys_, &free_key_cursor_, "api key", seen);
   if (!id.ok()) {
     return id.status();
   }
@@ -259,6 +267,7 @@ StatusOr<ApiKey> Store::PutKey(ApiKey k) {
 
 StatusOr<ApiKey> Store::WriteKeyLocked(ApiKey k, bool create) {
   TALLY_RETURN_IF_ERROR(ValidateKey(&k));
+  TALLY_RETURN_IF_ERROR(db_->PrepareWrite());  // before the batch takes the handles
   if (k.group_id != kUnassignedGroup) {
     auto g = groups_.find(k.group_id);
     if (g == groups_.end() || !g->second.live()) {
@@ -316,6 +325,7 @@ Status Store::DeleteKey(uint64_t id) {
   if (state == keys_.end() || !state->second.live) {
     return Status::NotFound("no " + KeyName(id));
   }
+  TALLY_RETURN_IF_ERROR(db_->PrepareWrite());
   StatusOr<ApiKey> k = ReadKeyLocked(id);
   if (!k.ok()) {
     return k.status();

@@ -90,8 +90,9 @@ class Store {
   // dropped_deleted; deltas that would take a total past 2^63-1 are dropped (dropped_overflow)
   // or refuse the whole flush, as `rules` say. Refused (nothing applied) for a refused flush.
   // A write error is IoError; the next call first tries to bring RocksDB out of its
-  // background-error state (DB::Resume), so writes succeed again once the disk has room or
-  // works again.
+  // background-error state (DB::Resume, or a close and reopen in place when RocksDB's error
+  // is not resumable: Db::Write), so writes succeed again once the disk has room or works
+  // again, or descriptors or inodes are free again.
   core::StatusOr<FlushResult> ApplyFlush(std::vector<core::KeyDelta>* deltas,
                                          const FlushRules& rules = {});
 
@@ -145,8 +146,12 @@ class Store {
   core::StatusOr<std::vector<ApiKey>> ListKeysPage(uint64_t after_id, size_t limit,
                                                    std::optional<uint64_t> group_id,
                                                    const std::optional<std::string>& status) const;
-  // As CreateGroup; k.group_id must name a live group or be 0.
+  // As CreateGroup; k.group_id must name a live group or be 0. An automatic id also skips
+  // every id `seen` answers true for (the daemon: ids traffic has counted, not yet flushed,
+  // so a new key never takes counts sent for another); `seen` must stay true for an id once
+  // true (the automatic ids only grow). Called under the store's write lock: keep it cheap.
   core::StatusOr<ApiKey> CreateKey(ApiKey k);
+  core::StatusOr<ApiKey> CreateKey(ApiKey k, const std::function<bool(uint64_t id)>& seen);
   // Creates or replaces the key at k.id, keeping its totals; a new group_id moves the
   // totals from the old group to the new one in the same batch.
   core::StatusOr<ApiKey> PutKey(ApiKey k);

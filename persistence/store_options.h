@@ -37,8 +37,9 @@ enum class WalRecovery : uint8_t {
 enum class StoreEventLevel : uint8_t { kWarn, kError };
 
 // Receives RocksDB's warnings and errors (its info log at WARN and above), background errors
-// and write-stall changes, one line each. Called from RocksDB's threads and from Open, never
-// under the store's lock; must be thread-safe, quick, and rate-limit what it logs.
+// and write-stall changes, one line each. Called from RocksDB's threads, from Open, and from
+// a reopen after an error RocksDB cannot resume (under the store's write lock, so it must
+// never call the Store); must be thread-safe, quick, and rate-limit what it logs.
 using StoreEventFn = std::function<void(StoreEventLevel level, const std::string& message)>;
 
 // Counters of what RocksDB reported since Open, for metrics. Cheap to read (relaxed atomics).

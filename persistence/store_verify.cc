@@ -17,6 +17,7 @@ using core::Status;
 
 Status Store::Verify() const {
   std::shared_lock lock(mu_);
+  TALLY_RETURN_IF_ERROR(db_->CheckOpen());
   std::map<uint64_t, ApiKey> keys;
   std::unique_ptr<rocksdb::Iterator> it(
       db_->rocks()->NewIterator(rocksdb::ReadOptions(), db_->keys()));

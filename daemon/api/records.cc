@@ -182,7 +182,7 @@ struct RecordKind {
   void (*write)(JsonWriter& w, const Record& r);
   std::string (*render)(const Record& r);
   core::StatusOr<Record> (*get)(persistence::Store& store, uint64_t id);
-  core::StatusOr<Record> (*create)(persistence::Store& store, Record r);
+  core::StatusOr<Record> (*create)(const RecordsContext& ctx, Record r);
   core::StatusOr<Record> (*put)(persistence::Store& store, Record r);
   core::Status (*remove)(persistence::Store& store, uint64_t id);
 };
@@ -194,7 +194,7 @@ const RecordKind<ProviderGroup> kGroups{
     &WriteGroup,
     &RenderGroup,
     [](persistence::Store& s, uint64_t id) { return s.GetGroup(id); },
-    [](persistence::Store& s, ProviderGroup g) { return s.CreateGroup(std::move(g)); },
+    [](const RecordsContext& c, ProviderGroup g) { return c.store.CreateGroup(std::move(g)); },
     [](persistence::Store& s, ProviderGroup g) { return s.PutGroup(std::move(g)); },
     [](persistence::Store& s, uint64_t id) { return s.DeleteGroup(id); },
 };
@@ -206,7 +206,12 @@ const RecordKind<ApiKey> kKeys{
     &WriteKey,
     &RenderKey,
     [](persistence::Store& s, uint64_t id) { return s.GetKey(id); },
-    [](persistence::Store& s, ApiKey k) { return s.CreateKey(std::move(k)); },
+    // An automatic id skips the ids traffic has counted since start (the table never frees
+    // a slot), flushed or not: their counts belong to that id.
+    [](const RecordsContext& c, ApiKey k) {
+      const core::CounterTable& table = c.table;
+      return c.store.CreateKey(std::move(k), [&table](uint64_t id) { return table.Contains(id); });
+    },
     [](persistence::Store& s, ApiKey k) { return s.PutKey(std::move(k)); },
     [](persistence::Store& s, uint64_t id) { return s.DeleteKey(id); },
 };
@@ -225,18 +230,16 @@ void List(const RecordKind<Record>& kind, Workers& workers, const ListQuery& q,
 }
 
 template <typename Record>
-void Create(const RecordKind<Record>& kind, Workers& workers, persistence::Store& store,
-            Call call) {
+void Create(const RecordKind<Record>& kind, Workers& workers, RecordsContext ctx, Call call) {
   core::StatusOr<Record> r = kind.parse(call.req.body());
   if (!r.ok()) {
     return call.done(ErrorResponse(r.status()));
   }
-  workers.RunWrite(
-      [&kind, &store, r = std::move(r).value(), done = std::move(call.done)]() mutable {
-        core::StatusOr<Record> created = kind.create(store, std::move(r));
-        done(created.ok() ? JsonResponse(http::status::created, kind.render(*created))
-                          : ErrorResponse(created.status()));
-      });
+  workers.RunWrite([&kind, ctx, r = std::move(r).value(), done = std::move(call.done)]() mutable {
+    core::StatusOr<Record> created = kind.create(ctx, std::move(r));
+    done(created.ok() ? JsonResponse(http::status::created, kind.render(*created))
+                      : ErrorResponse(created.status()));
+  });
 }
 
 template <typename Record>
@@ -305,15 +308,13 @@ void RecordEndpoints::ListKeys(Call call) {
   List(kKeys, workers_, *q, std::move(read), std::move(call));
 }
 
-void RecordEndpoints::CreateGroup(Call call) {
-  Create(kGroups, workers_, ctx_.store, std::move(call));
-}
+void RecordEndpoints::CreateGroup(Call call) { Create(kGroups, workers_, ctx_, std::move(call)); }
 void RecordEndpoints::GetGroup(Call call) { Get(kGroups, workers_, ctx_.store, std::move(call)); }
 void RecordEndpoints::PutGroup(Call call) { Put(kGroups, workers_, ctx_.store, std::move(call)); }
 void RecordEndpoints::DeleteGroup(Call call) {
   Delete(kGroups, workers_, ctx_.store, std::move(call));
 }
-void RecordEndpoints::CreateKey(Call call) { Create(kKeys, workers_, ctx_.store, std::move(call)); }
+void RecordEndpoints::CreateKey(Call call) { Create(kKeys, workers_, ctx_, std::move(call)); }
 void RecordEndpoints::GetKey(Call call) { Get(kKeys, workers_, ctx_.store, std::move(call)); }
 void RecordEndpoints::PutKey(Call call) { Put(kKeys, workers_, ctx_.store, std::move(call)); }
 void RecordEndpoints::DeleteKey(Call call) { Delete(kKeys, workers_, ctx_.store, std::move(call)); }

@@ -16,14 +16,17 @@
 // Every store call runs off the I/O thread: reads on the Workers, writes on their strand.
 #pragma once
 
+#include "core/counter_table.h"
 #include "daemon/api/call.h"
 #include "persistence/store.h"
 
 namespace tally::daemon {
 
-// What the record endpoints use: the store only (owned by the Daemon, outliving them).
+// What the record endpoints use (owned by the Daemon, outliving them): the store, and the
+// counter table, read only, so an automatic key id skips ids traffic has counted.
 struct RecordsContext {
   persistence::Store& store;
+  const core::CounterTable& table;
 };
 
 class RecordEndpoints {

@@ -283,7 +283,7 @@ ApiContext Daemon::ApiContextFor() {
       .stopping = stopping_,
       .counting = {config_.metric_prefix, config_.max_keys, *table_, *flusher_, *store_,
                    counters_.process},
-      .records = {*store_},
+      .records = {*store_, *table_},
       .ops = {config_.flush_interval_ms, config_.data_dir, config_.checkpoint_root, *table_,
               *store_, *flusher_, counters_, kernel_drops, listening_, stopping_},
   };

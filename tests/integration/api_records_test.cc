@@ -227,3 +227,38 @@ TEST(ApiRecords, AdminEndpointsNeedTheBearerToken) {
 
 }  // namespace
 }  // namespace tally::testing
+
+namespace tally::testing {
+namespace {
+
+// An automatic key id skips ids that traffic has counted but no flush has written yet: the
+// new key must not inherit counts sent for another (README, "ID", keys first seen through
+// traffic included).
+TEST(ApiRecords, AnAutomaticKeyIdSkipsIdsCountedButNotYetFlushed) {
+  TempDir dir;
+  std::vector<std::string> args = Tokens();
+  args.insert(args.end(), {"--flush-interval-ms", "3600000"});
+  TallydProcess t(dir.Sub("data"), args);
+  ASSERT_EQ(Http(t.http_port(), "POST", "/v1/ingest", "apikey.1.success:3|c\napikey.2.success:1|c",
+                 kInternal)
+                .status,
+            202);
+  HttpResult r = Admin(t, "POST", "/admin/api-keys", R"({"api_key":"new"})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  const int64_t id = Parse(r).at("ID").as_int64();
+  EXPECT_EQ(id, 3);
+  ASSERT_EQ(Admin(t, "POST", "/admin/flush").status, 200);
+  json::object created =
+      Parse(Admin(t, "GET", "/admin/api-keys/" + std::to_string(id))).as_object();
+  EXPECT_EQ(created.at("api_key").as_string(), "new");
+  EXPECT_EQ(created.at("total_requests").as_int64(), 0);
+  EXPECT_EQ(Parse(Admin(t, "GET", "/admin/api-keys/1")).at("total_requests").as_int64(), 3);
+  EXPECT_EQ(Parse(Admin(t, "GET", "/admin/api-keys/2")).at("total_requests").as_int64(), 1);
+  // The next automatic id goes on past them.
+  r = Admin(t, "POST", "/admin/api-keys", R"({"api_key":"next"})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Parse(r).at("ID").as_int64(), 4);
+}
+
+}  // namespace
+}  // namespace tally::testing

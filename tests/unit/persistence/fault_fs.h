@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <string>
 
 namespace tally::testing {
 
@@ -34,6 +35,17 @@ class FaultFs : public rocksdb::FileSystemWrapper {
     mode_.store(m, std::memory_order_relaxed);
   }
   Mode mode() const { return mode_.load(std::memory_order_relaxed); }  // see set_mode
+
+  // Fails the next `n` creations of a write-ahead log file (a name ending in ".log") with
+  // "Too many open files", as when the process has used up its descriptors (or the file
+  // system its inodes): RocksDB cannot switch to a new WAL, its error is fatal and
+  // DB::Resume() cannot clear it.
+  void FailWalCreations(int n) {
+    // relaxed: a test sets it between calls; no other data is published with it.
+    wal_creations_to_fail_.store(n, std::memory_order_relaxed);
+  }
+  // WAL creations failed so far.
+  int failed_wal_creations() const { return failed_wal_creations_.load(std::memory_order_relaxed); }
 
   void set_read_mode(ReadMode m) {
     {
@@ -64,6 +76,10 @@ class FaultFs : public rocksdb::FileSystemWrapper {
                                     rocksdb::IODebugContext* dbg) override {
     if (mode() == Mode::kFailWrites) {
       return rocksdb::IOStatus::NoSpace("FaultFs: no space for " + f);
+    }
+    if (f.ends_with(".log") && TakeWalFailure()) {
+      return rocksdb::IOStatus::IOError("While open a file for appending: " + f +
+                                        ": Too many open files");
     }
     std::unique_ptr<rocksdb::FSWritableFile> file;
     rocksdb::IOStatus s = target()->NewWritableFile(f, o, &file, dbg);
@@ -123,6 +139,19 @@ class FaultFs : public rocksdb::FileSystemWrapper {
     FaultFs* fs_;
   };
 
+  bool TakeWalFailure() {
+    // relaxed: see FailWalCreations.
+    int left = wal_creations_to_fail_.load(std::memory_order_relaxed);
+    while (left > 0 && !wal_creations_to_fail_.compare_exchange_weak(left, left - 1,
+                                                                     std::memory_order_relaxed)) {
+    }
+    if (left <= 0) {
+      return false;
+    }
+    failed_wal_creations_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
   // Applies the read mode to one read: waits while blocked; an error when failing.
   rocksdb::IOStatus BeforeRead() {
     std::unique_lock lock(read_mu_);
@@ -161,6 +190,8 @@ class FaultFs : public rocksdb::FileSystemWrapper {
   };
 
   std::atomic<Mode> mode_{Mode::kNone};
+  std::atomic<int> wal_creations_to_fail_{0};  // relaxed: see FailWalCreations
+  std::atomic<int> failed_wal_creations_{0};   // relaxed: a statistic
   mutable std::mutex read_mu_;
   std::condition_variable read_cv_;
   ReadMode read_mode_ = ReadMode::kPass;  // guarded by read_mu_

@@ -243,5 +243,25 @@ TEST_F(StoreRecords, UnassignedKeysDeleteFromGroupZero) {
   ExpectValid();
 }
 
+// An automatic key id also skips the ids the caller says were seen (the daemon: counted by
+// traffic, not yet flushed); explicit ids are not affected.
+TEST_F(StoreRecords, AutomaticKeyIdsSkipIdsSeenElsewhere) {
+  const auto seen = [](uint64_t id) { return id == 1 || id == 2 || id == 4; };
+  ApiKey k;
+  k.api_key = "a";
+  auto a = store_->CreateKey(k, seen);
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  EXPECT_EQ(a->id, 3u);
+  k.api_key = "b";
+  auto b = store_->CreateKey(k, seen);
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  EXPECT_EQ(b->id, 5u);
+  k.id = 1;
+  k.api_key = "explicit";
+  auto c = store_->CreateKey(k, seen);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->id, 1u);
+}
+
 }  // namespace
 }  // namespace tally::persistence
