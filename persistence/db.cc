@@ -126,22 +126,11 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   return Status::IoError(what + ": " + s.ToString());
 }
 
-StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& dir, const StoreOptions& opts) {
-  TALLY_RETURN_IF_ERROR(PrepareDir(dir));
-  std::unique_ptr<Db> db(new Db());
-  db->dir_ = dir;
-  db->opts_ = opts;
-  db->env_ = opts.env != nullptr ? opts.env : rocksdb::Env::Default();
-  db->health_ = std::make_shared<StoreHealthState>();
-  db->health_->on_event = opts.on_event;
-  TALLY_RETURN_IF_ERROR(db->OpenRocks());
-  return db;
-}
+namespace {
 
-Status Db::OpenRocks() {
-  const std::string& dir = dir_;
-  const StoreOptions& opts = opts_;
-  const std::shared_ptr<StoreHealthState>& health = health_;
+// RocksDB's options for tallyd's database (the reasons are beside each).
+rocksdb::DBOptions DbOptionsFor(const StoreOptions& opts,
+                                const std::shared_ptr<StoreHealthState>& health) {
   rocksdb::DBOptions options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
@@ -178,6 +167,11 @@ Status Db::OpenRocks() {
   // fault test FaultDiskFull) until the WAL outgrew its reservation. No preallocation:
   // a full disk fails the next write, as before.
   options.allow_fallocate = false;
+  return options;
+}
+
+// The column families and their options, in the order of Db's handles.
+std::vector<rocksdb::ColumnFamilyDescriptor> ColumnFamilies() {
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.write_buffer_size = kSmallWriteBufferBytes;
   // key_totals takes every flush's bulk (one Put per changed key) and is read only at open
@@ -187,15 +181,37 @@ Status Db::OpenRocks() {
   totals_options.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
   totals_options.write_buffer_size = kTotalsWriteBufferBytes;
   totals_options.max_write_buffer_number = kTotalsWriteBuffers;
-  write_buffer_bytes_ = {kSmallWriteBufferBytes, kSmallWriteBufferBytes, kSmallWriteBufferBytes,
-                         kTotalsWriteBufferBytes, kSmallWriteBufferBytes};
-  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+  return {
       {rocksdb::kDefaultColumnFamilyName, cf_options},
       {kGroupsCf, cf_options},
       {kKeysCf, cf_options},
       {kTotalsCf, totals_options},
       {kMetaCf, cf_options},
   };
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& dir, const StoreOptions& opts) {
+  TALLY_RETURN_IF_ERROR(PrepareDir(dir));
+  std::unique_ptr<Db> db(new Db());
+  db->dir_ = dir;
+  db->opts_ = opts;
+  db->env_ = opts.env != nullptr ? opts.env : rocksdb::Env::Default();
+  db->health_ = std::make_shared<StoreHealthState>();
+  db->health_->on_event = opts.on_event;
+  TALLY_RETURN_IF_ERROR(db->OpenRocks());
+  return db;
+}
+
+Status Db::OpenRocks() {
+  const std::string& dir = dir_;
+  const StoreOptions& opts = opts_;
+  const std::shared_ptr<StoreHealthState>& health = health_;
+  rocksdb::DBOptions options = DbOptionsFor(opts, health);
+  write_buffer_bytes_ = {kSmallWriteBufferBytes, kSmallWriteBufferBytes, kSmallWriteBufferBytes,
+                         kTotalsWriteBufferBytes, kSmallWriteBufferBytes};
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = ColumnFamilies();
   const auto damaged = [&](const std::string& where) {
     std::string what = "write-ahead log damaged in " + dir + ": " + where +
                        "; the records after the damage may hold acknowledged flushes";
