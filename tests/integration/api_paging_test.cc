@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <fstream>
 
+#include "tests/support/sanitized.h"
 #include "tests/support/tallyd_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -12,19 +13,6 @@ namespace tally::testing {
 namespace {
 
 namespace json = boost::json;
-
-// Sanitizers keep freed memory (ASan's quarantine) and add shadow memory: RSS says nothing.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
 
 const std::map<std::string, std::string> kAdmin = {{"Authorization", "Bearer adm-token"}};
 const std::map<std::string, std::string> kInternal = {{"X-Internal-Token", "int-token"}};

@@ -10,23 +10,12 @@
 #include <string>
 #include <thread>
 
+#include "tests/support/sanitized.h"
 #include "tests/support/tallyd_process.h"
 #include "tests/support/temp_dir.h"
 
 namespace tally::testing {
 namespace {
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAsan = true;  // ASan's quarantine and shadow memory make RSS meaningless
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAsan = true;
-#else
-constexpr bool kAsan = false;
-#endif
-#else
-constexpr bool kAsan = false;
-#endif
 
 int64_t Total(uint16_t http_port) {
   HttpResult r = Http(http_port, "GET", "/admin/apikey-stats/summary");
@@ -96,7 +85,7 @@ TEST(FaultKeys, FloodOfNewKeysIsRefusedAndCountedWithMemoryBounded) {
   const int64_t rss_after = ProcessRssKb(tallyd.pid());
   std::cerr << "VmRSS before " << rss_before << " KiB, peak " << rss_peak << " KiB, after "
             << rss_after << " KiB\n";
-  if (!kAsan) {
+  if (!kSanitized) {
     EXPECT_LT(rss_after - rss_before, 24 * 1024) << "RSS grew with refused keys";
   }
 

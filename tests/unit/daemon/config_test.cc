@@ -408,10 +408,11 @@ TEST(Config, EmptyTokenEnvironmentVariableIsExitTwo) {
 // Options are never guessed from a prefix, and a positional argument is exit 2 naming it.
 TEST(Config, NoAbbreviatedOptionsAndNoPositionalArguments) {
   testing::TempDir dir;
-  std::ofstream(dir.Sub("t")) << "tok\n";
+  const std::string token_file = dir.Sub("t");
+  std::ofstream(token_file) << "tok\n";
   for (std::vector<const char*> args :
        {std::vector<const char*>{"--flush", "100"},
-        std::vector<const char*>{"--internal-token-f", dir.Sub("t").c_str()},
+        std::vector<const char*>{"--internal-token-f", token_file.c_str()},
         std::vector<const char*>{"--max-conn", "5"}}) {
     ParsedArgs p = Parse(args);
     EXPECT_FALSE(p.config.has_value()) << args[0];
