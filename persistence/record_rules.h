@@ -1,7 +1,7 @@
 // The domain rules of ProviderGroup and ApiKey records, in one place: which fields a record
 // needs, the defaults of empty ones, the range of ids, and how a record is named in errors.
 // The Store applies them on every write (record_store.cc); the HTTP layer applies the
-// defaults when it parses a body (daemon/record_json.cc), so both agree.
+// defaults when it parses a body (daemon/api/record_json.cc), so both agree.
 //
 // The invariant the Store keeps with them (record_store.cc, flush_apply.cc, checked by
 // Store::Verify): a key's total = success + failure; each live group's totals = the sum over
