@@ -42,7 +42,7 @@ TEST(LineParser, KeyIdBoundaries) {
   EXPECT_EQ(Accepted(Success("1", "1")).key, 1u);
   EXPECT_EQ(Accepted(Success("4294967295", "1")).key, 4294967295u);
   EXPECT_EQ(Accepted(Success("4294967296", "1")).key, 4294967296u);
-  EXPECT_EQ(Accepted(Success("9223372036854775807", "1")).key, kMaxId);        // 2^63-1
+  EXPECT_EQ(Accepted(Success("9223372036854775807", "1")).key, kMaxId);           // 2^63-1
   EXPECT_EQ(Parse(Success("9223372036854775808", "1")), LineResult::kMalformed);  // 2^63
 }
 
@@ -272,8 +272,7 @@ TEST(LineParser, TagForm) {
   inc = Accepted("apikey.requests:1:2|c|#env:prod,outcome:success,region:eu,key:5,solo");
   EXPECT_EQ(inc.key, 5u);
   EXPECT_EQ(inc.successes, 3u);
-  EXPECT_EQ(Accepted("apikey.requests:1|c|#key:9223372036854775807,outcome:success").key,
-            kMaxId);
+  EXPECT_EQ(Accepted("apikey.requests:1|c|#key:9223372036854775807,outcome:success").key, kMaxId);
   for (const char* line : {
            "apikey.requests:1|c",                                           // no tags
            "apikey.requests:1|c|#",                                         // empty tags

@@ -14,8 +14,8 @@
 #include <cstring>
 #include <mutex>
 
-#include "persistence/store.h"
 #include "persistence/db_internal.h"
+#include "persistence/store.h"
 #include "tests/unit/persistence/fault_fs.h"
 #include "tests/unit/persistence/store_fixture.h"
 
@@ -52,17 +52,8 @@ class StoreFault : public StoreFixture<::testing::TestWithParam<FaultFs::Mode>> 
 };
 
 TEST_P(StoreFault, FailedFlushChangesNothingAndTheRetryIsExact) {
-  ProviderGroup g;
-  g.id = 1;
-  g.name = "g";
-  g.type = "openai";
-  g.base_url = "u";
-  ASSERT_TRUE(store_->CreateGroup(g).ok());
-  ApiKey k;
-  k.id = 1;
-  k.group_id = 1;
-  k.api_key = "sk";
-  ASSERT_TRUE(store_->CreateKey(k).ok());
+  ASSERT_TRUE(store_->CreateGroup(TestGroup(1)).ok());
+  ASSERT_TRUE(store_->CreateKey(TestKey(1, 1)).ok());
   std::vector<core::KeyDelta> first = {{1, 10, 2}, {2, 1, 1}};
   ASSERT_TRUE(store_->ApplyFlush(&first).ok());
 
@@ -81,10 +72,7 @@ TEST_P(StoreFault, FailedFlushChangesNothingAndTheRetryIsExact) {
   EXPECT_GE(store_->health().background_errors, 1u);
   EXPECT_GE(ErrorEvents("RocksDB background error"), 1u);
   // Admin changes fail the same way and leave nothing behind.
-  ProviderGroup h = g;
-  h.id = 2;
-  h.name = "h";
-  EXPECT_EQ(store_->CreateGroup(h).status().code(), Status::Code::kIoError);
+  EXPECT_EQ(store_->CreateGroup(TestGroup(2)).status().code(), Status::Code::kIoError);
   EXPECT_EQ(store_->DeleteKey(1).code(), Status::Code::kIoError);
   EXPECT_EQ(store_->live_groups(), 1u);
   EXPECT_EQ(store_->GetGroup(1)->totals.total, 12);
@@ -95,7 +83,7 @@ TEST_P(StoreFault, FailedFlushChangesNothingAndTheRetryIsExact) {
   EXPECT_EQ(r->epoch, 2u);
   EXPECT_EQ(store_->Summary().total, 31);
   EXPECT_EQ(store_->GetGroup(1)->totals.total, 22);
-  EXPECT_TRUE(store_->CreateGroup(h).ok());
+  EXPECT_TRUE(store_->CreateGroup(TestGroup(2)).ok());
   EXPECT_TRUE(store_->Verify().ok());
 
   Reopen();

@@ -16,6 +16,25 @@
 
 namespace tally::persistence {
 
+// A valid group record with the given id (its name is the id, so ids never clash).
+inline ProviderGroup TestGroup(uint64_t id) {
+  ProviderGroup g;
+  g.id = id;
+  g.name = std::to_string(id);
+  g.type = "openai";
+  g.base_url = "u";
+  return g;
+}
+
+// A valid key record with the given id in group `group_id`.
+inline ApiKey TestKey(uint64_t id, uint64_t group_id) {
+  ApiKey k;
+  k.id = id;
+  k.group_id = group_id;
+  k.api_key = "sk";
+  return k;
+}
+
 // Opens the store in `dir`; nullptr (and a failed expectation naming why) when it fails.
 inline std::unique_ptr<Store> OpenStore(const std::string& dir, const StoreOptions& opts = {}) {
   auto s = Store::Open(dir, opts);

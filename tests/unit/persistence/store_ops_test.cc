@@ -14,20 +14,11 @@ namespace {
 using core::Status;
 using testing::TempDir;
 
-ProviderGroup Group(uint64_t id) {
-  ProviderGroup g;
-  g.id = id;
-  g.name = std::to_string(id);
-  g.type = std::string("openai");
-  g.base_url = std::string("u");
-  return g;
-}
-
 TEST(StoreOps, CheckpointIsAConsistentCopy) {
   TempDir dir;
   auto store = OpenStore(dir.Sub("db"));
   ASSERT_TRUE(store);
-  ASSERT_TRUE(store->CreateGroup(Group(1)).ok());
+  ASSERT_TRUE(store->CreateGroup(TestGroup(1)).ok());
   ApiKey k;
   k.id = 3;
   k.group_id = 1;
@@ -77,7 +68,7 @@ TEST(StoreOps, ConcurrentFlushesAdminChangesAndReads) {
   auto store = OpenStore(dir.Sub("db"));
   ASSERT_TRUE(store);
   for (uint64_t g = 1; g <= 4; ++g) {
-    ASSERT_TRUE(store->CreateGroup(Group(g)).ok());
+    ASSERT_TRUE(store->CreateGroup(TestGroup(g)).ok());
   }
   constexpr int kFlushes = 60;
   std::atomic<bool> done{false};

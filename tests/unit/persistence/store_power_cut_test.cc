@@ -9,6 +9,7 @@
 #include "tests/support/temp_dir.h"
 #include "tests/unit/persistence/crash_check.h"
 #include "tests/unit/persistence/power_cut_fs.h"
+#include "tests/unit/persistence/store_fixture.h"
 
 namespace tally::persistence {
 namespace {
@@ -20,15 +21,6 @@ using testing::TempDir;
 
 constexpr int kRounds = 4;
 constexpr uint64_t kFlushesPerRound = 25;
-
-ProviderGroup Group(uint64_t id) {
-  ProviderGroup g;
-  g.id = id;
-  g.name = std::to_string(id);
-  g.type = std::string("openai");
-  g.base_url = std::string("u");
-  return g;
-}
 
 TEST(StorePowerCut, EveryCommittedFlushAndChangeSurvivesAPowerCut) {
   TempDir dir;
@@ -48,7 +40,7 @@ TEST(StorePowerCut, EveryCommittedFlushAndChangeSurvivesAPowerCut) {
     if (HasFatalFailure() || round == kRounds) {
       return;
     }
-    ASSERT_TRUE(store->CreateGroup(Group(round + 1)).ok());
+    ASSERT_TRUE(store->CreateGroup(TestGroup(round + 1)).ok());
     for (uint64_t i = 0; i < kFlushesPerRound; ++i) {
       if (round == 2 && i == kFlushesPerRound / 2) {
         // Memtables to SST files, a new MANIFEST entry and a new WAL: durable or not,

@@ -23,17 +23,8 @@ class StoreReopen : public StoreFixture<> {
   void SetUp() override {
     opts_.env = fault_.env.get();
     Reopen();
-    ProviderGroup g;
-    g.id = 1;
-    g.name = "g";
-    g.type = "openai";
-    g.base_url = "u";
-    ASSERT_TRUE(store_->CreateGroup(g).ok());
-    ApiKey k;
-    k.id = 1;
-    k.group_id = 1;
-    k.api_key = "sk";
-    ASSERT_TRUE(store_->CreateKey(k).ok());
+    ASSERT_TRUE(store_->CreateGroup(TestGroup(1)).ok());
+    ASSERT_TRUE(store_->CreateKey(TestKey(1, 1)).ok());
     std::vector<core::KeyDelta> first = {{1, 10, 2}, {2, 1, 1}};
     ASSERT_TRUE(store_->ApplyFlush(&first).ok());
   }
