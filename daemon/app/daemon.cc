@@ -335,7 +335,7 @@ int Daemon::Stop() {
   // datagram sockets; the thread ends when its last in-flight request is answered.
   for (auto& t : threads_) {
     IoThread* raw = t.get();
-    asio::post(raw->io, [this, raw] {
+    asio::post(raw->io, [raw] {
       raw->heartbeat.cancel();
       for (size_t i = 0; i < raw->receivers.size(); ++i) {
         raw->receivers[i]->DrainAndClose();

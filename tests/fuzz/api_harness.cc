@@ -90,7 +90,7 @@ ApiHarness::ApiHarness() : state_(new State) {
       .stopping = st.stopping,
       .counting = {st.config.metric_prefix, st.config.max_keys, *st.table, *st.flusher, *st.store,
                    st.counters.process},
-      .records = {*st.store},
+      .records = {*st.store, *st.table},
       .ops = {st.config.flush_interval_ms, st.config.data_dir, st.config.checkpoint_root, *st.table,
               *st.store, *st.flusher, st.counters, [] { return uint64_t{0}; }, st.listening,
               st.stopping},
