@@ -7,20 +7,12 @@
 
 #include "tests/support/tallyd_process.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_tokens.h"
 
 namespace tally::testing {
 namespace {
 
 namespace json = boost::json;
-
-const std::map<std::string, std::string> kAdmin = {{"Authorization", "Bearer adm-token"}};
-const std::map<std::string, std::string> kInternal = {{"X-Internal-Token", "int-token"}};
-
-std::vector<std::string> Tokens(std::vector<std::string> more = {}) {
-  std::vector<std::string> args = {"--admin-token", "adm-token", "--internal-token", "int-token"};
-  args.insert(args.end(), more.begin(), more.end());
-  return args;
-}
 
 json::object Object(const HttpResult& r) { return json::parse(r.body).as_object(); }
 

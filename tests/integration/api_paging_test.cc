@@ -8,18 +8,12 @@
 #include "tests/support/sanitized.h"
 #include "tests/support/tallyd_process.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_tokens.h"
 
 namespace tally::testing {
 namespace {
 
 namespace json = boost::json;
-
-const std::map<std::string, std::string> kAdmin = {{"Authorization", "Bearer adm-token"}};
-const std::map<std::string, std::string> kInternal = {{"X-Internal-Token", "int-token"}};
-
-std::vector<std::string> Tokens() {
-  return {"--admin-token", "adm-token", "--internal-token", "int-token"};
-}
 
 HttpResult Admin(const TallydProcess& t, std::string_view target) {
   return Http(t.http_port(), "GET", target, {}, kAdmin);

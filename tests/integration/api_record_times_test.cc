@@ -6,15 +6,12 @@
 
 #include "tests/support/tallyd_process.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_tokens.h"
 
 namespace tally::testing {
 namespace {
 
 namespace json = boost::json;
-
-const std::map<std::string, std::string> kAdmin = {{"Authorization", "Bearer adm-token"}};
-
-std::vector<std::string> Tokens() { return {"--admin-token", "adm-token"}; }
 
 TEST(ApiRecordTimes, GoRangeEndsSurvivePutRestartAndGet) {
   TempDir dir;

@@ -20,13 +20,10 @@
 #include "tests/support/sanitized.h"
 #include "tests/support/tallyd_process.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_tokens.h"
 
 namespace tally::testing {
 namespace {
-
-const std::map<std::string, std::string> kAdmin = {{"Authorization", "Bearer adm-token"}};
-const std::vector<std::string> kTokens = {"--admin-token", "adm-token", "--internal-token",
-                                          "int-token"};
 
 // A raw connection that reads an answer's header and, separately, exactly as many body bytes
 // as asked: a HEAD answer announces a length it does not send.
@@ -130,7 +127,7 @@ class Wire {
 
 TEST(HttpRequests, HeadIsGetWithoutTheBody) {
   TempDir dir;
-  TallydProcess tallyd(dir.Sub("data"), kTokens);
+  TallydProcess tallyd(dir.Sub("data"), Tokens());
   const std::string get_body = Http(tallyd.http_port(), "GET", "/healthz").body;
   Wire w(tallyd.http_port());
   ASSERT_TRUE(w.Send("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -156,7 +153,7 @@ TEST(HttpRequests, HeadIsGetWithoutTheBody) {
 
 TEST(HttpRequests, NoContentCarriesNoContentLength) {
   TempDir dir;
-  TallydProcess tallyd(dir.Sub("data"), kTokens);
+  TallydProcess tallyd(dir.Sub("data"), Tokens());
   const uint16_t port = tallyd.http_port();
   HttpResult created = Http(port, "POST", "/admin/provider-groups",
                             R"({"name":"g","type":"t","base_url":"u"})", kAdmin);
@@ -175,7 +172,7 @@ TEST(HttpRequests, NoContentCarriesNoContentLength) {
 
 TEST(HttpRequests, AbsoluteFormTargetsAndOptionsAsterisk) {
   TempDir dir;
-  TallydProcess tallyd(dir.Sub("data"), kTokens);
+  TallydProcess tallyd(dir.Sub("data"), Tokens());
   Wire w(tallyd.http_port());
   ASSERT_TRUE(w.Send("GET http://127.0.0.1/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
   EXPECT_EQ(w.Read().status, 200);
@@ -201,7 +198,7 @@ TEST(HttpRequests, AbsoluteFormTargetsAndOptionsAsterisk) {
 // its final status at once, and the connection closes without its body being read.
 TEST(HttpRequests, ContinueOnlyAfterAuth) {
   TempDir dir;
-  TallydProcess tallyd(dir.Sub("data"), kTokens);
+  TallydProcess tallyd(dir.Sub("data"), Tokens());
   const std::string body = "apikey.4.success:1|c";
   const std::string length = "Content-Length: " + std::to_string(body.size()) + "\r\n";
   struct Case {
@@ -238,7 +235,7 @@ TEST(HttpRequests, ContinueOnlyAfterAuth) {
 // tallyd's memory does not grow with the bodies (fixed and chunked alike).
 TEST(HttpRequests, UnauthorizedBodiesAreNeverBuffered) {
   TempDir dir;
-  TallydProcess tallyd(dir.Sub("data"), kTokens);
+  TallydProcess tallyd(dir.Sub("data"), Tokens());
   const uint16_t port = tallyd.http_port();
   constexpr int kClients = 50;
   constexpr size_t kSent = 1024 * 1024;  // of a declared 4 MiB
@@ -277,7 +274,7 @@ TEST(HttpRequests, UnauthorizedBodiesAreNeverBuffered) {
 // the final one, never "100 Continue".
 TEST(HttpRequests, NoContinueForHttp10) {
   TempDir dir;
-  TallydProcess tallyd(dir.Sub("data"), kTokens);
+  TallydProcess tallyd(dir.Sub("data"), Tokens());
   const std::string body = "apikey.4.success:1|c";
   Wire w(tallyd.http_port());
   ASSERT_TRUE(

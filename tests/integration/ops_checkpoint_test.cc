@@ -12,6 +12,7 @@
 #include "persistence/store.h"
 #include "tests/support/tallyd_process.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_tokens.h"
 
 namespace tally::testing {
 namespace {
@@ -19,9 +20,6 @@ namespace {
 using persistence::ApiKey;
 using persistence::ProviderGroup;
 using persistence::Store;
-
-const std::map<std::string, std::string> kAdmin = {{"Authorization", "Bearer adm-token"}};
-const std::map<std::string, std::string> kInternal = {{"X-Internal-Token", "int-token"}};
 
 // Three groups; keys 1..30 spread over them, key 30 deleted (its increments are refused).
 void Seed(const std::string& dir) {
