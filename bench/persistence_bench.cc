@@ -43,7 +43,8 @@ void Populate(const std::string& dir) {
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const char* name : {"default", "groups", "keys", "key_totals", "meta"}) {
+  for (const char* name : {"default", "groups", "keys", "key_totals", "meta", "windows", "bans",
+                           "outbox", "sources"}) {
     cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
   }
   std::vector<rocksdb::ColumnFamilyHandle*> h;

@@ -88,6 +88,7 @@ struct Increment {
   uint64_t key = 0;
   uint64_t successes = 0;
   uint64_t failures = 0;
+  uint16_t code = 0;  // the HTTP status a failure line names (100..599), 0 when it names none
 };
 
 // Parses one line, without its '\n'. A trailing '\r' is tolerated. Fills *out only when the

@@ -187,6 +187,10 @@ std::vector<rocksdb::ColumnFamilyDescriptor> ColumnFamilies() {
       {kKeysCf, cf_options},
       {kTotalsCf, totals_options},
       {kMetaCf, cf_options},
+      {kWindowsCf, cf_options},
+      {kBansCf, cf_options},
+      {kOutboxCf, cf_options},
+      {kSourcesCf, cf_options},
   };
 }
 
@@ -209,8 +213,9 @@ Status Db::OpenRocks() {
   const StoreOptions& opts = opts_;
   const std::shared_ptr<StoreHealthState>& health = health_;
   rocksdb::DBOptions options = DbOptionsFor(opts, health);
-  write_buffer_bytes_ = {kSmallWriteBufferBytes, kSmallWriteBufferBytes, kSmallWriteBufferBytes,
-                         kTotalsWriteBufferBytes, kSmallWriteBufferBytes};
+  write_buffer_bytes_ = {kSmallWriteBufferBytes,  kSmallWriteBufferBytes, kSmallWriteBufferBytes,
+                         kTotalsWriteBufferBytes, kSmallWriteBufferBytes, kSmallWriteBufferBytes,
+                         kSmallWriteBufferBytes,  kSmallWriteBufferBytes, kSmallWriteBufferBytes};
   std::vector<rocksdb::ColumnFamilyDescriptor> families = ColumnFamilies();
   const auto damaged = [&](const std::string& where) {
     std::string what = "write-ahead log damaged in " + dir + ": " + where +

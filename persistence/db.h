@@ -57,6 +57,12 @@ class Db {
   rocksdb::ColumnFamilyHandle* keys() const { return handles_[2]; }
   rocksdb::ColumnFamilyHandle* totals() const { return handles_[3]; }
   rocksdb::ColumnFamilyHandle* meta() const { return handles_[4]; }
+  // The families of the parts that commit with each flush (flush_participant.h): time
+  // windows, ban state and events, the forwarding outbox, and the receiver's sources.
+  rocksdb::ColumnFamilyHandle* windows() const { return handles_[5]; }
+  rocksdb::ColumnFamilyHandle* bans() const { return handles_[6]; }
+  rocksdb::ColumnFamilyHandle* outbox() const { return handles_[7]; }
+  rocksdb::ColumnFamilyHandle* sources() const { return handles_[8]; }
 
   // Call before building a batch (the caller's lock held): after a failed write it recovers
   // (below), which replaces the handles a batch is built with. Write's errors.
@@ -125,10 +131,11 @@ class Db {
   StoreOptions opts_;
   mutable std::shared_mutex open_mu_;  // exclusive: Reopen; shared: ReadViews
   std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, groups, keys, totals, meta
-  std::vector<size_t> write_buffer_bytes_;             // per family, as handles_
-  rocksdb::Env* env_ = nullptr;                        // options.env or Env::Default()
-  bool needs_recovery_ = false;                        // serialized by the caller of Write
+  std::vector<rocksdb::ColumnFamilyHandle*>
+      handles_;  // default, groups, keys, totals, meta, windows, bans, outbox, sources
+  std::vector<size_t> write_buffer_bytes_;  // per family, as handles_
+  rocksdb::Env* env_ = nullptr;             // options.env or Env::Default()
+  bool needs_recovery_ = false;             // serialized by the caller of Write
   uint64_t last_sequence_ = 0;  // serialized by the caller of Write; the last acknowledged
   std::shared_ptr<StoreHealthState> health_;  // shared with RocksDB's listener and logger
   std::mutex checkpoint_mu_;

@@ -37,6 +37,11 @@ void SortAndMerge(std::vector<core::KeyDelta>* deltas) {
 
 }  // namespace
 
+void Store::AddParticipant(FlushParticipant* participant) {
+  std::unique_lock lock(mu_);
+  participants_.push_back(participant);
+}
+
 StatusOr<FlushResult> Store::ApplyFlush(std::vector<core::KeyDelta>* deltas,
                                         const FlushRules& rules) {
   return Flush(deltas, nullptr, nullptr, rules);
@@ -75,6 +80,10 @@ StatusOr<FlushResult> Store::Flush(std::vector<core::KeyDelta>* deltas, Idempote
   };
   std::vector<Staged> staged;
   staged.reserve(deltas->size());
+  std::vector<AppliedDelta> applied;
+  if (!participants_.empty()) {
+    applied.reserve(deltas->size());
+  }
   std::unordered_map<uint64_t, core::Totals> group_deltas;
   std::string value;
   // The sum over every live key bounds every key's and every group's totals (all counts are
@@ -132,6 +141,9 @@ StatusOr<FlushResult> Store::Flush(std::vector<core::KeyDelta>* deltas, Idempote
     batch.Put(db_->totals(), IdKey(d.key), value);
     group_deltas[group_id] += delta;
     staged.push_back({state, d.key, delta});
+    if (!participants_.empty()) {
+      applied.push_back({d.key, group_id, delta, state == nullptr});
+    }
   }
   for (const auto& [group_id, delta] : group_deltas) {
     if (group_id == kUnassignedGroup) {
@@ -154,7 +166,24 @@ StatusOr<FlushResult> Store::Flush(std::vector<core::KeyDelta>* deltas, Idempote
     idem_.Put(now, *answer, &batch);
   }
 
-  TALLY_RETURN_IF_ERROR(db_->Write(&batch));
+  const FlushView view{now, result.epoch, rules.all_or_nothing, applied, db_.get()};
+  for (size_t i = 0; i < participants_.size(); ++i) {
+    if (Status s = participants_[i]->Stage(view, &batch); !s.ok()) {
+      for (size_t j = 0; j <= i; ++j) {
+        participants_[j]->Abort();
+      }
+      return s;
+    }
+  }
+  if (Status s = db_->Write(&batch); !s.ok()) {
+    for (FlushParticipant* p : participants_) {
+      p->Abort();
+    }
+    return s;
+  }
+  for (FlushParticipant* p : participants_) {
+    p->Commit(view);
+  }
 
   for (const Staged& s : staged) {
     KeyState* state = s.state;

@@ -32,6 +32,7 @@
 #include "core/key_delta.h"
 #include "core/status.h"
 #include "core/totals.h"
+#include "persistence/flush_participant.h"
 #include "persistence/idempotency_store.h"
 #include "persistence/records.h"
 #include "persistence/store_options.h"
@@ -95,6 +96,10 @@ class Store {
   // again, or descriptors or inodes are free again.
   core::StatusOr<FlushResult> ApplyFlush(std::vector<core::KeyDelta>* deltas,
                                          const FlushRules& rules = {});
+
+  // Adds a part that commits with every later flush (flush_participant.h), after those
+  // added before it. Not owned; it must outlive the Store's flushes. Call before flushing.
+  void AddParticipant(FlushParticipant* participant);
 
   // As ApplyFlush, and records `answer` in the same batch, so a retry can be answered from
   // LookupIdempotent without applying the deltas twice. `answer.response` may be filled in
@@ -224,6 +229,7 @@ class Store {
   uint64_t epoch_ = 0;                           // guarded by mu_
   uint64_t max_key_id_ = 0;                      // guarded by mu_; deleted keys included
   IdempotencyStore idem_;                        // guarded by mu_
+  std::vector<FlushParticipant*> participants_;  // guarded by mu_
 
   // Automatic ids (IdForCreate, record_store.cc); guarded by mu_. No id below a cursor is free.
   uint64_t free_key_cursor_ = 1;

@@ -73,10 +73,15 @@ class RawDb {
   static constexpr int kKeysCf = 2;
   static constexpr int kTotalsCf = 3;
   static constexpr int kMetaCf = 4;
+  static constexpr int kWindowsCf = 5;
+  static constexpr int kBansCf = 6;
+  static constexpr int kOutboxCf = 7;
+  static constexpr int kSourcesCf = 8;
 
   explicit RawDb(const std::string& dir) {
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* name : {"default", "groups", "keys", "key_totals", "meta"}) {
+    for (const char* name : {"default", "groups", "keys", "key_totals", "meta", "windows", "bans",
+                             "outbox", "sources"}) {
       cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
     }
     rocksdb::DB* raw = nullptr;
