@@ -112,6 +112,14 @@ bool CounterTable::AddRare(uint64_t key, uint64_t successes, uint64_t failures) 
     if (seen == key) {
       break;
     }
+    if (seen == (key | kTombstoneBit)) {
+      if (reserved) {
+        Unreserve();
+      }
+      // Relaxed: a statistic.
+      deleted_refused_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
     if (seen != 0) {
       i = NextSlot(i);
       continue;
@@ -144,10 +152,8 @@ bool CounterTable::AddRare(uint64_t key, uint64_t successes, uint64_t failures) 
       key_state_.fetch_sub(kInFlightOne, std::memory_order_release);
       break;
     }
-    if (expected == key) {
-      break;  // a rival inserted this same key here first; count into its slot
-    }
-    i = NextSlot(i);  // another key took this slot; keep probing with our reservation
+    // Another claim won the slot: look at it again, keeping our reservation. It is this key
+    // (count into it), this key marked deleted (refused), or another key (probe on).
   }
   if (reserved) {
     Unreserve();
@@ -239,12 +245,47 @@ size_t CounterTable::Drain(std::vector<KeyDelta>* out) {
       }
       if (s != 0 || f != 0) {
         // Relaxed: visible by the acquires above (see AddRare).
-        out->push_back({AtomicWord(KeyAt(i)).load(std::memory_order_relaxed), s, f});
+        uint64_t key = AtomicWord(KeyAt(i)).load(std::memory_order_relaxed) & ~kTombstoneBit;
+        out->push_back({key, s, f});
         ++taken;
       }
     }
   }
   return taken;
+}
+
+size_t CounterTable::FindSlot(uint64_t key) const {
+  if (key - 1 >= kMaxKey) {
+    return kNoSlot;  // 0 and ids past 2^63-1 never hold a slot
+  }
+  for (size_t i = HomeBucket(key) * kSlotsPerBucket;; i = NextSlot(i)) {
+    // Relaxed: see AddRare.
+    uint64_t seen = AtomicWord(KeyAt(i)).load(std::memory_order_relaxed);
+    if ((seen & ~kTombstoneBit) == key) {
+      return i;
+    }
+    if (seen == 0) {
+      return kNoSlot;  // the probe of an Add would have stopped here too
+    }
+  }
+}
+
+bool CounterTable::Tombstone(uint64_t key) {
+  size_t i = FindSlot(key);
+  if (i == kNoSlot) {
+    return false;
+  }
+  uint64_t expected = key;
+  // Relaxed: the mark guards nothing else; an Add that misses it counts into the slot and
+  // the flush drops what it added (see the header).
+  (void)AtomicWord(KeyAt(i)).compare_exchange_strong(expected, key | kTombstoneBit,
+                                                     std::memory_order_relaxed);
+  return true;  // marked now, or before (expected already held the mark)
+}
+
+uint64_t CounterTable::deleted_refused() const {
+  // Relaxed: a statistic.
+  return deleted_refused_.load(std::memory_order_relaxed);
 }
 
 size_t CounterTable::keys() const {

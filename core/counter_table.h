@@ -63,6 +63,10 @@ class CounterTable {
   static constexpr size_t kSlotsPerBucket = 4;
   // Values from here up go to the wide counters (see the overflow rule above).
   static constexpr uint64_t kPackedLimit = uint64_t{1} << 16;
+  // Set in a slot's key word when the key was deleted (Tombstone). Keys are below 2^63, so
+  // the lookup's compare never matches a marked slot: only AddRare, the cold path a deleted
+  // key's Add then takes, reads the mark. The hot path is unchanged.
+  static constexpr uint64_t kTombstoneBit = uint64_t{1} << 63;
 
   // A table for up to `max_keys` keys (0 is taken as 1), with a random hash seed. Throws
   // std::bad_alloc if the mapping fails, std::length_error if max_keys >= 2^31.
@@ -112,25 +116,24 @@ class CounterTable {
   // Whether `key` holds a slot: it was added (with something to add) since construction.
   // Slots are never freed, so once true, always true. Read-only, any thread; a key whose
   // insert is in flight may not be seen yet. A lookup, as cheap as an Add's.
-  bool Contains(uint64_t key) const {
-    if (key - 1 >= kMaxKey) {
-      return false;  // 0 and ids past 2^63-1 never hold a slot
-    }
-    for (size_t b = HomeBucket(key);; b = NextBucket(b)) {
-      Match m = Compare(buckets_[b], key);
-      if (m.found != 0) {
-        return true;
-      }
-      if (m.empty != 0) {
-        return false;  // the probe of an Add would have stopped here too
-      }
-    }
-  }
+  // A deleted key's slot (Tombstone) counts.
+  bool Contains(uint64_t key) const { return FindSlot(key) != kNoSlot; }
+
+  // Marks `key`'s slot as the slot of a deleted key, when the key holds one: later Adds of
+  // the key are refused and counted (deleted_refused()), and Contains stays true. Answers
+  // whether the key holds a slot (false: nothing to mark; an Add may still insert it, and
+  // the flush then drops its counts). An Add that found the slot before the mark still
+  // lands in it, and the drain returns it as usual: the flush drops it, so no increment is
+  // both refused and counted. Permanent: a deleted key never comes back. Any thread; a
+  // lookup and at most one CAS.
+  bool Tombstone(uint64_t key);
 
   // Keys holding a slot, plus inserts in flight (a gauge).
   size_t keys() const;
   // Add() calls refused (table full or key out of range), since construction.
   uint64_t refused() const;
+  // Add() calls refused because the key was deleted (Tombstone), since construction.
+  uint64_t deleted_refused() const;
   // Spills of a packed word into its wide counters (see the overflow rule), since
   // construction.
   uint64_t spills() const;
@@ -244,6 +247,9 @@ class CounterTable {
   // Empties slot i's word into its wide counters.
   void Spill(size_t i);
   void AddWide(size_t i, uint64_t successes, uint64_t failures);
+  static constexpr size_t kNoSlot = ~size_t{0};
+  // The slot holding `key`, marked or not, or kNoSlot (atomic loads along the key's probe).
+  size_t FindSlot(uint64_t key) const;
   // Add for a key not yet present, out of range, with nothing to add, or with a large value.
   bool AddRare(uint64_t key, uint64_t successes, uint64_t failures);
   // Takes room for one new key (see the protocol in the .cc).
@@ -269,6 +275,8 @@ class CounterTable {
   alignas(64) std::atomic<uint64_t> refused_{0};
   // Spills (see spills()); on refused_'s line, both rare. Relaxed: a statistic.
   std::atomic<uint64_t> spills_{0};
+  // Adds refused for a deleted key (Tombstone); rare too. Relaxed: a statistic.
+  std::atomic<uint64_t> deleted_refused_{0};
 };
 
 static_assert(alignof(CounterTable) == 64);

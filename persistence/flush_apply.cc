@@ -111,6 +111,7 @@ StatusOr<FlushResult> Store::Flush(std::vector<core::KeyDelta>* deltas, Idempote
     KeyState* state = it == keys_.end() ? nullptr : &it->second;
     if (state != nullptr && !state->live) {
       result.dropped_deleted = core::SaturatingAdd(result.dropped_deleted, events);
+      result.deleted_keys.push_back(d.key);
       continue;
     }
     if (!whole.CanAdd(d.successes, d.failures)) {

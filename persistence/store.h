@@ -59,12 +59,13 @@ struct FlushRules {
 };
 
 struct FlushResult {
-  uint64_t epoch = 0;             // the epoch this flush committed
-  size_t keys_updated = 0;        // keys whose totals changed (created ones included)
-  size_t keys_created = 0;        // unknown keys created in the unassigned group
-  size_t groups_updated = 0;      // stored groups whose totals changed
-  uint64_t dropped_deleted = 0;   // increments for deleted keys (or ids out of range), dropped
-  uint64_t dropped_overflow = 0;  // increments whose key's delta did not fit (FlushRules)
+  uint64_t epoch = 0;                  // the epoch this flush committed
+  size_t keys_updated = 0;             // keys whose totals changed (created ones included)
+  size_t keys_created = 0;             // unknown keys created in the unassigned group
+  size_t groups_updated = 0;           // stored groups whose totals changed
+  uint64_t dropped_deleted = 0;        // increments for deleted keys (or ids out of range), dropped
+  uint64_t dropped_overflow = 0;       // increments whose key's delta did not fit (FlushRules)
+  std::vector<uint64_t> deleted_keys;  // the deleted keys whose increments were dropped
 };
 
 class Store {

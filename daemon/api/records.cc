@@ -184,7 +184,7 @@ struct RecordKind {
   core::StatusOr<Record> (*get)(persistence::Store& store, uint64_t id);
   core::StatusOr<Record> (*create)(const RecordsContext& ctx, Record r);
   core::StatusOr<Record> (*put)(persistence::Store& store, Record r);
-  core::Status (*remove)(persistence::Store& store, uint64_t id);
+  core::Status (*remove)(const RecordsContext& ctx, uint64_t id);
 };
 
 const RecordKind<ProviderGroup> kGroups{
@@ -196,7 +196,7 @@ const RecordKind<ProviderGroup> kGroups{
     [](persistence::Store& s, uint64_t id) { return s.GetGroup(id); },
     [](const RecordsContext& c, ProviderGroup g) { return c.store.CreateGroup(std::move(g)); },
     [](persistence::Store& s, ProviderGroup g) { return s.PutGroup(std::move(g)); },
-    [](persistence::Store& s, uint64_t id) { return s.DeleteGroup(id); },
+    [](const RecordsContext& c, uint64_t id) { return c.store.DeleteGroup(id); },
 };
 
 const RecordKind<ApiKey> kKeys{
@@ -213,7 +213,15 @@ const RecordKind<ApiKey> kKeys{
       return c.store.CreateKey(std::move(k), [&table](uint64_t id) { return table.Contains(id); });
     },
     [](persistence::Store& s, ApiKey k) { return s.PutKey(std::move(k)); },
-    [](persistence::Store& s, uint64_t id) { return s.DeleteKey(id); },
+    // Once deleted, the key's lines are refused at ingest; lines counted before the mark
+    // are dropped at the flush (README, "Deleted keys").
+    [](const RecordsContext& c, uint64_t id) {
+      core::Status s = c.store.DeleteKey(id);
+      if (s.ok()) {
+        (void)c.table.Tombstone(id);
+      }
+      return s;
+    },
 };
 
 // GET of a list: streamed when the session takes it, else one answer built on a worker.
@@ -274,10 +282,9 @@ void Put(const RecordKind<Record>& kind, Workers& workers, persistence::Store& s
 }
 
 template <typename Record>
-void Delete(const RecordKind<Record>& kind, Workers& workers, persistence::Store& store,
-            Call call) {
-  workers.RunWrite([&kind, &store, id = call.id, done = std::move(call.done)] {
-    core::Status s = kind.remove(store, id);
+void Delete(const RecordKind<Record>& kind, Workers& workers, RecordsContext ctx, Call call) {
+  workers.RunWrite([&kind, ctx, id = call.id, done = std::move(call.done)] {
+    core::Status s = kind.remove(ctx, id);
     done(s.ok() ? EmptyResponse(http::status::no_content) : ErrorResponse(s));
   });
 }
@@ -311,12 +318,10 @@ void RecordEndpoints::ListKeys(Call call) {
 void RecordEndpoints::CreateGroup(Call call) { Create(kGroups, workers_, ctx_, std::move(call)); }
 void RecordEndpoints::GetGroup(Call call) { Get(kGroups, workers_, ctx_.store, std::move(call)); }
 void RecordEndpoints::PutGroup(Call call) { Put(kGroups, workers_, ctx_.store, std::move(call)); }
-void RecordEndpoints::DeleteGroup(Call call) {
-  Delete(kGroups, workers_, ctx_.store, std::move(call));
-}
+void RecordEndpoints::DeleteGroup(Call call) { Delete(kGroups, workers_, ctx_, std::move(call)); }
 void RecordEndpoints::CreateKey(Call call) { Create(kKeys, workers_, ctx_, std::move(call)); }
 void RecordEndpoints::GetKey(Call call) { Get(kKeys, workers_, ctx_.store, std::move(call)); }
 void RecordEndpoints::PutKey(Call call) { Put(kKeys, workers_, ctx_.store, std::move(call)); }
-void RecordEndpoints::DeleteKey(Call call) { Delete(kKeys, workers_, ctx_.store, std::move(call)); }
+void RecordEndpoints::DeleteKey(Call call) { Delete(kKeys, workers_, ctx_, std::move(call)); }
 
 }  // namespace tally::daemon

@@ -23,10 +23,11 @@
 namespace tally::daemon {
 
 // What the record endpoints use (owned by the Daemon, outliving them): the store, and the
-// counter table, read only, so an automatic key id skips ids traffic has counted.
+// counter table, so an automatic key id skips ids traffic has counted and a deleted key's
+// later lines are refused at ingest (CounterTable::Tombstone).
 struct RecordsContext {
   persistence::Store& store;
-  const core::CounterTable& table;
+  core::CounterTable& table;
 };
 
 class RecordEndpoints {

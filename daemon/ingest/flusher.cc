@@ -129,6 +129,10 @@ bool Flusher::FlushOnce() {
     if (ok) {
       pending_.clear();
       applied = *result;
+      // From now on the lines of these keys are refused at ingest (README, "Deleted keys").
+      for (uint64_t key : result->deleted_keys) {
+        (void)table_.Tombstone(key);
+      }
       outcome.epoch = result->epoch;
       outcome.keys_updated = result->keys_updated;
       outcome.groups_updated = result->groups_updated;

@@ -210,6 +210,8 @@ void RenderStoreMetrics(PromText& p, const OpsContext& ctx) {
            uint64_t{ctx.table.max_keys()});
   p.Single("tallyd_keys_refused_total", "counter",
            "Increments refused because the counter table was full.", ctx.table.refused());
+  p.Single("tallyd_deleted_lines_refused_total", "counter",
+           "Lines refused at ingest because their key was deleted.", ctx.table.deleted_refused());
   // RocksDB's own bookkeeping, not the Store's lock (which a flush holds through its write).
   p.Single("tallyd_db_size_bytes", "gauge", "RocksDB files on disk (SST and WAL), bytes.",
            ctx.store.DiskBytes());

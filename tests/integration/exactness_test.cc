@@ -86,10 +86,17 @@ TEST(Exactness, DroppedIncrementsAreCountedSoAcceptedLinesReconcileWithTotals) {
   EXPECT_EQ(SummaryTotal(t), kMax);
   EXPECT_EQ(Dropped(t, "overflow"), 2);
   EXPECT_EQ(Http(t.http_port(), "GET", "/admin/api-keys/3").status, 404);
-  // A deleted key's increments are dropped at the flush and counted.
+  // Increments accepted before their key's deletion are dropped at the flush and counted.
+  ASSERT_EQ(Http(t.http_port(), "POST", "/v1/ingest", "apikey.1.success:5|c\n").status, 202);
   ASSERT_EQ(Http(t.http_port(), "DELETE", "/admin/api-keys/1").status, 204);
   EXPECT_EQ(SummaryTotal(t), 0);
-  ASSERT_EQ(IngestAndWait(t, "apikey.1.success:5|c\napikey.3.success:4|c\n").status, 200);
+  ASSERT_EQ(Http(t.http_port(), "POST", "/admin/flush").status, 200);
+  EXPECT_EQ(Dropped(t, "deleted"), 5);
+  // Lines sent after the deletion are refused at ingest: never accepted, never dropped.
+  r = IngestAndWait(t, "apikey.1.success:7|c\napikey.3.success:4|c\n");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"accepted":1,"ignored":0,"malformed":0,"refused":1})");
+  EXPECT_EQ(ScrapeMetric(t.http_port(), "tallyd_deleted_lines_refused_total"), 1);
   EXPECT_EQ(Dropped(t, "deleted"), 5);
   EXPECT_EQ(Dropped(t, "overflow"), 2);
   // Accepted increments since start (1+2+5+4) = their share of the totals (1 for key 1 before
@@ -103,6 +110,28 @@ TEST(Exactness, DroppedIncrementsAreCountedSoAcceptedLinesReconcileWithTotals) {
   EXPECT_EQ(Dropped(t, "deleted", "internal_flush"), 6);
   EXPECT_EQ(Dropped(t, "deleted"), 5);
   EXPECT_EQ(SummaryTotal(t), 5);
+}
+
+TEST(Exactness, AfterARestartADeletedKeysLinesAreRefusedFromItsFirstFlush) {
+  TempDir dir;
+  {
+    TallydProcess t(dir.Sub("data"));
+    ASSERT_EQ(IngestAndWait(t, "apikey.9.success:1|c\n").status, 200);
+    ASSERT_EQ(Http(t.http_port(), "DELETE", "/admin/api-keys/9").status, 204);
+  }
+  TallydProcess t(dir.Sub("data"), {"--flush-interval-ms", "60000"});
+  // The new process's table has no slot for key 9 yet: accepted, then dropped at the flush,
+  // which marks the key; from then on its lines are refused at ingest.
+  HttpResult r = IngestAndWait(t, "apikey.9.success:2|c\n");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"accepted":1,"ignored":0,"malformed":0,"refused":0})");
+  EXPECT_EQ(Dropped(t, "deleted"), 2);
+  r = IngestAndWait(t, "apikey.9.success:3|c\napikey.9.failure:1|c\n");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"accepted":0,"ignored":0,"malformed":0,"refused":2})");
+  EXPECT_EQ(ScrapeMetric(t.http_port(), "tallyd_deleted_lines_refused_total"), 2);
+  EXPECT_EQ(Dropped(t, "deleted"), 2);
+  EXPECT_EQ(SummaryTotal(t), 0);
 }
 
 TEST(Exactness, TheInternalFlushCreatesUnknownKeysOnlyUpToMaxKeys) {
