@@ -331,6 +331,11 @@ int Daemon::Stop() {
     monitor_->Stopping();
   }
   stopping_.store(true, std::memory_order_relaxed);
+  // 0: a flush now, so requests waiting for one (?wait=flush) are answered before step 3
+  // waits for them: 200 when it commits, 503 at once when flushes fail (a full disk).
+  if (flusher_) {
+    flusher_->BeginStop();
+  }
   // 1-3: on each I/O thread, close the acceptor and idle connections and drain the
   // datagram sockets; the thread ends when its last in-flight request is answered.
   for (auto& t : threads_) {

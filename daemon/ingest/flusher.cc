@@ -31,13 +31,22 @@ void Flusher::AfterFlush(FlushCallback done) {
 
 void Flusher::AfterFlushOutcome(OutcomeCallback done) {
   std::unique_lock lock(mu_);
-  if (finished_) {
+  if (finished_ || (stopping_ && stats_.failing)) {
     lock.unlock();
-    done(FlushOutcome{});
+    done(FlushOutcome{});  // no flush will commit for it before the stop
     return;
   }
   waiters_.push_back(
       {drains_started_ + 1, std::chrono::steady_clock::now() + wait_deadline_, std::move(done)});
+}
+
+void Flusher::BeginStop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    wake_ = true;
+  }
+  cv_.notify_one();
 }
 
 void Flusher::Wake() {
@@ -74,6 +83,9 @@ void Flusher::Run() {
     auto started = std::chrono::steady_clock::now();
     bool ok = FlushOnce();
     lock.lock();
+    if (!ok && stopping_) {
+      ReleaseAllWaiters(lock);
+    }
     // Back off while failing: interval x 2^(consecutive failures), at most 30 s.
     auto delay = interval_;
     if (!ok) {
@@ -83,6 +95,16 @@ void Flusher::Run() {
     }
     next = std::max(started + delay, std::chrono::steady_clock::now());
   }
+}
+
+void Flusher::ReleaseAllWaiters(std::unique_lock<std::mutex>& lock) {
+  std::vector<Waiter> released;
+  released.swap(waiters_);
+  lock.unlock();
+  for (Waiter& w : released) {
+    w.done(FlushOutcome{});
+  }
+  lock.lock();
 }
 
 void Flusher::ReleaseExpiredWaiters(std::unique_lock<std::mutex>& lock) {

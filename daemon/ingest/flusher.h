@@ -75,6 +75,10 @@ class Flusher {
   void AfterFlushOutcome(OutcomeCallback done);
   // Asks for a flush now instead of at the next tick.
   void Wake();
+  // The daemon is stopping: flushes now, and from here on a failed flush answers every
+  // waiter at once (not committed) instead of at its deadline, so a stop never waits for a
+  // request that a failing disk would hold (Stop still makes the final flush).
+  void BeginStop();
 
   FlushStats stats() const;
   // Observer run on the flusher thread after every attempt (systemd watchdog and status).
@@ -94,6 +98,8 @@ class Flusher {
   // waiters released by drain `drain` into *ready.
   void RecordAttempt(const core::Status* error, const persistence::FlushResult& applied,
                      double seconds, uint64_t drain, std::vector<Waiter>* ready);
+  // Answers every waiter, not committed; `lock` holds mu_, released meanwhile.
+  void ReleaseAllWaiters(std::unique_lock<std::mutex>& lock);
   // Answers (timed_out) the waiters past their deadline; `lock` holds mu_, released meanwhile.
   void ReleaseExpiredWaiters(std::unique_lock<std::mutex>& lock);
 
@@ -110,6 +116,7 @@ class Flusher {
   bool finished_ = false;                              // guarded by mu_; the final flush is done
   uint64_t drains_started_ = 0;                        // guarded by mu_
   std::vector<Waiter> waiters_;                        // guarded by mu_
+  bool stopping_ = false;                              // guarded by mu_; BeginStop
   FlushStats stats_;                                   // guarded by mu_
   std::function<void(const FlushStats&)> on_attempt_;  // set before Start
 

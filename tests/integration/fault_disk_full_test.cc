@@ -201,5 +201,50 @@ TEST(FaultDiskFull, FullDataFilesystemTurnsReadyzAndLosesNothing) {
   EXPECT_EQ(Total(again.http_port()), want);
 }
 
+// A stop while the disk is full: a request waiting for a flush is answered 503 at once (not
+// held until the 10 s in-flight deadline cuts it without an answer), and the stop goes on in
+// order: the API pool's work ends before the flusher and the store, the final flush fails
+// and says so (exit 1), nothing crashes (the sanitizer stages run this too).
+TEST(FaultDiskFull, AStopAnswersAWaitingRequestAtOnceAndStopsInOrder) {
+  TempDir dir;
+  const std::string mnt = dir.Sub("mnt");
+  TmpfsMount fs(mnt, "48m");
+  if (!fs.mounted()) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (" << fs.error()
+                 << "); needs root with CAP_SYS_ADMIN";
+  }
+  TallydProcess tallyd(mnt + "/data", {"--flush-interval-ms", "100"});
+  const uint16_t http = tallyd.http_port();
+  ASSERT_TRUE(WaitReady(http, 200, 10)) << tallyd.Log();
+  ASSERT_GE(Fill(mnt + "/filler"), 0);
+  // Enough new keys that a flush needs pages the full filesystem no longer has.
+  std::string body;
+  for (int k = 1; k <= 2000; ++k) {
+    body += "apikey." + std::to_string(k) + ".success:1|c\n";
+  }
+  ASSERT_TRUE(WaitUntil(
+      [&] { return Http(http, "POST", "/v1/ingest", body).status == 202 && Ready(http) == 503; },
+      15000, 100))
+      << "/readyz stayed 200 with the disk full";
+  auto accepted = [&] {
+    return ScrapeMetric(http, R"(tallyd_lines_total{transport="http",result="accepted"})")
+        .value_or(0);
+  };
+  const double before = accepted();
+  auto waiter = std::async(std::launch::async, [&] {
+    RawConnection c(http, 60000);
+    HttpResult r = c.Request("POST", "/v1/ingest?wait=flush", "apikey.6.success:1|c");
+    return std::make_pair(r.status, Clock::now());
+  });
+  ASSERT_TRUE(WaitUntil([&] { return accepted() > before; }, 10000));  // it is waiting
+  const auto signalled = Clock::now();
+  EXPECT_EQ(tallyd.Stop(), 1) << tallyd.Log();  // the final flush could not commit
+  auto [status, answered] = waiter.get();
+  EXPECT_EQ(status, 503);
+  EXPECT_LT(std::chrono::duration<double>(answered - signalled).count(), 5.0)
+      << "the waiting request was held by the stop";
+  EXPECT_NE(tallyd.Log().find("final flush failed"), std::string::npos) << tallyd.Log();
+}
+
 }  // namespace
 }  // namespace tally::testing
