@@ -136,6 +136,7 @@ Status Daemon::OpenStore() {
     return store.status();
   }
   store_ = std::move(store).value();
+  store_->AddParticipant(&group_metrics_);
   if (store_->health().wal_damage_skipped) {
     LogStore()->error(
         "started past a damaged write-ahead log (--wal-recovery=point-in-time): flushes "
@@ -285,7 +286,7 @@ ApiContext Daemon::ApiContextFor() {
                    counters_.process},
       .records = {*store_, *table_},
       .ops = {config_.flush_interval_ms, config_.data_dir, config_.checkpoint_root, *table_,
-              *store_, *flusher_, counters_, kernel_drops, listening_, stopping_},
+              *store_, *flusher_, counters_, kernel_drops, listening_, stopping_, &group_metrics_},
   };
 }
 

@@ -75,7 +75,8 @@ class Daemon {
   uint64_t KernelDrops() const;
 
   Config config_;
-  uint64_t open_files_ = 0;  // the soft RLIMIT_NOFILE after RaiseOpenFilesLimit
+  uint64_t open_files_ = 0;     // the soft RLIMIT_NOFILE after RaiseOpenFilesLimit
+  GroupMetrics group_metrics_;  // a participant of the store's flushes: declared before it
   std::unique_ptr<persistence::Store> store_;
   std::unique_ptr<core::CounterTable> table_;
   std::unique_ptr<Flusher> flusher_;

@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "daemon/http/json_writer.h"
 #include "daemon/log.h"
+#include "daemon/ops/process_stats.h"
 
 #ifndef TALLYD_VERSION
 #define TALLYD_VERSION "0.0.0"
@@ -287,7 +288,18 @@ std::string RenderMetrics(const OpsContext& ctx) {
   RenderHttpMetrics(p, ctx);
   RenderStoreMetrics(p, ctx);
   RenderFlushMetrics(p, ctx);
-  return p.Take();
+  if (std::optional<uint64_t> rss = ResidentMemoryBytes()) {
+    p.Single("tallyd_process_resident_memory_bytes", "gauge",
+             "Resident memory of the tallyd process (VmRSS), bytes.", *rss);
+  }
+  if (std::optional<uint64_t> fds = OpenDescriptors()) {
+    p.Single("tallyd_process_open_fds", "gauge", "Descriptors open in the tallyd process.", *fds);
+  }
+  std::string text = p.Take();
+  if (ctx.group_metrics != nullptr) {
+    ctx.group_metrics->Render(&text);
+  }
+  return text;
 }
 
 Response MetricsResponse(const OpsContext& ctx) {

@@ -18,6 +18,7 @@
 #include "daemon/http/server.h"
 #include "daemon/ingest/flusher.h"
 #include "daemon/metrics.h"
+#include "daemon/ops/group_metrics.h"
 #include "persistence/store.h"
 
 namespace tally::daemon {
@@ -35,6 +36,7 @@ struct OpsContext {
   std::function<uint64_t()> kernel_drops;
   const std::atomic<bool>& listening;  // every listener is bound
   const std::atomic<bool>& stopping;
+  const GroupMetrics* group_metrics = nullptr;  // per-group increments; none: not rendered
 };
 
 // An event loop that has not stamped its heartbeat for this long fails /healthz.

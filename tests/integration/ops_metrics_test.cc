@@ -189,6 +189,38 @@ TEST(OpsMetrics, KeysPastTheMaximumAreRefusedAndCounted) {
   EXPECT_EQ(CountOf(tallyd.Log(), "of --max-keys 3"), 1) << tallyd.Log();
 }
 
+// Per-group increments (the group failure-rate alert's input) and the process's own use.
+TEST(OpsMetrics, GroupIncrementsAndProcessResources) {
+  TempDir dir;
+  TallydProcess tallyd(dir.Sub("data"));
+  const uint16_t http = tallyd.http_port();
+  ASSERT_EQ(Http(http, "POST", "/admin/provider-groups",
+                 R"({"ID":3,"name":"g","type":"openai","base_url":"u"})")
+                .status,
+            201);
+  ASSERT_EQ(
+      Http(http, "POST", "/admin/api-keys", R"({"ID":10,"group_id":3,"api_key":"sk"})").status,
+      201);
+  ASSERT_EQ(Http(http, "POST", "/v1/ingest?wait=flush",
+                 "apikey.10.success:5|c\napikey.10.failure:2|c\napikey.11.failure:1|c\n")
+                .status,
+            200);
+  // Moving the key later takes nothing back: the series only grow.
+  ASSERT_EQ(Http(http, "PUT", "/admin/api-keys/10", R"({"group_id":0,"api_key":"sk"})").status,
+            200);
+  auto group = [&](const char* id, const char* outcome) {
+    return ScrapeMetric(http, std::string("tallyd_group_increments_total{group_id=\"") + id +
+                                  "\",outcome=\"" + outcome + "\"}");
+  };
+  EXPECT_EQ(group("3", "success"), 5);
+  EXPECT_EQ(group("3", "failure"), 2);
+  EXPECT_EQ(group("0", "success"), 0);
+  EXPECT_EQ(group("0", "failure"), 1);
+  EXPECT_GT(ScrapeMetric(http, "tallyd_process_resident_memory_bytes").value_or(0), 1 << 20);
+  EXPECT_GT(ScrapeMetric(http, "tallyd_process_open_fds").value_or(0), 3);
+  EXPECT_EQ(tallyd.Stop(), 0);
+}
+
 TEST(OpsMetrics, RepeatedMalformedLinesAreSummarizedNotLoggedPerLine) {
   TempDir dir;
   TallydProcess tallyd(dir.Sub("data"), {"--flush-interval-ms", "50"});
