@@ -179,10 +179,10 @@ bool FastKeyPattern(const std::string& p, Mapping::Compiled* r) {
   std::string before;
   std::string after;
   literal(&i, &before);
-  if (p.compare(i, 6, "(\\d+)") != 0) {
+  if (p.compare(i, 5, "(\\d+)") != 0) {
     return false;
   }
-  i += 6;
+  i += 5;
   literal(&i, &after);
   std::string_view rest = std::string_view(p).substr(i);
   // A digit right after the group would let \d+ give digits back; std::regex decides then.
