@@ -12,19 +12,22 @@ namespace {
 using Captures = std::array<std::string_view, 10>;  // [1..9]: the glob's stars
 
 // pieces[j..] against `text`, after pieces[j-1]: each star takes the shortest run (one byte
-// or more) that lets the rest match. Stars' texts go to caps[*next_capture...].
+// or more) that lets the rest match; the last star takes all but the last piece. Stars'
+// texts go to caps[capture...].
 bool MatchPieces(const std::vector<std::string>& pieces, size_t j, std::string_view text,
                  Captures* caps, size_t capture) {
   const std::string& piece = pieces[j];
-  const bool last = j + 1 == pieces.size();
-  for (size_t len = 1; len + piece.size() <= text.size(); ++len) {
-    std::string_view after = text.substr(len);
-    if (!after.starts_with(piece)) {
-      continue;
+  if (j + 1 == pieces.size()) {
+    if (text.size() <= piece.size() || !text.ends_with(piece)) {
+      return false;
     }
-    if (last ? after.size() == piece.size()
-             : MatchPieces(pieces, j + 1, after.substr(piece.size()), caps, capture + 1)) {
-      (*caps)[capture] = text.substr(0, len);
+    (*caps)[capture] = text.substr(0, text.size() - piece.size());
+    return true;
+  }
+  for (size_t at = text.find(piece, 1); at != std::string_view::npos;
+       at = text.find(piece, at + 1)) {
+    if (MatchPieces(pieces, j + 1, text.substr(at + piece.size()), caps, capture + 1)) {
+      (*caps)[capture] = text.substr(0, at);
       return true;
     }
   }
@@ -49,12 +52,16 @@ bool MatchGlob(const Mapping::Compiled& r, std::string_view name, size_t dots, C
     return false;
   }
   size_t capture = 1;
+  size_t begin = 0;
   for (const GlobSegment& s : r.segments) {
-    size_t dot = name.find('.');
-    if (!MatchSegment(s, name.substr(0, dot), caps, &capture)) {
+    size_t end = begin;
+    while (end < name.size() && name[end] != '.') {  // segments are short: no memchr call
+      ++end;
+    }
+    if (!MatchSegment(s, name.substr(begin, end - begin), caps, &capture)) {
       return false;
     }
-    name.remove_prefix(dot == std::string_view::npos ? name.size() : dot + 1);
+    begin = end + 1;
   }
   return true;
 }
@@ -140,7 +147,11 @@ LineResult Mapping::Map(std::string_view line, Increment* out, MappedCounts* cou
     return LineResult::kIgnored;
   }
   const std::string_view name = line.substr(0, colon);
-  const std::string_view first = name.substr(0, name.find('.'));
+  size_t first_dot = 0;
+  while (first_dot < name.size() && name[first_dot] != '.') {
+    ++first_dot;
+  }
+  const std::string_view first = name.substr(0, first_dot);
   const std::vector<uint16_t>* candidates = &impl_->general;
   auto bucket = std::lower_bound(impl_->buckets.begin(), impl_->buckets.end(), first,
                                  [](const auto& b, std::string_view f) { return b.first < f; });
