@@ -275,6 +275,55 @@ bool ParseKeyAndOutcome(std::string_view metric, const Fields& fields, uint64_t*
 
 }  // namespace
 
+bool detail::ParseCanonicalDecimal(std::string_view s, uint64_t max, uint64_t* out) {
+  return ParseDecimal(s, max, out);
+}
+
+bool detail::ParseCounterParts(std::string_view line, CounterParts* out) {
+  size_t name_end = 0;
+  while (name_end < line.size() && IsNameByte(line[name_end])) {
+    ++name_end;
+  }
+  if (name_end == 0 || name_end == line.size() || line[name_end] != ':') {
+    return false;
+  }
+  std::string_view rest = line.substr(name_end + 1);
+  size_t bar = rest.find('|');
+  if (bar == std::string_view::npos) {
+    return false;
+  }
+  std::string_view fields = rest.substr(bar + 1);
+  size_t type_end = fields.find('|');
+  if (fields.substr(0, type_end) != "c") {
+    return false;
+  }
+  Fields parsed;
+  if (type_end != std::string_view::npos && !ParseFields(fields.substr(type_end + 1), &parsed)) {
+    return false;
+  }
+  // Values: SumValues's rules, and "0" (a zero delta) besides.
+  std::string_view values = rest.substr(0, bar);
+  uint64_t sum = 0;
+  while (true) {
+    size_t sep = values.find(':');
+    std::string_view v = values.substr(0, sep);
+    uint64_t n = 0;
+    if (v != "0" && !ParseDecimal(v, kMaxLineValue, &n)) {
+      return false;
+    }
+    sum += n;
+    if (sep == std::string_view::npos) {
+      break;
+    }
+    values.remove_prefix(sep + 1);
+  }
+  out->name = line.substr(0, name_end);
+  out->sum = sum;
+  out->below_one = parsed.below_one;
+  out->tags = parsed.have_tags ? parsed.tags : std::string_view();
+  return true;
+}
+
 bool detail::PrefixIsNameSafe(std::string_view prefix) {
   return std::all_of(prefix.begin(), prefix.end(), IsNameByte);
 }

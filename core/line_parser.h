@@ -159,13 +159,36 @@ inline bool ParseCommonLine(const char* p, const char* end, std::string_view pre
   return true;
 }
 
+// Canonical decimal (ParseLine's rule for key ids and values): 1-20 digits, no sign, no
+// leading zero, within 1..max.
+bool ParseCanonicalDecimal(std::string_view s, uint64_t max, uint64_t* out);
+
+// A counter line's parts, for the mapping rules (core/mapping.h): "<name>:<values>|c" and
+// the optional fields, by ParseLine's rules except that a value may be 0 (gateways send zero
+// deltas). `line` has no '\n' and no trailing '\r'. False when it is not such a line.
+struct CounterParts {
+  std::string_view name;
+  uint64_t sum = 0;
+  bool below_one = false;  // a sample rate below 1
+  std::string_view tags;   // without the '#'; empty when the line has none
+};
+bool ParseCounterParts(std::string_view line, CounterParts* out);
+
 }  // namespace detail
+
+// What ParseBuffer does by default with a line ParseLine ignores: it stays ignored.
+struct KeepIgnored {
+  LineResult operator()(std::string_view, Increment*) const { return LineResult::kIgnored; }
+};
 
 // Parses every '\n'-separated line of `buffer`; the last line needs no '\n'. Each accepted
 // Increment goes to `sink`, a callable `bool(const Increment&)` that answers false when it
-// could not take the increment (the line is then counted as refused).
-template <typename Sink>
-LineCounts ParseBuffer(std::string_view buffer, std::string_view prefix, Sink&& sink) {
+// could not take the increment (the line is then counted as refused). `ignored`, a callable
+// `LineResult(std::string_view line, Increment* out)`, is asked about each line ParseLine
+// ignores and its answer stands instead (the mapping rules, core/ingest.h).
+template <typename Sink, typename Ignored = KeepIgnored>
+LineCounts ParseBuffer(std::string_view buffer, std::string_view prefix, Sink&& sink,
+                       Ignored&& ignored = Ignored{}) {
   LineCounts counts;
   const bool common_first = !prefix.empty() && detail::PrefixIsNameSafe(prefix);
   const char* p = buffer.data();
@@ -178,7 +201,11 @@ LineCounts ParseBuffer(std::string_view buffer, std::string_view prefix, Sink&& 
       const auto* newline =
           static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
       const char* line_end = newline == nullptr ? end : newline;
-      r = ParseLine(std::string_view(p, static_cast<size_t>(line_end - p)), prefix, &inc);
+      const std::string_view line(p, static_cast<size_t>(line_end - p));
+      r = ParseLine(line, prefix, &inc);
+      if (r == LineResult::kIgnored) {
+        r = ignored(line, &inc);
+      }
       next = newline == nullptr ? end : newline + 1;
     }
     if (r == LineResult::kAccepted && !sink(inc)) {

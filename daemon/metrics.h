@@ -18,6 +18,7 @@
 #include <string>
 
 #include "core/line_parser.h"
+#include "core/mapping.h"
 
 namespace tally::daemon {
 
@@ -114,6 +115,10 @@ struct alignas(64) ThreadCounters {
   std::array<OwnedGauge, kTransports> receive_errno;
   // Unix datagrams that carried descriptors (SCM_RIGHTS); the kernel closed them unseen.
   OwnedCounter unix_datagrams_with_fds;
+  // Mapping rules (core/mapping.h), by rule index: the lines each rule matched, and of those
+  // the lines whose key part held no key id.
+  std::array<OwnedCounter, core::kMaxMappingRules> mapped_lines;
+  std::array<OwnedCounter, core::kMaxMappingRules> mapped_without_key;
 
   void CountStatus(unsigned code) {
     size_t slot = kHttpCodes.size();
@@ -124,6 +129,18 @@ struct alignas(64) ThreadCounters {
       }
     }
     http_status[slot].Add(1);
+  }
+
+  // Adds the first `rules` entries of *m and clears them.
+  void CountMapped(core::MappedCounts* m, size_t rules) {
+    for (size_t i = 0; i < rules; ++i) {
+      if (m->matched[i] != 0) {
+        mapped_lines[i].Add(m->matched[i]);
+        mapped_without_key[i].Add(m->without_key[i]);
+        m->matched[i] = 0;
+        m->without_key[i] = 0;
+      }
+    }
   }
 
   void CountLines(Transport t, const core::LineCounts& c) {

@@ -3,8 +3,9 @@
 #   check_options.sh man TALLYD PAGE    the man page (roff, rendered with man -l) names each
 #                                       option, and shows "(=default)" beside it when --help does
 #   check_options.sh conf TALLYD FILE   the configuration file has a commented line
-#                                       "#name = default" for each option (but --help, --version
-#                                       and --config, which a file cannot hold), with --help's
+#                                       "#name = default" for each option (but --help, --version,
+#                                       --config and --print-mapping-preset, which a file cannot
+#                                       hold), with --help's
 #                                       default, or nothing after "=" when --help shows none
 # Prints every missing option and exits 1 if there is one.
 set -eu
@@ -42,7 +43,7 @@ OPTIONS
     ;;
   conf)
     while read -r name default; do
-      case "$name" in help | version | config) continue ;; esac
+      case "$name" in help | version | config | print-mapping-preset) continue ;; esac
       if [ "$default" = "-" ]; then
         want="#$name ="
       else

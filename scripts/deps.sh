@@ -9,6 +9,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev
   librocksdb-dev libspdlog-dev libfmt-dev
   libssl-dev  # libcrypto: SHA-256 of idempotent request bodies
+  libyaml-cpp-dev  # --mapping-file and the mapping presets (daemon/app/mapping_file.cc)
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev python3 curl
   systemd  # systemd-analyze, for the unit checks (systemd/check_units.sh)

@@ -114,8 +114,13 @@ void CountingEndpoints::Ingest(Call call) {
   if (wait && *wait != "flush") {
     return call.done(JsonError(http::status::bad_request, "wait must be 'flush'"));
   }
-  core::LineCounts counts = core::IngestBuffer(call.req.body(), ctx_.metric_prefix, ctx_.table);
+  core::MappedCounts mapped;
+  core::LineCounts counts = core::IngestBuffer(call.req.body(), ctx_.metric_prefix, ctx_.table,
+                                               ctx_.mapping.get(), &mapped);
   ThisThreadCounters().CountLines(Transport::kHttp, counts);
+  if (ctx_.mapping != nullptr) {
+    ThisThreadCounters().CountMapped(&mapped, ctx_.mapping->size());
+  }
   if (!wait) {
     return call.done(Counts(http::status::accepted, counts));
   }

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/counter_table.h"
+#include "core/mapping.h"
 #include "daemon/api/call.h"
 #include "daemon/ingest/flusher.h"
 #include "daemon/metrics.h"
@@ -28,6 +29,8 @@ struct CountingContext {
   Flusher& flusher;
   persistence::Store& store;
   ProcessMetrics& process;  // internal_flush_dropped_deleted
+  // --mapping-file / --mapping-preset: rules for lines the own protocol ignores; null: none.
+  std::shared_ptr<const core::Mapping> mapping = nullptr;
 };
 
 class CountingEndpoints {

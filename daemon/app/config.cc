@@ -40,7 +40,8 @@ std::string Config::Redacted() const {
       << " admin-token=" << (admin_token.empty() ? "(unset)" : "(set)")
       << " internal-token=" << (internal_token.empty() ? "(unset)" : "(set)")
       << " wal-recovery=" << wal_recovery
-      << " checkpoint-root=" << (checkpoint_root.empty() ? "(any)" : checkpoint_root);
+      << " checkpoint-root=" << (checkpoint_root.empty() ? "(any)" : checkpoint_root) << " "
+      << mapping.Redacted();
   return out.str();
 }
 
@@ -132,6 +133,7 @@ StatusOr<std::vector<FileOption>> ReadConfigFile(const std::string& path,
   };
   auto known = [&](const std::string& name) {
     return !name.empty() && name != "config" && name != "help" && name != "version" &&
+           name != "print-mapping-preset" &&
            opts.find_nothrow(name, false) != nullptr;
   };
   std::vector<FileOption> out;
@@ -237,6 +239,7 @@ void DescribeOptions(po::options_description& opts, Config& c, RawOptions& raw) 
        "directory that POST /admin/checkpoint targets must lie under; default: anywhere "
        "outside the data dir; under systemd the tallyd-checkpoints state directory");
   // clang-format on
+  DescribeMappingOptions(opts, c.mapping);
 }
 
 // Where each option came from: the command line, the --config file (with its line).
@@ -302,6 +305,15 @@ StatusOr<bool> ReadSources(int argc, const char* const* argv, po::options_descri
     }
     if (vm.count("version")) {
       result->output = std::string("tallyd ") + TALLYD_VERSION;
+      return false;
+    }
+    if (vm.count("print-mapping-preset")) {
+      StatusOr<std::string> preset =
+          PrintMappingPreset(vm["print-mapping-preset"].as<std::string>());
+      if (!preset.ok()) {
+        return preset.status();
+      }
+      result->output = std::move(preset).value();
       return false;
     }
     if (vm.count("config")) {
@@ -466,6 +478,9 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     return fail(s);
   }
   if (Status s = ReadTokens(raw, sources, c); !s.ok()) {
+    return fail(s);
+  }
+  if (Status s = ValidateMappingOptions(c.mapping); !s.ok()) {
     return fail(s);
   }
   bool http_public = c.http_listen.enabled() && !IsLoopback(c.http_listen.host);

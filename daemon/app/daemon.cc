@@ -63,6 +63,10 @@ void Daemon::FlushNow() {
 
 Status Daemon::Start() {
   LogMain()->info("starting: {}", config_.Redacted());
+  if (config_.mapping.mapping != nullptr) {
+    LogMain()->info("mapping rules: {} ({}), tried on lines the own protocol ignores",
+                    config_.mapping.mapping->size(), fmt::join(MappingRuleNames(), ", "));
+  }
   core::StatusOr<InheritedSockets> inherited = TakeInheritedSockets();
   if (!inherited.ok()) {
     return inherited.status();
@@ -181,6 +185,7 @@ core::StatusOr<std::unique_ptr<Daemon::IoThread>> Daemon::NewIoThread(
   auto add_udp = [&](int fd, Transport transport, int shared) {
     t->receivers.push_back(std::make_unique<DatagramReceiver>(t->io, fd, transport, *table_,
                                                               config_.metric_prefix, *t->counters));
+    t->receivers.back()->SetMapping(config_.mapping.mapping);
     t->shared_socket.push_back(shared);
   };
   // UDP: the inherited sockets, shared by every thread through dup(); else one socket per
@@ -277,16 +282,26 @@ Status Daemon::OpenListeners(InheritedSockets& inherited) {
   return Status::Ok();
 }
 
+std::vector<std::string> Daemon::MappingRuleNames() const {
+  std::vector<std::string> names;
+  const core::Mapping* m = config_.mapping.mapping.get();
+  for (size_t i = 0; m != nullptr && i < m->size(); ++i) {
+    names.push_back(m->rule_name(i));
+  }
+  return names;
+}
+
 ApiContext Daemon::ApiContextFor() {
   auto kernel_drops = [this] { return KernelDrops(); };
   return ApiContext{
       .tokens = {config_.admin_token, config_.internal_token},
       .stopping = stopping_,
       .counting = {config_.metric_prefix, config_.max_keys, *table_, *flusher_, *store_,
-                   counters_.process},
+                   counters_.process, config_.mapping.mapping},
       .records = {*store_, *table_},
       .ops = {config_.flush_interval_ms, config_.data_dir, config_.checkpoint_root, *table_,
-              *store_, *flusher_, counters_, kernel_drops, listening_, stopping_, &group_metrics_},
+              *store_, *flusher_, counters_, kernel_drops, listening_, stopping_, &group_metrics_,
+              MappingRuleNames()},
   };
 }
 

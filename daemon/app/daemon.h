@@ -70,6 +70,8 @@ class Daemon {
                                                         const HttpLimits& limits);
   // What each endpoint group of the Api gets (daemon/api/router.h).
   ApiContext ApiContextFor();
+  // The mapping rules' names by index, for /metrics (none without a mapping).
+  std::vector<std::string> MappingRuleNames() const;
   // Each I/O thread stamps ThreadCounters::loop_heartbeat_ns once a second (/healthz).
   static void Heartbeat(IoThread* t);
   uint64_t KernelDrops() const;

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "core/counter_table.h"
+#include "core/mapping.h"
 #include "core/status.h"
 #include "daemon/endpoint.h"
 #include "daemon/log.h"
@@ -72,6 +73,9 @@ class DatagramReceiver {
   // stop then drains it without the fence below, so the kernel keeps queueing datagrams for
   // the next instance instead of refusing them. Call before Start.
   void SetInherited() { inherited_ = true; }
+  // Mapping rules for the lines tallyd's own protocol ignores (--mapping-file); none unless
+  // set. Call before Start.
+  void SetMapping(std::shared_ptr<const core::Mapping> mapping) { mapping_ = std::move(mapping); }
   // The orderly stop: fences the socket so no new datagram is queued to it (UDP: connect to
   // itself; Unix: shutdown(SHUT_RD), so senders get EPIPE), reads whatever it still holds,
   // and closes it ~20 ms later (a timer on the receiver's io_context keeps the thread running
@@ -117,6 +121,8 @@ class DatagramReceiver {
   Transport transport_;
   core::CounterTable& table_;
   std::string prefix_;
+  std::shared_ptr<const core::Mapping> mapping_;
+  core::MappedCounts mapped_;  // this batch's lines per rule, added to counters_ after it
   ThreadCounters& counters_;
   size_t max_datagram_;
   size_t stride_;

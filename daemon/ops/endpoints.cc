@@ -144,6 +144,22 @@ void RenderIngestMetrics(PromText& p, const OpsContext& ctx) {
                sum([&](const ThreadCounters& c) -> const OwnedCounter& { return c.lines[t][r]; }));
     }
   }
+  p.Family("tallyd_mapped_lines_total", "counter",
+           "Lines a mapping rule matched (--mapping-file, --mapping-preset), by rule.");
+  for (size_t i = 0; i < ctx.mapping_rules.size(); ++i) {
+    p.Sample(
+        "tallyd_mapped_lines_total", fmt::format("rule=\"{}\"", ctx.mapping_rules[i]),
+        sum([i](const ThreadCounters& c) -> const OwnedCounter& { return c.mapped_lines[i]; }));
+  }
+  p.Family("tallyd_mapped_lines_without_key_total", "counter",
+           "Lines a mapping rule matched whose key part held no key id (ignored), by rule.");
+  for (size_t i = 0; i < ctx.mapping_rules.size(); ++i) {
+    p.Sample("tallyd_mapped_lines_without_key_total",
+             fmt::format("rule=\"{}\"", ctx.mapping_rules[i]),
+             sum([i](const ThreadCounters& c) -> const OwnedCounter& {
+               return c.mapped_without_key[i];
+             }));
+  }
   p.Family("tallyd_datagrams_total", "counter", "Datagrams received, by transport.");
   for (Transport t : {Transport::kUdp, Transport::kUnix}) {
     auto i = static_cast<size_t>(t);

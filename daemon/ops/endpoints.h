@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/counter_table.h"
 #include "daemon/http/server.h"
@@ -37,6 +38,8 @@ struct OpsContext {
   const std::atomic<bool>& listening;  // every listener is bound
   const std::atomic<bool>& stopping;
   const GroupMetrics* group_metrics = nullptr;  // per-group increments; none: not rendered
+  // The mapping rules' names, by rule index (tallyd_mapped_lines_total); empty: none.
+  std::vector<std::string> mapping_rules = {};
 };
 
 // An event loop that has not stamped its heartbeat for this long fails /healthz.
