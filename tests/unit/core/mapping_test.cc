@@ -98,6 +98,13 @@ TEST(Mapping, BadValuesStatusesAndRates) {
   auto m = Load(kStatusRule);
   EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:x|c").result, LineResult::kMalformed);
   EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:01|c").result, LineResult::kMalformed);
+  EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:00|c").result, LineResult::kMalformed);
+  EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:4294967296|c").result, LineResult::kMalformed);
+  EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:42949672950|c").result, LineResult::kMalformed);
+  EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:4294967295|c").inc.successes, 4294967295u);
+  EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:4294967295:1|c").inc.successes, 4294967296u);
+  EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:1|c|").result, LineResult::kMalformed);
+  EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:|c").result, LineResult::kMalformed);
   EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:1|c|@1|@1").result, LineResult::kMalformed);
   EXPECT_EQ(Map(*m, "gw.svc.key-42.status.99:1|c").result, LineResult::kMalformed);
   EXPECT_EQ(Map(*m, "gw.svc.key-42.status.600:1|c").result, LineResult::kMalformed);
