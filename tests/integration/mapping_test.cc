@@ -1,10 +1,15 @@
 // Mapping rules against the real binary (issue 20): each preset's fixture over UDP, whole in
 // one datagram and one line per datagram, gives per-key totals equal to the fixture's
-// requests and per-rule counts in /metrics; /v1/ingest applies the same rules; a bad rule
+// requests and per-rule counts in /metrics; the Unix socket and /v1/ingest apply the same
+// rules; a bad rule
 // file stops start-up with one line; --print-mapping-preset prints the repository's file.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
+#include <cstdio>
 #include <fstream>
 
 #include "tests/support/mapping_fixture.h"
@@ -100,6 +105,33 @@ TEST(Mapping, HttpIngestAppliesTheRules) {
   EXPECT_EQ(c.at("ignored").as_int64(), static_cast<int64_t>(f.ignored));
   EXPECT_EQ(Series(t.http_port(), "tallyd_mapped_lines_total", "rule=\"envoy-status-class\""),
             f.rules.at("envoy-status-class"));
+  EXPECT_EQ(t.Stop(), 0);
+}
+
+TEST(Mapping, UnixSocketAppliesTheRules) {
+  const MappingFixture f = ReadMappingFixture("kong");
+  std::string body;
+  for (const std::string& line : f.lines) {
+    body += line + "\n";
+  }
+  TempDir dir;
+  const std::string path = dir.Sub("tallyd.sock");
+  TallydProcess t(dir.Sub("data"), Tokens({"--mapping-preset", "kong", "--unix-socket", path}));
+  int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  ASSERT_EQ(
+      sendto(fd, body.data(), body.size(), 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr),
+      static_cast<ssize_t>(body.size()));
+  close(fd);
+  const std::string accepted = "tallyd_lines_total{" + Lines("unix", "accepted") + "}";
+  ASSERT_TRUE(WaitUntil(
+      [&] { return ScrapeMetric(t.http_port(), accepted).value_or(0) >= f.accepted; }, 10000));
+  EXPECT_EQ(ScrapeMetric(t.http_port(), accepted), f.accepted);
+  EXPECT_EQ(Series(t.http_port(), "tallyd_mapped_lines_total", "rule=\"kong-status\""),
+            f.rules.at("kong-status"));
   EXPECT_EQ(t.Stop(), 0);
 }
 
