@@ -1,8 +1,8 @@
 // Mapping rules against the real binary (issue 20): each preset's fixture over UDP, whole in
 // one datagram and one line per datagram, gives per-key totals equal to the fixture's
 // requests and per-rule counts in /metrics; the Unix socket and /v1/ingest apply the same
-// rules; a bad rule
-// file stops start-up with one line; --print-mapping-preset prints the repository's file.
+// rules; a bad rule file stops start-up with one line; --print-mapping-preset prints the
+// repository's file.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
