@@ -223,6 +223,10 @@ mappings:
     EXPECT_EQ(next.counts.matched[0], 0u) << line;
     EXPECT_EQ(next.counts.matched[1], 1u) << line;
   }
+  // Fields that do not parse: malformed, under the tag rule that had to read them.
+  Mapped bad = Map(*m, "gw.request.count:1|c|#env:prod|#service:key-5@d");
+  EXPECT_EQ(bad.result, LineResult::kMalformed);
+  EXPECT_EQ(bad.counts.matched[0], 1u);
   // No provider suffix: the key pattern wants one.
   EXPECT_EQ(
       Map(*m, "gw.request.count:1|c|#env:prod,service:key-5,status:200").counts.without_key[0], 1u);
