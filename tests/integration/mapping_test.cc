@@ -159,6 +159,15 @@ TEST(Mapping, ABadRuleFileStopsStartUpWithOneLine) {
   EXPECT_EQ(out, "tallyd: --mapping-preset: must be one of kong, envoy, traefik, nginx\n");
   EXPECT_EQ(RunTallyd({"--mapping-preset", "kong", "--mapping-file", path}, &out), 2);
   EXPECT_EQ(out, "tallyd: --mapping-file and --mapping-preset are both given: give one\n");
+  // In the --config file: the options are read there too; the print action is not an option
+  // a file can hold.
+  const std::string conf = dir.Sub("tallyd.conf");
+  std::ofstream(conf) << "mapping-preset = haproxy\n";
+  EXPECT_EQ(RunTallyd({"--config", conf}, &out), 2);
+  EXPECT_EQ(out, "tallyd: --mapping-preset: must be one of kong, envoy, traefik, nginx\n");
+  std::ofstream(conf) << "print-mapping-preset = kong\n";
+  EXPECT_EQ(RunTallyd({"--config", conf}, &out), 2);
+  EXPECT_EQ(out, "tallyd: --config " + conf + " line 1: unknown option 'print-mapping-preset'\n");
 }
 
 TEST(Mapping, PrintMappingPresetPrintsTheRepositoryFile) {
