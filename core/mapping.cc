@@ -127,6 +127,28 @@ bool KeyId(const Mapping::Compiled& r, std::string_view text, uint64_t* key) {
   return detail::ParseCanonicalDecimal(text, kMaxId, key);
 }
 
+// The common gateway line, "<name>:<digits>|c" with nothing after, read without the general
+// parser; false for anything else (ParseCounterParts decides). Same rules: canonical
+// decimal, 0..kMaxLineValue.
+bool QuickCounterParts(std::string_view line, size_t colon, detail::CounterParts* out) {
+  std::string_view rest = line.substr(colon + 1);
+  size_t digits = 0;
+  uint64_t value = 0;
+  while (digits < rest.size() && digits < 10 && rest[digits] >= '0' && rest[digits] <= '9') {
+    value = value * 10 + static_cast<uint64_t>(rest[digits] - '0');
+    ++digits;
+  }
+  if (digits == 0 || (rest[0] == '0' && digits > 1) || value > kMaxLineValue ||
+      rest.size() != digits + 2 || rest[digits] != '|' || rest[digits + 1] != 'c') {
+    return false;
+  }
+  out->name = line.substr(0, colon);
+  out->sum = value;
+  out->below_one = false;
+  out->tags = std::string_view();
+  return true;
+}
+
 }  // namespace
 
 Mapping::Mapping() : impl_(std::make_unique<Impl>()) {}
@@ -168,7 +190,7 @@ LineResult Mapping::Map(std::string_view line, Increment* out, MappedCounts* cou
   int parsed = -1;  // -1: not yet; 0: malformed; 1: parts hold the line
   auto parse = [&] {
     if (parsed < 0) {
-      parsed = detail::ParseCounterParts(line, &parts) ? 1 : 0;
+      parsed = QuickCounterParts(line, colon, &parts) || detail::ParseCounterParts(line, &parts);
     }
     return parsed == 1;
   };

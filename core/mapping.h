@@ -30,6 +30,8 @@
 //     kIgnored and MappedCounts::without_key; a status that is not 100..599 or a class that
 //     is not 1..5 -> kMalformed; a sum of 0 -> kIgnored; else kAccepted with the sum as
 //     successes or failures, and a failure's exact status in Increment::code.
+//   - a rule with tags (to match or read) parses the line's fields before it can match: a
+//     line whose name it matches but whose fields do not parse is kMalformed under it.
 //
 // Cost: glob rules are dispatched on the name's first segment (a literal first segment
 // selects its rules; the others are tried for every name), then checked segment by segment

@@ -133,8 +133,7 @@ StatusOr<std::vector<FileOption>> ReadConfigFile(const std::string& path,
   };
   auto known = [&](const std::string& name) {
     return !name.empty() && name != "config" && name != "help" && name != "version" &&
-           name != "print-mapping-preset" &&
-           opts.find_nothrow(name, false) != nullptr;
+           name != "print-mapping-preset" && opts.find_nothrow(name, false) != nullptr;
   };
   std::vector<FileOption> out;
   std::string line;

@@ -1,10 +1,15 @@
 // Mapping rules against the real binary (issue 20): each preset's fixture over UDP, whole in
 // one datagram and one line per datagram, gives per-key totals equal to the fixture's
-// requests and per-rule counts in /metrics; /v1/ingest applies the same rules; a bad rule
-// file stops start-up with one line; --print-mapping-preset prints the repository's file.
+// requests and per-rule counts in /metrics; the Unix socket and /v1/ingest apply the same
+// rules; a bad rule file stops start-up with one line; --print-mapping-preset prints the
+// repository's file.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
+#include <cstdio>
 #include <fstream>
 
 #include "tests/support/mapping_fixture.h"
@@ -103,6 +108,33 @@ TEST(Mapping, HttpIngestAppliesTheRules) {
   EXPECT_EQ(t.Stop(), 0);
 }
 
+TEST(Mapping, UnixSocketAppliesTheRules) {
+  const MappingFixture f = ReadMappingFixture("kong");
+  std::string body;
+  for (const std::string& line : f.lines) {
+    body += line + "\n";
+  }
+  TempDir dir;
+  const std::string path = dir.Sub("tallyd.sock");
+  TallydProcess t(dir.Sub("data"), Tokens({"--mapping-preset", "kong", "--unix-socket", path}));
+  int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  ASSERT_EQ(
+      sendto(fd, body.data(), body.size(), 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr),
+      static_cast<ssize_t>(body.size()));
+  close(fd);
+  const std::string accepted = "tallyd_lines_total{" + Lines("unix", "accepted") + "}";
+  ASSERT_TRUE(WaitUntil(
+      [&] { return ScrapeMetric(t.http_port(), accepted).value_or(0) >= f.accepted; }, 10000));
+  EXPECT_EQ(ScrapeMetric(t.http_port(), accepted), f.accepted);
+  EXPECT_EQ(Series(t.http_port(), "tallyd_mapped_lines_total", "rule=\"kong-status\""),
+            f.rules.at("kong-status"));
+  EXPECT_EQ(t.Stop(), 0);
+}
+
 TEST(Mapping, WithoutRulesGatewayLinesStayIgnored) {
   TempDir dir;
   TallydProcess t(dir.Sub("data"), Tokens());
@@ -127,6 +159,15 @@ TEST(Mapping, ABadRuleFileStopsStartUpWithOneLine) {
   EXPECT_EQ(out, "tallyd: --mapping-preset: must be one of kong, envoy, traefik, nginx\n");
   EXPECT_EQ(RunTallyd({"--mapping-preset", "kong", "--mapping-file", path}, &out), 2);
   EXPECT_EQ(out, "tallyd: --mapping-file and --mapping-preset are both given: give one\n");
+  // In the --config file: the options are read there too; the print action is not an option
+  // a file can hold.
+  const std::string conf = dir.Sub("tallyd.conf");
+  std::ofstream(conf) << "mapping-preset = haproxy\n";
+  EXPECT_EQ(RunTallyd({"--config", conf}, &out), 2);
+  EXPECT_EQ(out, "tallyd: --mapping-preset: must be one of kong, envoy, traefik, nginx\n");
+  std::ofstream(conf) << "print-mapping-preset = kong\n";
+  EXPECT_EQ(RunTallyd({"--config", conf}, &out), 2);
+  EXPECT_EQ(out, "tallyd: --config " + conf + " line 1: unknown option 'print-mapping-preset'\n");
 }
 
 TEST(Mapping, PrintMappingPresetPrintsTheRepositoryFile) {

@@ -4,10 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/ingest.h"
+#include "core/mapping_presets.h"
 #include "core/mapping_yaml.h"
 
 namespace tally::core {
@@ -98,6 +100,13 @@ TEST(Mapping, BadValuesStatusesAndRates) {
   auto m = Load(kStatusRule);
   EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:x|c").result, LineResult::kMalformed);
   EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:01|c").result, LineResult::kMalformed);
+  EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:00|c").result, LineResult::kMalformed);
+  EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:4294967296|c").result, LineResult::kMalformed);
+  EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:42949672950|c").result, LineResult::kMalformed);
+  EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:4294967295|c").inc.successes, 4294967295u);
+  EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:4294967295:1|c").inc.successes, 4294967296u);
+  EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:1|c|").result, LineResult::kMalformed);
+  EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:|c").result, LineResult::kMalformed);
   EXPECT_EQ(Map(*m, "gw.svc.key-42.status.200:1|c|@1|@1").result, LineResult::kMalformed);
   EXPECT_EQ(Map(*m, "gw.svc.key-42.status.99:1|c").result, LineResult::kMalformed);
   EXPECT_EQ(Map(*m, "gw.svc.key-42.status.600:1|c").result, LineResult::kMalformed);
@@ -214,6 +223,10 @@ mappings:
     EXPECT_EQ(next.counts.matched[0], 0u) << line;
     EXPECT_EQ(next.counts.matched[1], 1u) << line;
   }
+  // Fields that do not parse: malformed, under the tag rule that had to read them.
+  Mapped bad = Map(*m, "gw.request.count:1|c|#env:prod|#service:key-5@d");
+  EXPECT_EQ(bad.result, LineResult::kMalformed);
+  EXPECT_EQ(bad.counts.matched[0], 1u);
   // No provider suffix: the key pattern wants one.
   EXPECT_EQ(
       Map(*m, "gw.request.count:1|c|#env:prod,service:key-5,status:200").counts.without_key[0], 1u);
@@ -272,6 +285,45 @@ mappings:
   EXPECT_EQ(c.accepted, 1u);
   EXPECT_EQ(c.malformed, 1u);
   EXPECT_EQ(mapped.matched[0], 0u);
+}
+
+// Every line of every preset's fixture, cut at each byte and with each byte replaced by a
+// few others: Map never reads outside the line (ASan builds) and what it accepts is a key in
+// range with exactly one non-zero outcome, and a code only on a failure.
+TEST(Mapping, MutatedGatewayLinesKeepTheContract) {
+  const char* presets[] = {"kong", "envoy", "traefik", "nginx"};
+  const char replacements[] = {'.', ':', '|', '#', ',', '@', '0', '9', 'x', '*', '\0', '\r'};
+  for (const char* preset : presets) {
+    StatusOr<std::shared_ptr<const Mapping>> m = LoadMapping(*MappingPreset(preset), preset);
+    ASSERT_TRUE(m.ok());
+    std::vector<std::string> lines = {
+        "kong.service.key-42.status.503:1|c", "kong.request.count:1|c|#service:key-7,status:200",
+        "envoy.cluster.key-42.upstream_rq_5xx:2|c",
+        "traefik.service.request.total:1|c|#service:key-4@docker,code:200",
+        "nginx.apikey.42.status.404:1|c|@1"};
+    for (const std::string& line : lines) {
+      for (size_t cut = 0; cut <= line.size(); ++cut) {
+        for (char c : replacements) {
+          std::string mutated = line.substr(0, cut);
+          if (cut < line.size()) {
+            mutated += c + line.substr(cut + 1);
+          }
+          // An exact-size heap copy: a read past its end is an overflow ASan reports.
+          std::unique_ptr<char[]> copy(new char[mutated.size() + 1]);
+          std::copy(mutated.begin(), mutated.end(), copy.get());
+          Increment inc;
+          MappedCounts counts;
+          LineResult r = (*m)->Map(std::string_view(copy.get(), mutated.size()), &inc, &counts);
+          if (r == LineResult::kAccepted) {
+            EXPECT_TRUE(inc.key >= 1 && inc.key <= kMaxId) << mutated;
+            EXPECT_NE(inc.successes > 0, inc.failures > 0) << mutated;
+            EXPECT_TRUE(inc.code == 0 || (inc.failures > 0 && inc.code >= 100 && inc.code <= 599))
+                << mutated;
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(MappingFile, ErrorsNameTheFileLineAndReason) {

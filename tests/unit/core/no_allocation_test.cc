@@ -1,7 +1,7 @@
 // The hot paths allocate nothing: ParseBuffer per line, CounterTable::Add on a present key,
-// IngestBuffer into present keys. Counted by replacing the global operator new for this
-// test binary (every allocation of every test passes through it; only the counter is read
-// here, around the calls under test).
+// IngestBuffer into present keys, with or without the mapping rules of a preset. Counted by
+// replacing the global operator new for this test binary (every allocation of every test passes
+// through it; only the counter is read here, around the calls under test).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -12,6 +12,9 @@
 #include "core/counter_table.h"
 #include "core/ingest.h"
 #include "core/line_parser.h"
+#include "core/mapping.h"
+#include "core/mapping_presets.h"
+#include "core/mapping_yaml.h"
 
 namespace {
 // Relaxed: a count read by the same thread that made the calls it counts.
@@ -74,6 +77,28 @@ TEST(NoAllocation, AddAndIngestOnPresentKeys) {
   LineCounts again = IngestBuffer(buffer, "apikey", table);
   EXPECT_EQ(Allocations(), before);
   EXPECT_EQ(again.accepted, 51u);
+}
+
+// Glob rules with a hand-checked key pattern (every preset) allocate nothing per line:
+// counted, dropped, tagged, without a key, and of another family.
+TEST(NoAllocation, IngestThroughTheKongPreset) {
+  StatusOr<std::shared_ptr<const Mapping>> kong = LoadMapping(*MappingPreset("kong"), "kong");
+  ASSERT_TRUE(kong.ok());
+  std::string buffer;
+  for (int i = 1; i <= 20; ++i) {
+    std::string svc = "key-" + std::to_string(i);
+    buffer += "kong.service." + svc + ".status." + (i % 5 == 0 ? "503" : "200") + ":1|c\n";
+    buffer += "kong.service." + svc + ".request.count:1|c\n";
+    buffer += "kong.request.count:1|c|#service:" + svc + ",status:404\n";
+  }
+  buffer += "kong.service.billing.status.200:1|c\nenvoy.cluster.key-1.upstream_rq_2xx:1|c\n";
+  CounterTable table(1000);
+  MappedCounts mapped;
+  ASSERT_EQ(IngestBuffer(buffer, "apikey", table, kong->get(), &mapped).accepted, 40u);
+  uint64_t before = Allocations();
+  LineCounts again = IngestBuffer(buffer, "apikey", table, kong->get(), &mapped);
+  EXPECT_EQ(Allocations(), before);
+  EXPECT_EQ(again.accepted, 40u);
 }
 
 }  // namespace
