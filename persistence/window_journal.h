@@ -1,0 +1,44 @@
+// The window journal (window_store.h): each flush's applied key deltas as one value, kept in
+// the `windows` family until the flush's minute is rolled up into per-key buckets.
+//
+//   key:   <0x00><minute start: 8 bytes BE><epoch: 8 bytes BE>   (17 bytes; bucket keys start
+//          with a resolution byte 1..3, so the journal sorts before every bucket)
+//   value: <version 1><count: varint> then per delta, in key order: <key - previous key:
+//          varint><success: varint><failure: varint>
+//
+// Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "core/windows.h"
+#include "persistence/flush_participant.h"
+
+namespace tally::persistence {
+
+inline constexpr char kJournalTag = 0;
+
+std::string EncodeJournalKey(core::UnixSeconds minute, uint64_t epoch);
+// The first key of a minute's journal entries, and the first key past them.
+std::string JournalMinuteBegin(core::UnixSeconds minute);
+// Every journal entry: [JournalBegin(), JournalEnd()).
+std::string JournalBegin();
+std::string JournalEnd();
+// Corruption unless `bytes` is a journal key; the minute otherwise.
+core::StatusOr<core::UnixSeconds> DecodeJournalMinute(std::string_view bytes);
+
+struct JournalDelta {
+  uint64_t key = 0;
+  core::Totals delta;
+};
+
+// `applied` in key order; deltas with a zero total are left out.
+void EncodeJournal(std::span<const AppliedDelta> applied, std::string* out);
+core::Status DecodeJournal(std::string_view in, std::vector<JournalDelta>* out);
+
+}  // namespace tally::persistence
