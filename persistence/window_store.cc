@@ -111,9 +111,8 @@ core::UnixSeconds WindowStore::NowSeconds() const {
 
 WindowStats WindowStore::stats() const {
   // Relaxed: statistics.
-  return {buckets_written_.load(std::memory_order_relaxed),
-          sweeps_.load(std::memory_order_relaxed), rollups_.load(std::memory_order_relaxed),
-          pending_keys_.load(std::memory_order_relaxed)};
+  return {buckets_written_.load(std::memory_order_relaxed), sweeps_.load(std::memory_order_relaxed),
+          rollups_.load(std::memory_order_relaxed), pending_keys_.load(std::memory_order_relaxed)};
 }
 
 Status WindowStore::Load() {
@@ -165,9 +164,9 @@ Status WindowStore::StageRollup(core::UnixSeconds minute, const KeySums& sums,
     }
     for (const auto& [key, totals] : sorted) {
       EncodeTotals(totals, &value);
-      TALLY_RETURN_IF_ERROR(FromRocks(
-          batch->Merge(cf, core::EncodeBucketKey({r, start, Scope::kKey, key}), value),
-          "window rollup"));
+      TALLY_RETURN_IF_ERROR(
+          FromRocks(batch->Merge(cf, core::EncodeBucketKey({r, start, Scope::kKey, key}), value),
+                    "window rollup"));
       ++staged_buckets_;
     }
   }
@@ -258,8 +257,7 @@ void WindowStore::Commit(const FlushView& flush) {
     for (core::UnixSeconds m : staged_rollup_) {
       pending_.erase(m);
     }
-    const core::UnixSeconds now =
-        std::clamp<int64_t>(flush.now / 1'000'000'000, 0, core::kMaxTime);
+    const core::UnixSeconds now = std::clamp<int64_t>(flush.now / 1'000'000'000, 0, core::kMaxTime);
     KeySums* sums = nullptr;
     for (const AppliedDelta& d : flush.applied) {
       if (d.delta.total == 0) {
@@ -312,8 +310,8 @@ Status ReadBuckets(const Db& db, const Db::ReadView& view, const std::vector<std
   std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
   std::vector<rocksdb::PinnableSlice> values(keys.size());
   std::vector<rocksdb::Status> statuses(keys.size());
-  db.rocks()->MultiGet(ro, db.windows(), keys.size(), slices.data(), values.data(),
-                       statuses.data(), /*sorted_input=*/true);
+  db.rocks()->MultiGet(ro, db.windows(), keys.size(), slices.data(), values.data(), statuses.data(),
+                       /*sorted_input=*/true);
   for (size_t i = 0; i < keys.size(); ++i) {
     if (statuses[i].IsNotFound()) {
       continue;
@@ -408,8 +406,7 @@ StatusOr<core::Totals> WindowStore::Sum(Scope scope, uint64_t id,
   return sum;
 }
 
-StatusOr<std::vector<KeyWindowTotals>> WindowStore::KeyTotals(
-    const core::SummaryPlan& plan) const {
+StatusOr<std::vector<KeyWindowTotals>> WindowStore::KeyTotals(const core::SummaryPlan& plan) const {
   KeySums sums;
   std::shared_lock lock(pending_mu_);  // before the view: see the class comment
   Db::ReadView view = db_.Read();
