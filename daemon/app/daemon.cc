@@ -136,6 +136,12 @@ Status Daemon::OpenStore() {
     return store.status();
   }
   store_ = std::move(store).value();
+  windows_ = std::make_unique<persistence::WindowStore>(store_->db(), core::SystemClock::Get(),
+                                                        config_.windows.retention);
+  if (Status s = windows_->Load(); !s.ok()) {
+    return s;
+  }
+  store_->AddParticipant(windows_.get());
   if (store_->health().wal_damage_skipped) {
     LogStore()->error(
         "started past a damaged write-ahead log (--wal-recovery=point-in-time): flushes "
@@ -286,6 +292,7 @@ ApiContext Daemon::ApiContextFor() {
       .records = {*store_, *table_},
       .ops = {config_.flush_interval_ms, config_.data_dir, config_.checkpoint_root, *table_,
               *store_, *flusher_, counters_, kernel_drops, listening_, stopping_},
+      .windows = {*store_, *windows_},
   };
 }
 
