@@ -44,8 +44,9 @@ constexpr uint64_t kGroups = 100;
 constexpr uint64_t kKeys = 100'000;
 constexpr int64_t kHours = 48;
 constexpr int64_t kDenseMinutes = 60;
-// 2026-11-30T12:00:00Z, a whole hour: "now" of the query database.
-constexpr core::UnixSeconds kNow = 1'796'040'000;
+// 2026-11-30T12:17:30Z, "now" of the query database: not on an edge, so a last-24-hours
+// window is minutes, hours and minutes, as an operator's would be.
+constexpr core::UnixSeconds kNow = 1'796'041'050;
 
 uint64_t GroupOf(uint64_t key) { return key % kGroups + 1; }
 
@@ -252,6 +253,128 @@ BENCHMARK(BM_Flush100k)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(3.0);
+
+// ---- Queries on 48 h of buckets ---------------------------------------------------------------
+
+class QueryFixture {
+ public:
+  static QueryFixture& Get() {
+    static QueryFixture f;
+    return f;
+  }
+  Store& store() { return *store_; }
+  WindowStore& windows() { return *windows_; }
+  ~QueryFixture() {
+    windows_.reset();
+    store_.reset();
+    std::filesystem::remove_all(root_);
+  }
+
+ private:
+  QueryFixture() : root_(MakeTemp()), clock_(int64_t{kNow} * 1'000'000'000) {
+    PopulateKeys(root_ + "/db");
+    StoreOptions options;
+    options.clock = &clock_;
+    store_ = OpenOrDie(root_ + "/db", options);
+    PopulateWindows(root_, *store_);
+    windows_ = std::make_unique<WindowStore>(store_->db(), clock_, core::Retention{});
+    if (!windows_->Load().ok()) {
+      std::exit(1);
+    }
+  }
+  std::string root_;
+  core::ManualClock clock_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<WindowStore> windows_;
+};
+
+void BM_Summary24h(benchmark::State& state) {
+  WindowStore& w = QueryFixture::Get().windows();
+  int64_t total = 0;
+  for (auto _ : state) {
+    auto plan = core::PlanSummary(kNow - 86400, std::nullopt, w.retention(), kNow);
+    auto sum = w.Sum(Scope::kWhole, 0, *plan);
+    if (!sum.ok()) {
+      state.SkipWithError("sum failed");
+      break;
+    }
+    total = sum->total;
+  }
+  state.counters["total"] = static_cast<double>(total);
+}
+BENCHMARK(BM_Summary24h)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_KeySeries1440Minutes(benchmark::State& state) {
+  WindowStore& w = QueryFixture::Get().windows();
+  const core::Window window{core::BucketCeil(kNow, Resolution::kMinute) - 1440 * 60,
+                            core::BucketCeil(kNow, Resolution::kMinute), Resolution::kMinute};
+  int64_t total = 0;
+  for (auto _ : state) {
+    auto points = w.Series(Scope::kKey, 4242, window);
+    if (!points.ok() || points->size() != 1440) {
+      state.SkipWithError("series failed");
+      break;
+    }
+    total = 0;
+    for (const Totals& t : *points) {
+      total += t.total;
+    }
+  }
+  state.counters["total"] = static_cast<double>(total);
+}
+BENCHMARK(BM_KeySeries1440Minutes)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The top 20 by failures: every key's sums over the window, then a partial sort (the API's
+// ranking; it then reads the 20 keys' records).
+void BM_Top20(benchmark::State& state) {
+  WindowStore& w = QueryFixture::Get().windows();
+  const int64_t seconds = state.range(0);
+  size_t keys = 0;
+  for (auto _ : state) {
+    auto plan = core::PlanSummary(kNow - seconds, std::nullopt, w.retention(), kNow);
+    auto all = w.KeyTotals(*plan);
+    if (!all.ok()) {
+      state.SkipWithError("scan failed");
+      break;
+    }
+    keys = all->size();
+    std::partial_sort(all->begin(), all->begin() + std::min<size_t>(20, all->size()), all->end(),
+                      [](const KeyWindowTotals& a, const KeyWindowTotals& b) {
+                        return a.totals.failure != b.totals.failure
+                                   ? a.totals.failure > b.totals.failure
+                                   : a.key < b.key;
+                      });
+    benchmark::DoNotOptimize(all->front());
+  }
+  state.counters["keys"] = static_cast<double>(keys);
+}
+BENCHMARK(BM_Top20)
+    ->ArgName("seconds")
+    ->Arg(300)
+    ->Arg(86400)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// Bytes of the windows family's table files per stored bucket entry, after a compaction, and
+// what that makes per key and day for a key active in every minute of the day (1,440 minute,
+// 24 hour and 1 day buckets).
+void BM_WindowBytes(benchmark::State& state) {
+  Store& store = QueryFixture::Get().store();
+  const Db& db = store.db();
+  for (auto _ : state) {
+    rocksdb::CompactRangeOptions o;
+    (void)db.rocks()->CompactRange(o, db.windows(), nullptr, nullptr);
+  }
+  uint64_t bytes = 0, entries = 0;
+  db.rocks()->GetIntProperty(db.windows(), "rocksdb.total-sst-files-size", &bytes);
+  db.rocks()->GetIntProperty(db.windows(), "rocksdb.estimate-num-keys", &entries);
+  const double per_entry = static_cast<double>(bytes) / static_cast<double>(entries);
+  state.counters["bytes"] = static_cast<double>(bytes);
+  state.counters["entries"] = static_cast<double>(entries);
+  state.counters["bytes_per_entry"] = per_entry;
+  state.counters["bytes_per_key_day"] = per_entry * (1440 + 24 + 1);
+}
+BENCHMARK(BM_WindowBytes)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 }  // namespace
 
