@@ -291,7 +291,7 @@ ApiContext Daemon::ApiContextFor() {
                    counters_.process},
       .records = {*store_, *table_},
       .ops = {config_.flush_interval_ms, config_.data_dir, config_.checkpoint_root, *table_,
-              *store_, *flusher_, counters_, kernel_drops, listening_, stopping_},
+              *store_, *flusher_, counters_, kernel_drops, listening_, stopping_, windows_.get()},
       .windows = {*store_, *windows_},
   };
 }

@@ -19,6 +19,7 @@
 #include "daemon/ingest/flusher.h"
 #include "daemon/metrics.h"
 #include "persistence/store.h"
+#include "persistence/window_store.h"
 
 namespace tally::daemon {
 
@@ -35,6 +36,7 @@ struct OpsContext {
   std::function<uint64_t()> kernel_drops;
   const std::atomic<bool>& listening;  // every listener is bound
   const std::atomic<bool>& stopping;
+  const persistence::WindowStore* windows = nullptr;  // time-window metrics; null: none
 };
 
 // An event loop that has not stamped its heartbeat for this long fails /healthz.

@@ -108,6 +108,8 @@ TEST(ApiWindows, QueriesAnswerFromTheBucketsAndRefuseBadParameters) {
             std::string::npos);
   ASSERT_EQ(Http(t.http_port(), "POST", "/admin/flush", {}, kAdmin).status, 200);
   CheckWindows(t, since);
+  EXPECT_GT(ScrapeMetric(t.http_port(), "tallyd_window_buckets_written_total").value_or(0), 0);
+  EXPECT_TRUE(ScrapeMetric(t.http_port(), "tallyd_window_pending_keys").has_value());
   // Without since: exactly the lifetime summary, no since/until.
   HttpResult lifetime = Get(t, "/admin/apikey-stats/summary");
   EXPECT_EQ(lifetime.status, 200);
