@@ -47,11 +47,28 @@ std::string EncodeJournalKey(core::UnixSeconds minute, uint64_t epoch) {
   return out;
 }
 
+std::string EncodeJournalProgress(uint64_t last_key) {
+  std::string out;
+  PutBigEndian(out, last_key);
+  return out;
+}
+
+core::StatusOr<uint64_t> DecodeJournalProgress(std::string_view value) {
+  if (value.size() != 8) {
+    return core::Status::Corruption("window journal: bad rollup progress");
+  }
+  uint64_t key = 0;
+  for (char c : value) {
+    key = (key << 8) | static_cast<uint8_t>(c);
+  }
+  return key;
+}
+
 std::string JournalBegin() { return std::string(1, kJournalTag); }
 std::string JournalEnd() { return std::string(1, kJournalTag + 1); }
 
 core::StatusOr<core::UnixSeconds> DecodeJournalMinute(std::string_view bytes) {
-  if (bytes.size() != 17 || bytes[0] != kJournalTag) {
+  if ((bytes.size() != 17 && bytes.size() != 9) || bytes[0] != kJournalTag) {
     return core::Status::Corruption("window journal: bad key");
   }
   uint64_t minute = 0;

@@ -5,6 +5,8 @@
 //          with a resolution byte 1..3, so the journal sorts before every bucket)
 //   value: <version 1><count: varint> then per delta, in key order: <key - previous key:
 //          varint><success: varint><failure: varint>
+//   progress of a closed minute's rollup: <0x00><minute start: 8 bytes BE> (9 bytes, before
+//          the minute's entries) -> <the last key rolled up: 8 bytes BE>
 //
 // Pure functions; thread-safe.
 #pragma once
@@ -26,10 +28,13 @@ inline constexpr char kJournalTag = 0;
 std::string EncodeJournalKey(core::UnixSeconds minute, uint64_t epoch);
 // The first key of a minute's journal entries, and the first key past them.
 std::string JournalMinuteBegin(core::UnixSeconds minute);
+// The key of a minute's rollup progress (JournalMinuteBegin(minute) itself), its value.
+std::string EncodeJournalProgress(uint64_t last_key);
+core::StatusOr<uint64_t> DecodeJournalProgress(std::string_view value);
 // Every journal entry: [JournalBegin(), JournalEnd()).
 std::string JournalBegin();
 std::string JournalEnd();
-// Corruption unless `bytes` is a journal key; the minute otherwise.
+// Corruption unless `bytes` is a journal key or a progress key (9 bytes); the minute.
 core::StatusOr<core::UnixSeconds> DecodeJournalMinute(std::string_view bytes);
 
 struct JournalDelta {

@@ -102,8 +102,9 @@ std::shared_ptr<rocksdb::MergeOperator> NewWindowsMergeOperator() {
   return std::make_shared<WindowsMerge>();
 }
 
-WindowStore::WindowStore(const Db& db, const core::Clock& clock, const core::Retention& retention)
-    : db_(db), clock_(clock), retention_(retention) {}
+WindowStore::WindowStore(const Db& db, const core::Clock& clock, const core::Retention& retention,
+                         const WindowOptions& options)
+    : db_(db), clock_(clock), retention_(retention), options_(options) {}
 
 core::UnixSeconds WindowStore::NowSeconds() const {
   return std::max<int64_t>(0, clock_.NowNs() / 1'000'000'000);
@@ -115,6 +116,26 @@ WindowStats WindowStore::stats() const {
           rollups_.load(std::memory_order_relaxed), pending_keys_.load(std::memory_order_relaxed)};
 }
 
+void WindowStore::PublishPendingKeys() {
+  uint64_t keys = open_.size();
+  for (const auto& [minute, c] : closed_) {
+    keys += c.keys.size() - c.next;
+  }
+  // Relaxed: a gauge.
+  pending_keys_.store(keys, std::memory_order_relaxed);
+}
+
+namespace {
+
+std::vector<std::pair<uint64_t, core::Totals>> Sorted(
+    const std::unordered_map<uint64_t, core::Totals>& sums) {
+  std::vector<std::pair<uint64_t, core::Totals>> out(sums.begin(), sums.end());
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
+}
+
+}  // namespace
+
 Status WindowStore::Load() {
   Db::ReadView view = db_.Read();
   TALLY_RETURN_IF_ERROR(db_.CheckOpen());
@@ -125,54 +146,67 @@ Status WindowStore::Load() {
   ro.iterate_upper_bound = &upper;
   std::unique_ptr<rocksdb::Iterator> it(db_.rocks()->NewIterator(ro, db_.windows()));
   std::vector<JournalDelta> deltas;
-  std::unique_lock lock(pending_mu_);
-  uint64_t keys = 0;
+  // Every journal minute is closed at a start: the next flush rolls up what is left of each
+  // (keys above its stored progress).
+  std::map<core::UnixSeconds, std::pair<KeySums, uint64_t>> minutes;  // sums, progress
   for (it->Seek(begin); it->Valid(); it->Next()) {
-    StatusOr<core::UnixSeconds> minute =
-        DecodeJournalMinute(std::string_view(it->key().data(), it->key().size()));
+    const std::string_view key(it->key().data(), it->key().size());
+    const std::string_view value(it->value().data(), it->value().size());
+    StatusOr<core::UnixSeconds> minute = DecodeJournalMinute(key);
     if (!minute.ok()) {
       return minute.status();
     }
-    TALLY_RETURN_IF_ERROR(
-        DecodeJournal(std::string_view(it->value().data(), it->value().size()), &deltas));
-    KeySums& sums = pending_[*minute];
+    auto& [sums, progress] = minutes[*minute];
+    if (key.size() == 9) {
+      StatusOr<uint64_t> last = DecodeJournalProgress(value);
+      if (!last.ok()) {
+        return last.status();
+      }
+      progress = *last;
+      continue;
+    }
+    TALLY_RETURN_IF_ERROR(DecodeJournal(value, &deltas));
     for (const JournalDelta& d : deltas) {
-      core::Totals& t = sums[d.key];
-      t = SaturatingSum(t, d.delta);
+      if (d.key > progress) {
+        core::Totals& t = sums[d.key];
+        t = SaturatingSum(t, d.delta);
+      }
     }
   }
   TALLY_RETURN_IF_ERROR(FromRocks(it->status(), "reading the window journal"));
-  for (const auto& [minute, sums] : pending_) {
-    keys += sums.size();
+  std::unique_lock lock(pending_mu_);
+  for (const auto& [minute, entry] : minutes) {
+    closed_[minute].keys = Sorted(entry.first);
   }
-  // Relaxed: a gauge.
-  pending_keys_.store(keys, std::memory_order_relaxed);
+  PublishPendingKeys();
   return Status::Ok();
 }
 
-Status WindowStore::StageRollup(core::UnixSeconds minute, const KeySums& sums,
+Status WindowStore::StageRollup(core::UnixSeconds minute, const Closed& c, size_t to,
                                 core::UnixSeconds now, rocksdb::ColumnFamilyHandle* cf,
                                 rocksdb::WriteBatch* batch) {
-  std::vector<std::pair<uint64_t, core::Totals>> sorted(sums.begin(), sums.end());
-  std::sort(sorted.begin(), sorted.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
   std::string value;
   for (Resolution r : core::kResolutions) {
     const core::UnixSeconds start = core::BucketStart(minute, r);
     if (start < core::OldestHeld(r, retention_, now)) {
       continue;  // already expired: never read, and the sweep would delete it
     }
-    for (const auto& [key, totals] : sorted) {
-      EncodeTotals(totals, &value);
-      TALLY_RETURN_IF_ERROR(
-          FromRocks(batch->Merge(cf, core::EncodeBucketKey({r, start, Scope::kKey, key}), value),
-                    "window rollup"));
+    for (size_t i = c.next; i < to; ++i) {
+      EncodeTotals(c.keys[i].second, &value);
+      TALLY_RETURN_IF_ERROR(FromRocks(
+          batch->Merge(cf, core::EncodeBucketKey({r, start, Scope::kKey, c.keys[i].first}), value),
+          "window rollup"));
       ++staged_buckets_;
     }
   }
+  if (to == c.keys.size()) {  // the last part: the journal (and the progress) go
+    return FromRocks(
+        batch->DeleteRange(cf, JournalMinuteBegin(minute), JournalMinuteBegin(minute + 60)),
+        "window journal");
+  }
   return FromRocks(
-      batch->DeleteRange(cf, JournalMinuteBegin(minute), JournalMinuteBegin(minute + 60)),
-      "window journal");
+      batch->Put(cf, JournalMinuteBegin(minute), EncodeJournalProgress(c.keys[to - 1].first)),
+      "window rollup progress");
 }
 
 Status WindowStore::Stage(const FlushView& flush, rocksdb::WriteBatch* batch) {
@@ -194,18 +228,36 @@ Status WindowStore::Stage(const FlushView& flush, rocksdb::WriteBatch* batch) {
         FromRocks(batch->DeleteRange(cf, range.begin, range.end), "window sweep"));
     staged_swept_[i] = oldest;
   }
-  // Every pending minute but this flush's is closed (or the clock went back): roll it up.
-  // pending_ is written only under the Store's write lock, which this runs under.
-  for (const auto& [m, sums] : pending_) {
-    if (m != minute) {
-      staged_rollup_.push_back(m);
-    }
+  // The open minute's sums become a closed minute once a flush of another minute comes: a
+  // change of representation only (the same sums), so it is done here, commit or not.
+  // The pending state is written only under the Store's write lock, which this runs under;
+  // pending_mu_ keeps readers out while it changes.
+  if (open_minute_ && *open_minute_ != minute) {
+    std::unique_lock lock(pending_mu_);
+    // Never already there: a flush of a closed minute's own minute rolls it up whole first.
+    closed_[*open_minute_].keys = Sorted(open_);
+    open_.clear();
+    open_minute_.reset();
   }
-  if (!staged_rollup_.empty()) {
-    rollup_lock_ = std::unique_lock(pending_mu_);
-    for (core::UnixSeconds m : staged_rollup_) {
-      TALLY_RETURN_IF_ERROR(StageRollup(m, pending_.at(m), now, cf, batch));
+  // Roll up part of the closed minutes, oldest first.
+  size_t remaining = 0;
+  for (const auto& [m, c] : closed_) {
+    remaining += c.keys.size() - c.next;
+  }
+  size_t budget = std::max(options_.min_rollup_keys, remaining / 8);
+  for (const auto& [m, c] : closed_) {
+    const size_t left = c.keys.size() - c.next;
+    const bool whole = m == minute || m + 60 + options_.max_rollup_lag <= now;
+    if (!whole && budget == 0) {
+      continue;
     }
+    const size_t n = whole ? left : std::min(left, budget);
+    budget -= std::min(budget, n);
+    if (!rollup_lock_.owns_lock()) {
+      rollup_lock_ = std::unique_lock(pending_mu_);
+    }
+    TALLY_RETURN_IF_ERROR(StageRollup(m, c, c.next + n, now, cf, batch));
+    staged_rollup_.push_back({m, c.next + n});
   }
   if (flush.applied.empty()) {
     return Status::Ok();
@@ -249,32 +301,30 @@ void WindowStore::Commit(const FlushView& flush) {
     swept += staged_swept_[i] != swept_[i] ? 1 : 0;
   }
   swept_ = staged_swept_;
+  uint64_t rolled = 0;
   {
     std::unique_lock<std::shared_mutex> lock;
     if (!rollup_lock_.owns_lock()) {
       lock = std::unique_lock(pending_mu_);
     }
-    for (core::UnixSeconds m : staged_rollup_) {
-      pending_.erase(m);
+    for (const StagedRollup& r : staged_rollup_) {
+      Closed& c = closed_.at(r.minute);
+      c.next = r.to;
+      if (c.next == c.keys.size()) {
+        closed_.erase(r.minute);
+        ++rolled;
+      }
     }
     const core::UnixSeconds now = std::clamp<int64_t>(flush.now / 1'000'000'000, 0, core::kMaxTime);
-    KeySums* sums = nullptr;
     for (const AppliedDelta& d : flush.applied) {
       if (d.delta.total == 0) {
         continue;
       }
-      if (sums == nullptr) {
-        sums = &pending_[core::BucketStart(now, Resolution::kMinute)];
-      }
-      core::Totals& t = (*sums)[d.key];
+      open_minute_ = core::BucketStart(now, Resolution::kMinute);
+      core::Totals& t = open_[d.key];
       t = SaturatingSum(t, d.delta);
     }
-    uint64_t keys = 0;
-    for (const auto& [minute, s] : pending_) {
-      keys += s.size();
-    }
-    // Relaxed: a gauge.
-    pending_keys_.store(keys, std::memory_order_relaxed);
+    PublishPendingKeys();
   }
   if (rollup_lock_.owns_lock()) {
     rollup_lock_.unlock();
@@ -282,7 +332,7 @@ void WindowStore::Commit(const FlushView& flush) {
   // Relaxed: statistics.
   buckets_written_.fetch_add(staged_buckets_, std::memory_order_relaxed);
   sweeps_.fetch_add(swept, std::memory_order_relaxed);
-  rollups_.fetch_add(staged_rollup_.size(), std::memory_order_relaxed);
+  rollups_.fetch_add(rolled, std::memory_order_relaxed);
   staged_buckets_ = 0;
   staged_rollup_.clear();
 }
@@ -336,18 +386,30 @@ bool PlanCovers(const core::SummaryPlan& plan, core::UnixSeconds minute) {
 
 template <typename Covered, typename Add>
 void WindowStore::ForPending(std::optional<uint64_t> id, Covered covered, Add add) const {
-  for (const auto& [minute, sums] : pending_) {
+  if (open_minute_ && covered(*open_minute_)) {
+    if (!id) {
+      for (const auto& [key, totals] : open_) {
+        add(key, *open_minute_, totals);
+      }
+    } else if (auto it = open_.find(*id); it != open_.end()) {
+      add(*id, *open_minute_, it->second);
+    }
+  }
+  for (const auto& [minute, c] : closed_) {
     if (!covered(minute)) {
       continue;
     }
-    if (id) {
-      if (auto it = sums.find(*id); it != sums.end()) {
-        add(*id, minute, it->second);
+    const auto first = c.keys.begin() + static_cast<std::ptrdiff_t>(c.next);
+    if (!id) {
+      for (auto it = first; it != c.keys.end(); ++it) {
+        add(it->first, minute, it->second);
       }
       continue;
     }
-    for (const auto& [key, totals] : sums) {
-      add(key, minute, totals);
+    auto it = std::lower_bound(first, c.keys.end(), *id,
+                               [](const auto& e, uint64_t k) { return e.first < k; });
+    if (it != c.keys.end() && it->first == *id) {
+      add(*id, minute, it->second);
     }
   }
 }

@@ -14,9 +14,11 @@
 // without windows (skip-list inserts, memtable flushes and compactions of 300k entries a
 // flush). So a flush writes its key deltas as ONE journal value (window_journal.h: ~5 bytes a
 // key, one memtable insert) and this object keeps the open minute's per-key sums in memory
-// (`pending`); the first flush of a later minute rolls the pending minute up into the key's
-// minute, hour and day buckets (merge operands) and deletes its journal, in that flush's
-// batch. A key then costs 3 bucket writes per minute it is active, not per flush. Reads add
+// (`pending`). Once a later minute has begun, the closed minute is rolled up into the keys'
+// minute, hour and day buckets (merge operands), a part of its keys (in key order) in each
+// following flush's batch, with the progress (the last key rolled up) stored in the same
+// batch, and its journal deleted with the last part. A key then costs 3 bucket writes per
+// minute it is active, not per flush, spread so no flush carries a whole minute's. Reads add
 // the pending sums to what RocksDB holds, so answers never lag; Load() rebuilds them from
 // the journal at a start (after kill -9 too), so nothing committed is lost. Read-modify-write
 // of bucket values was rejected: it needs a Get per key and resolution per flush or a cache
@@ -74,14 +76,24 @@ struct KeyWindowTotals {
 struct WindowStats {
   uint64_t buckets_written = 0;  // bucket merge operands written by committed flushes
   uint64_t sweeps = 0;           // DeleteRanges of expired buckets committed
-  uint64_t rollups = 0;          // pending minutes rolled up into key buckets
+  uint64_t rollups = 0;          // closed minutes wholly rolled up into key buckets
   uint64_t pending_keys = 0;     // key sums held in memory (the minutes not rolled up)
+};
+
+// How fast closed minutes are rolled up: each flush rolls up at least `min_rollup_keys`
+// keys (or all that remain), and at least an eighth of what remains; a closed minute older
+// than `max_rollup_lag` seconds, or one the flush's own minute equals (the clock went back,
+// or a start in the same minute), is rolled up whole.
+struct WindowOptions {
+  size_t min_rollup_keys = 4096;
+  int64_t max_rollup_lag = 300;
 };
 
 class WindowStore final : public FlushParticipant {
  public:
   // `db` is the Store's (Store::db()), `clock` its clock; both must outlive this.
-  WindowStore(const Db& db, const core::Clock& clock, const core::Retention& retention);
+  WindowStore(const Db& db, const core::Clock& clock, const core::Retention& retention,
+              const WindowOptions& options = {});
 
   // Reads the journal (the minutes not rolled up yet) into memory. Call once, after
   // Store::Open and before the first flush. IoError or Corruption.
@@ -115,24 +127,40 @@ class WindowStore final : public FlushParticipant {
   const Db& db_;
   const core::Clock& clock_;
   using KeySums = std::unordered_map<uint64_t, core::Totals>;
-  using Pending = std::map<core::UnixSeconds, KeySums>;  // minute start -> key sums
+  // A closed minute: its keys in key order; those before `next` are rolled up.
+  struct Closed {
+    std::vector<std::pair<uint64_t, core::Totals>> keys;
+    size_t next = 0;
+  };
+  // What a staged batch rolls up of one closed minute: keys [from, to) of it.
+  struct StagedRollup {
+    core::UnixSeconds minute = 0;
+    size_t to = 0;
+  };
 
-  // Adds the pending sums of key `id` (every key when nullopt) in the minutes `covered` says
-  // to `add(key, minute, totals)`. Caller holds pending_mu_ (shared).
+  // Calls add(key, minute, totals) for the pending sums of key `id` (every key when
+  // nullopt) in the minutes `covered` accepts. Caller holds pending_mu_ (shared).
   template <typename Covered, typename Add>
   void ForPending(std::optional<uint64_t> id, Covered covered, Add add) const;
-  // Merges `sums`'s key buckets for `minute` into `batch`, in key order.
-  core::Status StageRollup(core::UnixSeconds minute, const KeySums& sums, core::UnixSeconds now,
-                           rocksdb::ColumnFamilyHandle* cf, rocksdb::WriteBatch* batch);
+  // Merges keys [c.next, to) of closed `minute` into `batch` (key buckets, in key order),
+  // then deletes the minute's journal when `to` is the end, else stores the progress.
+  core::Status StageRollup(core::UnixSeconds minute, const Closed& c, size_t to,
+                           core::UnixSeconds now, rocksdb::ColumnFamilyHandle* cf,
+                           rocksdb::WriteBatch* batch);
+  void PublishPendingKeys();  // caller holds pending_mu_
 
   const core::Retention retention_;
-  // The minutes not rolled up yet. Written under the Store's write lock and pending_mu_
-  // (exclusive); Stage reads it under the Store's lock alone; queries under pending_mu_.
+  const WindowOptions options_;
+  // The minutes not rolled up yet: the open one's sums (open_minute_, open_) and the closed
+  // ones. Written under the Store's write lock and pending_mu_ (exclusive); Stage reads
+  // them under the Store's lock alone; queries under pending_mu_ (shared).
   mutable std::shared_mutex pending_mu_;
-  Pending pending_;
-  // Held (exclusive) from a Stage that rolls minutes up to its Commit or Abort.
+  std::optional<core::UnixSeconds> open_minute_;
+  KeySums open_;
+  std::map<core::UnixSeconds, Closed> closed_;
+  // Held (exclusive) from a Stage that rolls keys up to its Commit or Abort.
   std::unique_lock<std::shared_mutex> rollup_lock_;
-  std::vector<core::UnixSeconds> staged_rollup_;  // guarded by the Store's write lock
+  std::vector<StagedRollup> staged_rollup_;  // guarded by the Store's write lock
   // Per resolution: the oldest held start the last committed sweep deleted up to (0: none
   // yet, so the first flush after a start sweeps, e.g. after retention was shortened), and
   // what the staged batch would set it to. Guarded by the Store's write lock.
