@@ -11,6 +11,7 @@
 // Pure functions; thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -24,6 +25,22 @@
 namespace tally::persistence {
 
 inline constexpr char kJournalTag = 0;
+
+// a + b per count, saturating at 2^63-1: a bucket of the whole gathers every delta ever
+// applied, deleted keys' too, which the lifetime overflow rule (FlushRules) does not bound.
+inline core::Totals SaturatingSum(const core::Totals& a, const core::Totals& b) {
+  const auto add = [](int64_t x, int64_t y) {
+    return x > core::kMaxCount - y ? core::kMaxCount : x + y;
+  };
+  core::Totals out;
+  out.success = add(a.success, b.success);
+  out.failure = add(a.failure, b.failure);
+  out.total = add(out.success, out.failure);
+  if (out.total == core::kMaxCount) {  // keep total = success + failure
+    out.failure = std::min(out.failure, core::kMaxCount - out.success);
+  }
+  return out;
+}
 
 std::string EncodeJournalKey(core::UnixSeconds minute, uint64_t epoch);
 // The first key of a minute's journal entries, and the first key past them.
