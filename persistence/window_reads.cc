@@ -140,50 +140,82 @@ StatusOr<core::Totals> WindowStore::Sum(Scope scope, uint64_t id,
   return sum;
 }
 
+namespace {
+
+// `into` += `more`, both sorted by key, equal keys summed: one linear merge (a bucket's keys
+// come from RocksDB in key order, so merging beats a hash map's random access per entry).
+void MergeSorted(std::vector<KeyWindowTotals>& into, const std::vector<KeyWindowTotals>& more,
+                 std::vector<KeyWindowTotals>& scratch) {
+  scratch.clear();
+  scratch.reserve(into.size() + more.size());
+  size_t i = 0, j = 0;
+  while (i < into.size() || j < more.size()) {
+    if (j == more.size() || (i < into.size() && into[i].key < more[j].key)) {
+      scratch.push_back(into[i++]);
+    } else if (i == into.size() || more[j].key < into[i].key) {
+      scratch.push_back(more[j++]);
+    } else {
+      scratch.push_back({into[i].key, SaturatingSum(into[i].totals, more[j].totals)});
+      ++i;
+      ++j;
+    }
+  }
+  into.swap(scratch);
+}
+
+}  // namespace
+
 StatusOr<std::vector<KeyWindowTotals>> WindowStore::KeyTotals(const core::SummaryPlan& plan) const {
-  KeySums sums;
+  KeySums pending;
   std::shared_lock lock(pending_mu_);  // before the view: see the class comment
   Db::ReadView view = db_.Read();
   TALLY_RETURN_IF_ERROR(db_.CheckOpen());
   ForPending(
       std::nullopt, [&](core::UnixSeconds m) { return PlanCovers(plan, m); },
       [&](uint64_t key, core::UnixSeconds, const core::Totals& t) {
-        core::Totals& sum = sums[key];
+        core::Totals& sum = pending[key];
         sum = SaturatingSum(sum, t);
       });
   lock.unlock();
-  for (const core::Span& span : plan.spans) {
-    for (core::UnixSeconds t = span.start; t < span.end; t += core::Seconds(span.resolution)) {
-      const std::string begin = core::EncodeBucketPrefix(span.resolution, t, Scope::kKey);
-      std::string end = begin;
-      end.back() = static_cast<char>(static_cast<uint8_t>(Scope::kKey) + 1);
-      rocksdb::Slice upper(end);
-      rocksdb::ReadOptions ro;
-      ro.snapshot = view.snapshot();
-      ro.iterate_upper_bound = &upper;
-      std::unique_ptr<rocksdb::Iterator> it(db_.rocks()->NewIterator(ro, db_.windows()));
-      for (it->Seek(begin); it->Valid(); it->Next()) {
-        const rocksdb::Slice k = it->key();
-        StatusOr<core::BucketKey> bk = core::DecodeBucketKey(std::string_view(k.data(), k.size()));
-        if (!bk.ok()) {
-          return bk.status();
-        }
-        core::Totals v;
-        TALLY_RETURN_IF_ERROR(
-            DecodeTotals(std::string_view(it->value().data(), it->value().size()), &v));
-        core::Totals& sum = sums[bk->id];
-        sum = SaturatingSum(sum, v);
-      }
-      TALLY_RETURN_IF_ERROR(FromRocks(it->status(), "scanning window buckets"));
-    }
-  }
-  std::vector<KeyWindowTotals> out;
-  out.reserve(sums.size());
-  for (const auto& [key, totals] : sums) {
+  std::vector<KeyWindowTotals> out, bucket, scratch;
+  for (const auto& [key, totals] : pending) {
     out.push_back({key, totals});
   }
   std::sort(out.begin(), out.end(),
             [](const KeyWindowTotals& a, const KeyWindowTotals& b) { return a.key < b.key; });
+  std::string begin, end;
+  rocksdb::Slice upper;
+  rocksdb::ReadOptions ro;
+  ro.snapshot = view.snapshot();
+  ro.iterate_upper_bound = &upper;
+  for (const core::Span& span : plan.spans) {
+    for (core::UnixSeconds t = span.start; t < span.end; t += core::Seconds(span.resolution)) {
+      begin = core::EncodeBucketPrefix(span.resolution, t, Scope::kKey);
+      end = begin;
+      end.back() = static_cast<char>(static_cast<uint8_t>(Scope::kKey) + 1);
+      upper = rocksdb::Slice(end);
+      std::unique_ptr<rocksdb::Iterator> it(db_.rocks()->NewIterator(ro, db_.windows()));
+      bucket.clear();
+      for (it->Seek(begin); it->Valid(); it->Next()) {
+        // Within [begin, end) a key is the 10-byte prefix and an 8-byte id (DecodeBucketKey's
+        // rules, checked here without building a BucketKey per entry).
+        const rocksdb::Slice k = it->key();
+        uint64_t id = 0;
+        for (size_t i = 10; i < k.size(); ++i) {
+          id = (id << 8) | static_cast<uint8_t>(k[i]);
+        }
+        if (k.size() != core::kBucketKeySize || id == 0 || id > core::kMaxId) {
+          return Status::Corruption("bucket key: not a key's bucket in a key range");
+        }
+        core::Totals v;
+        TALLY_RETURN_IF_ERROR(
+            DecodeTotals(std::string_view(it->value().data(), it->value().size()), &v));
+        bucket.push_back({id, v});
+      }
+      TALLY_RETURN_IF_ERROR(FromRocks(it->status(), "scanning window buckets"));
+      MergeSorted(out, bucket, scratch);
+    }
+  }
   return out;
 }
 

@@ -160,6 +160,24 @@ class WindowStoreTest : public StoreFixture<> {
       }
     }
   }
+  // Every key's sums over the window from `since` to now (top's read) equal each key's own
+  // sum over the same buckets (the summary's read), and leave out no key with counts.
+  void CheckKeyTotals(UnixSeconds since) {
+    auto plan = core::PlanSummary(since, std::nullopt, retention_, Now());
+    ASSERT_TRUE(plan.ok());
+    auto all = windows_->KeyTotals(*plan);
+    ASSERT_TRUE(all.ok());
+    std::map<uint64_t, Totals> got;
+    for (const KeyWindowTotals& k : *all) {
+      got[k.key] = k.totals;
+    }
+    for (uint64_t k = 1; k <= kKeys; ++k) {
+      auto sum = windows_->Sum(Scope::kKey, k, *plan);
+      ASSERT_TRUE(sum.ok());
+      EXPECT_EQ(got[k], *sum) << "key " << k;
+    }
+    EXPECT_LE(got.size(), kKeys);
+  }
   // With day retention unlimited, each key's days sum to its lifetime totals.
   void CheckLifetimes() {
     const UnixSeconds d0 = core::BucketStart(kStart, Resolution::kDay);
@@ -191,6 +209,8 @@ TEST_F(WindowStoreTest, BucketsMatchEveryFlushAcrossHourAndDayEdges) {
   }
   CheckAll(kStart, Now());
   CheckLifetimes();
+  CheckKeyTotals(kStart + 1234);
+  CheckKeyTotals(kStart + 3 * 3600 / 2);
   EXPECT_GT(windows_->stats().rollups, 100u);
 }
 
@@ -203,6 +223,7 @@ TEST_F(WindowStoreTest, TheOpenMinuteIsReadFromMemoryAndSurvivesACleanRestart) {
   EXPECT_EQ(One(Resolution::kMinute, m, Scope::kKey, 1).total, 8);
   OpenAll();  // the pending minute comes back from the journal
   EXPECT_EQ(One(Resolution::kMinute, m, Scope::kKey, 1).total, 8);
+  CheckKeyTotals(kStart);
   clock_.Advance(60 * kNs);
   Flush({{1, 1, 0}});  // rolls the previous minute up
   EXPECT_EQ(One(Resolution::kMinute, m, Scope::kKey, 1).total, 8);
