@@ -17,6 +17,7 @@
 #include "persistence/db_internal.h"
 #include "persistence/record_codec.h"
 #include "persistence/wal_check.h"
+#include "persistence/window_store.h"
 
 namespace tally::persistence {
 namespace {
@@ -87,6 +88,9 @@ constexpr size_t kTotalsWriteBufferBytes = size_t{16} << 20;
 constexpr int kTotalsWriteBuffers = 3;
 constexpr size_t kSmallWriteBufferBytes = size_t{4} << 20;
 constexpr uint64_t kMaxTotalWalBytes = uint64_t{128} << 20;
+// windows takes 3 merge operands per changed key per flush (window_store.h), ~30 bytes each
+// in its memtable: 16 MiB holds a 100k-key flush's twice over.
+constexpr size_t kWindowsWriteBufferBytes = size_t{16} << 20;
 // Table files RocksDB keeps open. Its default (-1: every SST, for the database's life)
 // grows with the data and competes with the connections for the process's descriptors;
 // with a bound, the least recently used are closed (reads here are rare: the load at
@@ -181,13 +185,17 @@ std::vector<rocksdb::ColumnFamilyDescriptor> ColumnFamilies() {
   totals_options.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
   totals_options.write_buffer_size = kTotalsWriteBufferBytes;
   totals_options.max_write_buffer_number = kTotalsWriteBuffers;
+  // windows: minute/hour/day buckets, added to by merge operands (window_store.h).
+  rocksdb::ColumnFamilyOptions windows_options = cf_options;
+  windows_options.merge_operator = NewWindowsMergeOperator();
+  windows_options.write_buffer_size = kWindowsWriteBufferBytes;
   return {
       {rocksdb::kDefaultColumnFamilyName, cf_options},
       {kGroupsCf, cf_options},
       {kKeysCf, cf_options},
       {kTotalsCf, totals_options},
       {kMetaCf, cf_options},
-      {kWindowsCf, cf_options},
+      {kWindowsCf, windows_options},
       {kBansCf, cf_options},
       {kOutboxCf, cf_options},
       {kSourcesCf, cf_options},
@@ -214,7 +222,7 @@ Status Db::OpenRocks() {
   const std::shared_ptr<StoreHealthState>& health = health_;
   rocksdb::DBOptions options = DbOptionsFor(opts, health);
   write_buffer_bytes_ = {kSmallWriteBufferBytes,  kSmallWriteBufferBytes, kSmallWriteBufferBytes,
-                         kTotalsWriteBufferBytes, kSmallWriteBufferBytes, kSmallWriteBufferBytes,
+                         kTotalsWriteBufferBytes, kSmallWriteBufferBytes, kWindowsWriteBufferBytes,
                          kSmallWriteBufferBytes,  kSmallWriteBufferBytes, kSmallWriteBufferBytes};
   std::vector<rocksdb::ColumnFamilyDescriptor> families = ColumnFamilies();
   const auto damaged = [&](const std::string& where) {

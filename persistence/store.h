@@ -190,6 +190,9 @@ class Store {
 
   uint64_t epoch() const;
   size_t live_keys() const;
+  // The RocksDB mechanics, for the flush participants' reads (window_store.h): they read
+  // through a Db::ReadView, never holding the store's lock.
+  const Db& db() const { return *db_; }
   size_t live_groups() const;
 
  private:

@@ -42,7 +42,15 @@ const std::vector<Route>& Routes() {
        [](Api& api, Call c) { api.counting().InternalFlush(std::move(c)); }},
       // Admin, bearer token.
       {"/admin/apikey-stats/summary", http::verb::get, Auth::kAdmin,
-       [](Api& api, Call c) { api.counting().Summary(std::move(c)); }},
+       [](Api& api, Call c) { api.windows().Summary(std::move(c)); }},
+      {"/admin/apikey-stats/series", http::verb::get, Auth::kAdmin,
+       [](Api& api, Call c) { api.windows().Series(std::move(c)); }},
+      {"/admin/apikey-stats/top", http::verb::get, Auth::kAdmin,
+       [](Api& api, Call c) { api.windows().Top(std::move(c)); }},
+      {"/admin/api-keys/{id}/stats", http::verb::get, Auth::kAdmin,
+       [](Api& api, Call c) { api.windows().KeyStats(std::move(c)); }},
+      {"/admin/provider-groups/{id}/stats", http::verb::get, Auth::kAdmin,
+       [](Api& api, Call c) { api.windows().GroupStats(std::move(c)); }},
       {"/admin/flush", http::verb::post, Auth::kAdmin,
        [](Api& api, Call c) { api.counting().AdminFlush(std::move(c)); }},
       {"/admin/checkpoint", http::verb::post, Auth::kAdmin,
@@ -116,7 +124,8 @@ Api::Api(ApiContext ctx)
       stopping_(ctx.stopping),
       counting_(std::move(ctx.counting), workers_),
       records_(ctx.records, workers_),
-      ops_(std::move(ctx.ops)) {}
+      ops_(std::move(ctx.ops)),
+      windows_(ctx.windows, workers_, counting_) {}
 
 // The queued store work uses the endpoint groups: it finishes before they go.
 Api::~Api() { workers_.Join(); }

@@ -3,6 +3,7 @@
 // what they use, wired by the Daemon (app/daemon.cc):
 //   counting.h      POST /v1/ingest, /internal/apikey-stats/flush, /admin/flush, the summary
 //   records.h       provider groups and API keys (GET/POST lists, GET/PUT/DELETE by id)
+//   windows_api.h   counts over time windows: the summary with since, series, top
 //   ops/endpoints.h /healthz, /readyz, /metrics, POST /admin/checkpoint (the ops room owns
 //                   them; the router only routes to them)
 //
@@ -23,6 +24,7 @@
 #include "daemon/api/call.h"
 #include "daemon/api/counting.h"
 #include "daemon/api/records.h"
+#include "daemon/api/windows_api.h"
 #include "daemon/http/server.h"
 #include "daemon/ops/endpoints.h"
 
@@ -43,6 +45,7 @@ struct ApiContext {
   CountingContext counting;
   RecordsContext records;
   OpsContext ops;
+  WindowsContext windows;
 };
 
 // Compares in time independent of where the strings differ.
@@ -71,6 +74,7 @@ class Api : public Handler {
   // The endpoint groups, for the route table.
   CountingEndpoints& counting() { return counting_; }
   RecordEndpoints& records() { return records_; }
+  WindowEndpoints& windows() { return windows_; }
   const OpsContext& ops() const { return ops_; }
   Workers& workers() { return workers_; }
 
@@ -87,6 +91,7 @@ class Api : public Handler {
   CountingEndpoints counting_;
   RecordEndpoints records_;
   OpsContext ops_;
+  WindowEndpoints windows_;
 };
 
 }  // namespace tally::daemon

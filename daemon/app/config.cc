@@ -41,7 +41,8 @@ std::string Config::Redacted() const {
       << " internal-token=" << (internal_token.empty() ? "(unset)" : "(set)")
       << " wal-recovery=" << wal_recovery
       << " checkpoint-root=" << (checkpoint_root.empty() ? "(any)" : checkpoint_root) << " "
-      << mapping.Redacted();
+      << mapping.Redacted() << " retention-minute=" << windows.retention_minute
+      << " retention-hour=" << windows.retention_hour << " retention-day=" << windows.retention_day;
   return out.str();
 }
 
@@ -239,6 +240,7 @@ void DescribeOptions(po::options_description& opts, Config& c, RawOptions& raw) 
        "outside the data dir; under systemd the tallyd-checkpoints state directory");
   // clang-format on
   DescribeMappingOptions(opts, c.mapping);
+  DescribeWindowsOptions(opts, c.windows);
 }
 
 // Where each option came from: the command line, the --config file (with its line).
@@ -401,6 +403,9 @@ Status CheckValues(const RawOptions& raw, const Sources& sources, Config& c) {
   if (c.log_level != "error" && c.log_level != "warn" && c.log_level != "info" &&
       c.log_level != "debug") {
     return sources.ValueError("log-level", "--log-level: must be error, warn, info or debug");
+  }
+  if (Status s = ValidateWindowsOptions(c.windows); !s.ok()) {
+    return s;
   }
   if (c.io_threads == 0) {
     unsigned n = std::thread::hardware_concurrency();

@@ -21,6 +21,7 @@
 
 #include "core/status.h"
 #include "daemon/app/config_mapping.h"
+#include "daemon/app/config_windows.h"
 #include "daemon/endpoint.h"
 
 namespace tally::daemon {
@@ -48,6 +49,7 @@ struct Config {
   // $STATE_DIRECTORY unless given.
   std::string checkpoint_root;
   MappingOptions mapping;  // --mapping-file, --mapping-preset (config_mapping.h)
+  WindowsConfig windows;  // --retention-* (config_windows.h)
 
   // One line per option, tokens shown as "(set)" or "(unset)".
   std::string Redacted() const;

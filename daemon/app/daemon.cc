@@ -141,6 +141,12 @@ Status Daemon::OpenStore() {
   }
   store_ = std::move(store).value();
   store_->AddParticipant(&group_metrics_);
+  windows_ = std::make_unique<persistence::WindowStore>(store_->db(), core::SystemClock::Get(),
+                                                        config_.windows.retention);
+  if (Status s = windows_->Load(); !s.ok()) {
+    return s;
+  }
+  store_->AddParticipant(windows_.get());
   if (store_->health().wal_damage_skipped) {
     LogStore()->error(
         "started past a damaged write-ahead log (--wal-recovery=point-in-time): flushes "
@@ -301,7 +307,8 @@ ApiContext Daemon::ApiContextFor() {
       .records = {*store_, *table_},
       .ops = {config_.flush_interval_ms, config_.data_dir, config_.checkpoint_root, *table_,
               *store_, *flusher_, counters_, kernel_drops, listening_, stopping_, &group_metrics_,
-              MappingRuleNames()},
+              MappingRuleNames(), windows_.get()},
+      .windows = {*store_, *windows_},
   };
 }
 

@@ -80,6 +80,8 @@ class Daemon {
   uint64_t open_files_ = 0;     // the soft RLIMIT_NOFILE after RaiseOpenFilesLimit
   GroupMetrics group_metrics_;  // a participant of the store's flushes: declared before it
   std::unique_ptr<persistence::Store> store_;
+  // The time windows, a participant of store_'s flushes (destroyed before it).
+  std::unique_ptr<persistence::WindowStore> windows_;
   std::unique_ptr<core::CounterTable> table_;
   std::unique_ptr<Flusher> flusher_;
   CounterRegistry counters_;

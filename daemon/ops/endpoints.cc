@@ -248,6 +248,18 @@ void RenderStoreMetrics(PromText& p, const OpsContext& ctx) {
            "1 when this start replayed the write-ahead log only up to damage "
            "(--wal-recovery=point-in-time): flushes after it were lost.",
            uint64_t{health.wal_damage_skipped ? 1u : 0u});
+  if (ctx.windows != nullptr) {
+    const persistence::WindowStats w = ctx.windows->stats();
+    p.Single("tallyd_window_buckets_written_total", "counter",
+             "Time-window bucket updates (merge operands) written by committed flushes.",
+             w.buckets_written);
+    p.Single("tallyd_window_rollups_total", "counter",
+             "Minutes of per-key counts rolled up from the journal into key buckets.", w.rollups);
+    p.Single("tallyd_window_sweeps_total", "counter",
+             "Range deletions of expired time-window buckets committed.", w.sweeps);
+    p.Single("tallyd_window_pending_keys", "gauge",
+             "Per-key sums of the minutes not yet rolled up, held in memory.", w.pending_keys);
+  }
 }
 
 void RenderFlushMetrics(PromText& p, const OpsContext& ctx) {

@@ -21,6 +21,7 @@
 #include "daemon/metrics.h"
 #include "daemon/ops/group_metrics.h"
 #include "persistence/store.h"
+#include "persistence/window_store.h"
 
 namespace tally::daemon {
 
@@ -40,6 +41,7 @@ struct OpsContext {
   const GroupMetrics* group_metrics = nullptr;  // per-group increments; none: not rendered
   // The mapping rules' names, by rule index (tallyd_mapped_lines_total); empty: none.
   std::vector<std::string> mapping_rules = {};
+  const persistence::WindowStore* windows = nullptr;  // time-window metrics; null: none
 };
 
 // An event loop that has not stamped its heartbeat for this long fails /healthz.

@@ -21,6 +21,7 @@
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "persistence/store.h"
+#include "persistence/window_store.h"
 
 namespace tally::fuzz {
 namespace http = boost::beast::http;
@@ -57,6 +58,7 @@ struct ApiHarness::State {
   daemon::Config config;
   std::unique_ptr<core::CounterTable> table;
   std::unique_ptr<persistence::Store> store;
+  std::unique_ptr<persistence::WindowStore> windows;  // a participant of store's flushes
   std::unique_ptr<daemon::Flusher> flusher;
   daemon::CounterRegistry counters;
   std::atomic<bool> listening{true};
@@ -80,6 +82,10 @@ ApiHarness::ApiHarness() : state_(new State) {
   auto store = persistence::Store::Open(state_->config.data_dir);
   Check(store.ok(), "Store::Open: " + std::string(store.ok() ? "" : store.status().message()));
   state_->store = std::move(*store);
+  state_->windows = std::make_unique<persistence::WindowStore>(
+      state_->store->db(), core::SystemClock::Get(), state_->config.windows.retention);
+  Check(state_->windows->Load().ok(), "WindowStore::Load");
+  state_->store->AddParticipant(state_->windows.get());
   // A long interval: flushes happen when a request asks for one (wait=flush, /admin/flush).
   state_->flusher = std::make_unique<daemon::Flusher>(*state_->table, *state_->store,
                                                       std::chrono::milliseconds(3'600'000));
@@ -93,7 +99,8 @@ ApiHarness::ApiHarness() : state_(new State) {
       .records = {*st.store, *st.table},
       .ops = {st.config.flush_interval_ms, st.config.data_dir, st.config.checkpoint_root, *st.table,
               *st.store, *st.flusher, st.counters, [] { return uint64_t{0}; }, st.listening,
-              st.stopping},
+              st.stopping, st.windows.get()},
+      .windows = {*st.store, *st.windows},
   });
 }
 
