@@ -1,0 +1,1 @@
+// api.js: the status page (daemon/web/README.md).

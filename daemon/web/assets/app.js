@@ -1,0 +1,1 @@
+// app.js: the status page (daemon/web/README.md).

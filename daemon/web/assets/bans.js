@@ -1,0 +1,1 @@
+// bans.js: the status page (daemon/web/README.md).

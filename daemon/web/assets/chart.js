@@ -1,0 +1,1 @@
+// chart.js: the status page (daemon/web/README.md).

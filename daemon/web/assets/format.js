@@ -1,0 +1,1 @@
+// format.js: the status page (daemon/web/README.md).

@@ -1,0 +1,1 @@
+// key_view.js: the status page (daemon/web/README.md).

@@ -1,0 +1,1 @@
+// panels.js: the status page (daemon/web/README.md).
