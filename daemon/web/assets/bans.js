@@ -161,26 +161,58 @@ async function follow(state, signal, wait) {
   }, wait);
 }
 
-// One feed line: the time it arrived, the event's type, and its data as text.
+// What an event says, as text: for a ban or an unban, the key, its group, the rule and
+// reason, the deadline; otherwise its fields (never one named like a secret).
+function describe(e) {
+  let d;
+  try {
+    d = JSON.parse(e.data);
+  } catch {
+    return e.data;  // not JSON: as sent
+  }
+  if (!d || typeof d !== "object") {
+    return e.data;
+  }
+  if (d.api_key_id !== undefined) {
+    const parts = [`key #${d.api_key_id}`];
+    if (d.group_id !== undefined) {
+      parts.push(`group #${d.group_id}`);
+    }
+    if (d.rule) {
+      parts.push(`rule ${d.rule}`);
+    }
+    if (d.reason) {
+      parts.push(d.reason);
+    }
+    if (d.ban_until) {
+      parts.push(`until ${localTime(d.ban_until)}`);
+    }
+    return parts.join(" · ");
+  }
+  return Object.entries(d)
+    .filter(([k]) => !/api_key$|token|secret|password/i.test(k))
+    .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`)
+    .join(" ");
+}
+
+// One feed line: the time it arrived (or the event's own "at"), its type, what it says.
 function addEvent(e) {
-  let text = e.data;
+  const text = describe(e);
+  let at = new Date();
   try {
     const d = JSON.parse(e.data);
-    if (d && typeof d === "object") {
-      text = Object.entries(d)
-        .filter(([k]) => !/api_key$|token/i.test(k))
-        .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`)
-        .join(" ");
+    if (d && d.at) {
+      at = new Date(d.at);
     }
   } catch {
-    // not JSON: show it as sent
+    // keep the arrival time
   }
   const feed = $("events");
   feed.prepend(
     el(
       "li",
       { "data-event": e.type },
-      el("span", { class: "muted" }, `${localTime(new Date())} `),
+      el("span", { class: "muted" }, `${localTime(at)} `),
       el("strong", { class: e.type === "ban" ? "bad" : e.type === "unban" ? "good" : "" }, e.type),
       ` ${text}`,
     ),
