@@ -122,7 +122,8 @@ async function tick() {
 async function refresh() {
   const keyId = keyRoute();
   if (keyId !== null) {
-    await refreshKeyView(keyId, state, state.tick % RECORDS_EVERY === 0);
+    // The overview keeps sampling /metrics, so the lines chart has no gap on return.
+    await Promise.all([refreshKeyView(keyId, state, state.tick % RECORDS_EVERY === 0), refreshOverview()]);
     return;
   }
   await Promise.all([refreshOverview(), refreshRecords()]);

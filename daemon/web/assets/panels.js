@@ -42,7 +42,14 @@ export async function refreshGroups(state, readKeys) {
     const s = await api.getJson("/admin/apikey-stats/summary?group_id=0");
     rows.push({ ...s, id: 0, name: "(no group)", status: "", keys: keyCount.get(0) });
   }
-  await addLastHour(state, rows);
+  if (readKeys || state.hourByGroup === undefined) {
+    state.hourByGroup = await lastHour(state, rows);
+  }
+  for (const r of rows) {
+    const h = state.hourByGroup?.get(r.id);
+    r.hour_total = h ? h.total_requests : null;
+    r.hour_failure_rate = h ? h.failure_rate : null;
+  }
 
   $("groups-note").textContent =
     (state.windows ? "" : "Last hour: not available on this tallyd (no time windows). ") +
@@ -50,16 +57,17 @@ export async function refreshGroups(state, readKeys) {
   renderGroups(rows, state.windows);
 }
 
-// Each group's last hour, from GET /admin/apikey-stats/summary?since=&group_id= when this
-// tallyd has windows: an answer naming "since" (older builds ignore the parameter).
-async function addLastHour(state, rows) {
+// Each group's last hour (group id -> summary), from GET /admin/apikey-stats/summary?since=
+// &group_id= when this tallyd has windows (an answer naming "since": older builds ignore the
+// parameter); null without windows. Read with the key list (every 10 s): one request a group.
+async function lastHour(state, rows) {
   const since = api.nowSeconds() - 3600;
   if (state.windows === null) {
     const probe = await api.getJson(`/admin/apikey-stats/summary?${api.query({ since })}`);
     state.windows = "since" in probe;
   }
   if (!state.windows) {
-    return;
+    return null;
   }
   const answers = await Promise.all(
     rows.map((r) =>
@@ -68,11 +76,7 @@ async function addLastHour(state, rows) {
         .catch(() => null),
     ),
   );
-  rows.forEach((r, i) => {
-    const a = answers[i];
-    r.hour_total = a ? a.total_requests : null;
-    r.hour_failure_rate = a ? a.failure_rate : null;
-  });
+  return new Map(rows.map((r, i) => [r.id, answers[i]]).filter(([, a]) => a !== null));
 }
 
 function renderGroups(rows, windows) {
