@@ -11,7 +11,7 @@ import { refreshKeyView } from "./key_view.js";
 const $ = (id) => document.getElementById(id);
 
 const REFRESH_MS = 2000;
-const RECORDS_EVERY = 5;  // ticks between two reads of the whole key list (10 s)
+const RECORDS_EVERY_MS = 10000;  // between two reads of the whole key list
 const HISTORY_S = 600;    // the lines chart's span: 10 minutes
 
 // What the panels share: the groups and keys last read, and which optional endpoints this
@@ -123,16 +123,16 @@ async function refresh() {
   const keyId = keyRoute();
   if (keyId !== null) {
     // The overview keeps sampling /metrics, so the lines chart has no gap on return.
-    await Promise.all([refreshKeyView(keyId, state, state.tick % RECORDS_EVERY === 0), refreshOverview()]);
+    await Promise.all([refreshKeyView(keyId, state, false), refreshOverview()]);
     return;
   }
   await Promise.all([refreshOverview(), refreshRecords()]);
 }
 
-// Groups, failing keys and bans: the key list is read every RECORDS_EVERY ticks (it can be
-// long); the rest every tick.
+// Groups, failing keys and bans: the key list is read every 10 s (it can be long); the rest
+// at every refresh.
 async function refreshRecords() {
-  const readKeys = state.keys === null || state.tick % RECORDS_EVERY === 0;
+  const readKeys = state.keys === null || Date.now() - state.keysReadAt >= RECORDS_EVERY_MS;
   await refreshGroups(state, readKeys);
   await Promise.all([refreshFailing(state), refreshBans(state)]);
 }
@@ -210,8 +210,10 @@ function drawLinesChart(now) {
     }
     return { label: `${labels.transport} ${labels.result}`, points, color: colorFor(labels) };
   });
+  // The page's own history: from its first sample (at least a minute), up to 10 minutes.
+  const first = samples.length > 0 ? samples[0].t : now;
   drawLines($("lines-chart"), series, {
-    from: now - HISTORY_S,
+    from: Math.max(now - HISTORY_S, Math.min(first, now - 60)),
     to: now,
     legend: $("lines-legend"),
     empty: samples.length < 2 ? "collecting…" : "no lines yet",

@@ -41,13 +41,17 @@ export async function refreshBans(state) {
       "tr",
       { "data-key-id": k.ID },
       el("td", {}, el("a", { href: `#key/${k.ID}` }, `#${k.ID}`), el("span", { class: "muted" }, ` ${maskKey(k.api_key)}`)),
-      el("td", { class: "wrap" }, group ? group.name : k.group_id === 0 ? "(no group)" : `#${k.group_id}`),
-      el("td", { class: "wrap reason" }, k.ban_reason || "–"),
+      el("td", { class: "wrap", "data-label": "Group" }, group ? group.name : k.group_id === 0 ? "(no group)" : `#${k.group_id}`),
+      el("td", { class: "wrap reason", "data-label": "Reason" }, k.ban_reason || "–"),
       el(
         "td",
-        { title: k.ban_until ?? "" },
-        until ? localTime(until) : "–",
-        left === null ? "" : el("span", { class: "muted" }, left > 0 ? ` (in ${duration(left)})` : " (passed)"),
+        { title: k.ban_until ?? "", "data-label": "Until" },
+        el(
+          "span",
+          {},
+          until ? localTime(until) : "–",
+          left === null ? "" : el("span", { class: "muted" }, left > 0 ? ` (in ${duration(left)})` : " (passed)"),
+        ),
       ),
       el("td", {}, button),
     );

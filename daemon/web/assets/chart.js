@@ -64,10 +64,11 @@ export function drawLines(canvas, series, { from, to, legend, empty = "no data y
     ctx.fillText(human((yMax * i) / 4), left - 6, y);
   }
   ctx.textBaseline = "top";
-  for (let i = 0; i <= 4; i += 1) {
-    const t = from + ((to - from) * i) / 4;
-    ctx.textAlign = i === 0 ? "left" : i === 4 ? "right" : "center";
-    ctx.fillText(clock(t, to - from), left + (plotW * i) / 4, top + plotH + 4);
+  const ticks = plotW < 420 ? 2 : 4;  // labels that fit side by side
+  for (let i = 0; i <= ticks; i += 1) {
+    const t = from + ((to - from) * i) / ticks;
+    ctx.textAlign = i === 0 ? "left" : i === ticks ? "right" : "center";
+    ctx.fillText(clock(t, to - from), left + (plotW * i) / ticks, top + plotH + 4);
   }
 
   const x = (t) => left + ((t - from) / (to - from)) * plotW;
@@ -130,12 +131,16 @@ function niceMax(v) {
   return 10 * p;
 }
 
-// An axis label: hh:mm, or day/month and hour for spans over 2 days.
+// An axis label: hh:mm:ss for spans under 10 minutes, hh:mm up to 2 days, day/month and
+// hour beyond.
 function clock(t, span) {
   const d = new Date(t * 1000);
   const p = (n) => String(n).padStart(2, "0");
   if (span > 2 * 86400) {
     return `${p(d.getDate())}/${p(d.getMonth() + 1)} ${p(d.getHours())}h`;
+  }
+  if (span < 600) {
+    return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
   }
   return `${p(d.getHours())}:${p(d.getMinutes())}`;
 }

@@ -9,19 +9,23 @@ const $ = (id) => document.getElementById(id);
 
 // ---- groups -----------------------------------------------------------------------------
 
+// The most telling columns first: on a narrow screen the table scrolls sideways.
 const GROUP_COLUMNS = [
   { key: "name", label: "Group", text: true },
-  { key: "status", label: "Status", text: true },
-  { key: "keys", label: "Keys" },
-  { key: "total_requests", label: "Requests" },
-  { key: "failure_requests", label: "Failures" },
-  { key: "success_rate", label: "Success", rate: true },
   { key: "failure_rate", label: "Failure rate", rate: true },
-  { key: "hour_total", label: "Last hour", window: true },
   { key: "hour_failure_rate", label: "Failure rate (1 h)", rate: true, window: true },
+  { key: "failure_requests", label: "Failures" },
+  { key: "total_requests", label: "Requests" },
+  { key: "hour_total", label: "Last hour", window: true },
+  { key: "success_rate", label: "Success", rate: true },
+  { key: "keys", label: "Keys" },
+  { key: "status", label: "Status", text: true },
 ];
 
 const groupSort = { key: "failure_rate", descending: true };
+
+// Up to this many groups, their last hour is read at every refresh; past it, every 10 s.
+const HOUR_EVERY_TICK_MAX_GROUPS = 20;
 
 export async function refreshGroups(state, readKeys) {
   const groups = await api.listAll("/admin/provider-groups");
@@ -42,7 +46,8 @@ export async function refreshGroups(state, readKeys) {
     const s = await api.getJson("/admin/apikey-stats/summary?group_id=0");
     rows.push({ ...s, id: 0, name: "(no group)", status: "", keys: keyCount.get(0) });
   }
-  if (readKeys || state.hourByGroup === undefined) {
+  // One request a group: every refresh for a few groups, with the key list for many.
+  if (readKeys || rows.length <= HOUR_EVERY_TICK_MAX_GROUPS || state.hourByGroup === undefined) {
     state.hourByGroup = await lastHour(state, rows);
   }
   for (const r of rows) {
@@ -59,7 +64,7 @@ export async function refreshGroups(state, readKeys) {
 
 // Each group's last hour (group id -> summary), from GET /admin/apikey-stats/summary?since=
 // &group_id= when this tallyd has windows (an answer naming "since": older builds ignore the
-// parameter); null without windows. Read with the key list (every 10 s): one request a group.
+// parameter); null without windows.
 async function lastHour(state, rows) {
   const since = api.nowSeconds() - 3600;
   if (state.windows === null) {
@@ -174,12 +179,14 @@ export async function refreshFailing(state) {
         );
       const [five, hour] = await Promise.all([ask(300), ask(3600)]);
       state.top = true;
-      $("failing-note").textContent = "Keys with at least one request in the window.";
+      $("failing-note").textContent = "The 10 keys with the most failures (or the highest failure rate) in each window.";
       $("failing-a-title").textContent = "Last 5 minutes";
       $("failing-b-box").hidden = false;
       $("failing-b-box").parentElement.classList.remove("single");
-      renderFailing($("failing-a"), topRows(five), state);
-      renderFailing($("failing-b"), topRows(hour), state);
+      // The top lists keys with requests in the window; only those that failed are shown.
+      const failed = (body) => topRows(body).filter((r) => r.failure_requests > 0);
+      renderFailing($("failing-a"), failed(five), state);
+      renderFailing($("failing-b"), failed(hour), state);
       return;
     } catch (err) {
       if (!err.missing) {
@@ -217,14 +224,15 @@ function renderFailing(table, rows, state) {
     const record = state.keysById?.get(id);
     const group = state.groupsById.get(r.group_id ?? record?.group_id);
     const masked = record ? ` ${maskKey(record.api_key)}` : "";
+    const groupId = r.group_id ?? record?.group_id;
     return el(
       "tr",
       { "data-key-id": id },
       el("td", {}, el("a", { href: `#key/${id}` }, `#${id}`), el("span", { class: "muted" }, masked)),
-      el("td", { class: "wrap" }, group ? group.name : (r.group_id ?? record?.group_id) === 0 ? "(no group)" : ""),
-      el("td", { class: "n", "data-col": "total_requests" }, num(r.total_requests)),
-      el("td", { class: "n", "data-col": "failure_requests" }, num(r.failure_requests)),
-      el("td", { class: "n", "data-col": "failure_rate" }, num(r.failure_rate, "rate")),
+      el("td", { class: "wrap", "data-label": "Group" }, group ? group.name : groupId === 0 ? "(no group)" : ""),
+      el("td", { class: "n", "data-col": "total_requests", "data-label": "Requests" }, num(r.total_requests)),
+      el("td", { class: "n", "data-col": "failure_requests", "data-label": "Failures" }, num(r.failure_requests)),
+      el("td", { class: "n", "data-col": "failure_rate", "data-label": "Failure rate" }, num(r.failure_rate, "rate")),
     );
   });
   fill(
