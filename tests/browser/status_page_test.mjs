@@ -195,6 +195,22 @@ async function main() {
       assert.match(await text(page, "#flush-age"), /ago$/);
     });
 
+    await step("numbers for humans and the api_key mask (format.js, in the page)", async () => {
+      const got = await page.evaluate(async () => {
+        const f = await import("/ui/format.js");
+        return {
+          human: [0, 999, 1000, 1049, 12345, 999999, 1234567, 2.5].map(f.human),
+          percent: [0, 1, 0.99234, 0.0004, 0.99999, 0.5].map(f.percent),
+          mask: ["sk-live-bbbbbbbbbbbbbbbb4f2a", "abcdefghijklmnop", "sk-short", ""].map(f.maskKey),
+          bytes: [100, 1536, 5 * 1024 * 1024].map(f.bytes),
+        };
+      });
+      assert.deepEqual(got.human, ["0", "999", "1k", "1.05k", "12.3k", "1M", "1.23M", "2.5"]);
+      assert.deepEqual(got.percent, ["0%", "100%", "99.2%", "<0.1%", ">99.9%", "50.0%"]);
+      assert.deepEqual(got.mask, ["sk-…4f2a", "…mnop", "sk-…", "–"]);
+      assert.deepEqual(got.bytes, ["100 B", "1.5 KiB", "5.0 MiB"]);
+    });
+
     await step("groups: lifetime totals, rates and key counts equal the API's; sortable", async () => {
       const groups = await t.must(200, "GET", "/admin/provider-groups");
       const keys = await t.must(200, "GET", "/admin/api-keys");

@@ -249,7 +249,7 @@ function route() {
     fill($("key-record"));
     $("key-error").textContent = "";
     refreshKeyView(keyId, state, true).catch(() => {});
-    $("key-title").focus?.();
+    $("key-title").focus();
     window.scrollTo(0, 0);
   } else if (location.hash.length > 1) {
     const target = document.getElementById(location.hash.slice(1));
