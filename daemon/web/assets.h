@@ -11,6 +11,7 @@ namespace tally::daemon {
 struct EmbeddedFile {
   std::string_view name;  // the file's name under daemon/web/assets/ ("app.js")
   std::string_view body;  // its bytes, static
+  std::string_view etag;  // "\"<hex>\"": the start of the bytes' SHA-256, quoted
 };
 
 // Every embedded file, in the order daemon/CMakeLists.txt lists them. Static data: callable

@@ -8,10 +8,11 @@
 // never framed), X-Content-Type-Options: nosniff, Referrer-Policy: no-referrer,
 // X-Frame-Options: DENY (for browsers without frame-ancestors). Files are sent with
 // "Cache-Control: no-cache" and an ETag (a hash of the bytes): a browser revalidates each
-// time and gets 304 while the binary is the same, and a new build's page at once.
+// time and gets 304 while the binary is the same, and a new build's page at once. The ETags
+// are computed at build time (embed_assets.cmake).
 //
 // Thread safety: pure functions of the request and static data; callable from any thread.
-// Cheap (the ETags are computed once): they run on the I/O thread.
+// Cheap (static bytes, a search among a handful of names): they run on the I/O thread.
 #pragma once
 
 #include <string_view>
