@@ -126,6 +126,7 @@ function formatted(page, value, kind) {
 async function main() {
   const t = await Tallyd.start(args.tallyd);
   let browser;
+  let sender;
   try {
     const { hostile } = await seed(t);
     const minuteAgo = Math.floor(Date.now() / 1000) - 60;
@@ -170,6 +171,9 @@ async function main() {
       assert.ok(!page.url().includes(ADMIN_TOKEN));
     });
 
+    // Lines of another metric (ignored) move the lines chart without changing any total,
+    // until the screenshots are taken.
+    sender = setInterval(() => t.sendUdp("other.metric:1|c\nother.metric:1|c").catch(() => {}), 100);
     const summary = await t.must(200, "GET", "/admin/apikey-stats/summary");
     await step("the overview shows the summary's numbers", async () => {
       await page.waitForFunction(
@@ -272,17 +276,11 @@ async function main() {
     });
 
     await step("the lines chart drew points from /metrics deltas", async () => {
-      // Lines of another metric (ignored) move the chart without changing any total.
-      const sender = setInterval(() => t.sendUdp("other.metric:1|c\nother.metric:1|c").catch(() => {}), 100);
-      try {
-        await page.waitForFunction(
-          () => Number(document.getElementById("lines-chart").dataset.points) > 0 &&
-            /udp ignored/.test(document.getElementById("lines-legend").textContent),
-          { timeout: 15000 },
-        );
-      } finally {
-        clearInterval(sender);
-      }
+      await page.waitForFunction(
+        () => Number(document.getElementById("lines-chart").dataset.points) > 0 &&
+          /udp ignored/.test(document.getElementById("lines-legend").textContent),
+        { timeout: 15000 },
+      );
       // Pixels of a series' colour were painted (not only the grid).
       const painted = await page.$eval("#lines-chart", (c) => {
         const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
@@ -309,6 +307,7 @@ async function main() {
       }
       await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "light" }]);
       await page.setViewport({ width: 1280, height: 900 });
+      clearInterval(sender);
     });
 
     await step("the key view: its record with api_key masked, and its minute series", async () => {
@@ -353,7 +352,7 @@ async function main() {
       }
     });
 
-    await step("keyboard: every control can take the focus", async () => {
+    await step("keyboard: every control can take the focus, and keeps it across refreshes", async () => {
       const unreachable = await page.$$eval("a[href], button, input", (els) =>
         els.filter((e) => e.offsetParent !== null && (e.tabIndex < 0 || e.disabled && e.dataset.unban === undefined)).map((e) => e.outerHTML),
       );
@@ -361,6 +360,14 @@ async function main() {
       await page.focus('#groups-table button[data-sort="name"]');
       await page.keyboard.press("Enter");
       assert.equal(await page.$eval('#groups-table th[aria-sort]', (th) => th.querySelector("button").dataset.sort), "name");
+      // The refresh every 2 s keeps the focus where the keyboard left it.
+      assert.equal(await page.evaluate(() => document.activeElement.dataset.focusKey), "sort-name");
+      await page.focus('#failing-a tbody tr[data-key-id="2"] a');
+      const refreshed = await page.$eval("#updated", (e) => e.textContent);
+      await page.waitForFunction((before) => document.getElementById("updated").textContent !== before, { timeout: 10000 }, refreshed);
+      await page.waitForFunction((before) => document.getElementById("updated").textContent !== before, { timeout: 10000 },
+        await page.$eval("#updated", (e) => e.textContent));
+      assert.equal(await page.evaluate(() => document.activeElement.dataset.focusKey), "key-2");
     });
 
     await step("log out forgets the token; nothing was injected or refused meanwhile", async () => {
@@ -376,6 +383,7 @@ async function main() {
     console.error(`--- tallyd's log:\n${t.log()}`);
     process.exitCode = 1;
   } finally {
+    clearInterval(sender);
     if (browser) {
       await browser.close();
     }

@@ -210,10 +210,10 @@ function drawLinesChart(now) {
     }
     return { label: `${labels.transport} ${labels.result}`, points, color: colorFor(labels) };
   });
-  // The page's own history: from its first sample (at least a minute), up to 10 minutes.
+  // The page's own history: from its first sample (at least 30 s), up to 10 minutes.
   const first = samples.length > 0 ? samples[0].t : now;
   drawLines($("lines-chart"), series, {
-    from: Math.max(now - HISTORY_S, Math.min(first, now - 60)),
+    from: Math.max(now - HISTORY_S, Math.min(first, now - 30)),
     to: now,
     legend: $("lines-legend"),
     empty: samples.length < 2 ? "collecting…" : "no lines yet",

@@ -3,7 +3,7 @@
 // (GET /admin/events, Server-Sent Events read with fetch so the token goes in a header).
 
 import * as api from "./api.js";
-import { duration, el, fill, localTime, maskKey } from "./format.js";
+import { duration, el, fill, localTime, maskKey, renderTable } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -18,6 +18,26 @@ export function setupBans() {
 export async function refreshBans(state) {
   const banned = await api.listAll("/admin/api-keys", { status: "auto_disabled" });
   const now = Date.now();
+  // What the rows show (the time left to the minute, so a refresh mostly changes nothing).
+  const shown = banned.map((k) => {
+    const until = k.ban_until ? new Date(k.ban_until) : null;
+    const left = until ? (until.getTime() - now) / 1000 : null;
+    return {
+      id: k.ID,
+      masked: maskKey(k.api_key),
+      group: state.groupsById.get(k.group_id)?.name ?? (k.group_id === 0 ? "(no group)" : `#${k.group_id}`),
+      reason: k.ban_reason || "–",
+      banUntil: k.ban_until ?? "",
+      until: until ? localTime(until) : "–",
+      left: left === null ? "" : left > 0 ? ` (in ${duration(left > 60 ? Math.ceil(left / 60) * 60 : left)})` : " (passed)",
+    };
+  });
+  renderTable($("bans-table"), JSON.stringify([shown, unbanMissing]), () => banRows(shown, banned, state));
+  $("bans-note").textContent =
+    `${banned.length} banned` + (unbanMissing ? "; unban is not available on this tallyd." : ".");
+}
+
+function banRows(shown, banned, state) {
   const head = el(
     "tr",
     {},
@@ -27,42 +47,27 @@ export async function refreshBans(state) {
     el("th", { scope: "col" }, "Until"),
     el("th", { scope: "col" }, el("span", { class: "visually-hidden" }, "Action")),
   );
-  const rows = banned.map((k) => {
-    const group = state.groupsById.get(k.group_id);
-    const until = k.ban_until ? new Date(k.ban_until) : null;
-    const left = until ? (until.getTime() - now) / 1000 : null;
+  const rows = shown.map((b, i) => {
     const button = el(
       "button",
-      { type: "button", class: "danger", "data-unban": k.ID, disabled: unbanMissing },
+      { type: "button", class: "danger", "data-unban": b.id, "data-focus-key": `unban-${b.id}`, disabled: unbanMissing },
       "Unban",
     );
-    button.addEventListener("click", () => confirmUnban(k, state));
+    button.addEventListener("click", () => confirmUnban(banned[i], state));
     return el(
       "tr",
-      { "data-key-id": k.ID },
-      el("td", {}, el("a", { href: `#key/${k.ID}` }, `#${k.ID}`), el("span", { class: "muted" }, ` ${maskKey(k.api_key)}`)),
-      el("td", { class: "wrap", "data-label": "Group" }, group ? group.name : k.group_id === 0 ? "(no group)" : `#${k.group_id}`),
-      el("td", { class: "wrap reason", "data-label": "Reason" }, k.ban_reason || "–"),
-      el(
-        "td",
-        { title: k.ban_until ?? "", "data-label": "Until" },
-        el(
-          "span",
-          {},
-          until ? localTime(until) : "–",
-          left === null ? "" : el("span", { class: "muted" }, left > 0 ? ` (in ${duration(left)})` : " (passed)"),
-        ),
-      ),
+      { "data-key-id": b.id },
+      el("td", {}, el("a", { href: `#key/${b.id}`, "data-focus-key": `key-${b.id}` }, `#${b.id}`), el("span", { class: "muted" }, ` ${b.masked}`)),
+      el("td", { class: "wrap", "data-label": "Group" }, b.group),
+      el("td", { class: "wrap reason", "data-label": "Reason" }, b.reason),
+      el("td", { title: b.banUntil, "data-label": "Until" }, el("span", {}, b.until, el("span", { class: "muted" }, b.left))),
       el("td", {}, button),
     );
   });
-  fill(
-    $("bans-table"),
+  return [
     el("thead", {}, head),
     el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: 5 }, "No banned keys."))),
-  );
-  $("bans-note").textContent =
-    `${banned.length} banned` + (unbanMissing ? "; unban is not available on this tallyd." : ".");
+  ];
 }
 
 // Asks in a modal dialog (keyboard: Tab between the buttons, Escape cancels), then unbans.

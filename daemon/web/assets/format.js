@@ -156,3 +156,22 @@ export function num(value, kind = "count") {
   const exact = value === null || value === undefined ? "" : String(value);
   return el("span", { class: "num", "data-value": exact, title: exact }, text);
 }
+
+// Replaces a table's content with build()'s rows, unless `signature` (what the rows show) is
+// the one it already shows: a refresh that changes nothing leaves the table alone, so a click
+// or the keyboard focus on it is not lost. When it does change, the element that had the
+// focus (marked data-focus-key) gets it back in the new rows.
+// The signature stays in script memory, never in the document (it may hold any field).
+const signatures = new WeakMap();
+export function renderTable(table, signature, build) {
+  if (signatures.get(table) === signature) {
+    return;
+  }
+  const active = document.activeElement;
+  const focusKey = active && table.contains(active) ? active.dataset.focusKey : undefined;
+  fill(table, build());
+  signatures.set(table, signature);
+  if (focusKey) {
+    table.querySelector(`[data-focus-key="${CSS.escape(focusKey)}"]`)?.focus();
+  }
+}

@@ -3,7 +3,7 @@
 // 5 minutes and the last hour, or lifetime totals where the top endpoint is missing).
 
 import * as api from "./api.js";
-import { el, fill, maskKey, num } from "./format.js";
+import { el, maskKey, num, renderTable } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -85,18 +85,22 @@ async function lastHour(state, rows) {
 }
 
 function renderGroups(rows, windows) {
+  const signature = JSON.stringify([rows, groupSort, windows]);
+  renderTable($("groups-table"), signature, () => groupRows(rows, windows));
+}
+
+function groupRows(rows, windows) {
   const columns = GROUP_COLUMNS.filter((c) => windows || !c.window);
   const sorted = [...rows].sort((a, b) => compare(a[groupSort.key], b[groupSort.key]));
   if (groupSort.descending) {
     sorted.reverse();
   }
-  const table = $("groups-table");
   const head = el(
     "tr",
     {},
     columns.map((c) => {
       const sort = c.key === groupSort.key ? (groupSort.descending ? "descending" : "ascending") : null;
-      const button = el("button", { type: "button", "data-sort": c.key }, c.label);
+      const button = el("button", { type: "button", "data-sort": c.key, "data-focus-key": `sort-${c.key}` }, c.label);
       button.addEventListener("click", () => {
         if (groupSort.key === c.key) {
           groupSort.descending = !groupSort.descending;
@@ -105,7 +109,6 @@ function renderGroups(rows, windows) {
           groupSort.descending = !c.text;
         }
         renderGroups(rows, windows);
-        table.querySelector(`button[data-sort="${c.key}"]`).focus();
       });
       return el("th", { scope: "col", class: c.text ? "" : "n", "aria-sort": sort }, button);
     }),
@@ -122,11 +125,10 @@ function renderGroups(rows, windows) {
       }),
     ),
   );
-  fill(
-    table,
+  return [
     el("thead", {}, head),
     el("tbody", {}, body.length ? body : el("tr", {}, el("td", { colspan: columns.length }, "No groups yet."))),
-  );
+  ];
 }
 
 function compare(a, b) {
@@ -210,6 +212,17 @@ export async function refreshFailing(state) {
 }
 
 function renderFailing(table, rows, state) {
+  const shown = rows.map((r) => {
+    const id = keyIdOf(r);
+    const record = state.keysById?.get(id);
+    const groupId = r.group_id ?? record?.group_id;
+    const masked = record === undefined ? "" : ` ${maskKey(record.api_key)}`;
+    return { id, groupId, group: state.groupsById.get(groupId)?.name, masked, r };
+  });
+  renderTable(table, JSON.stringify(shown), () => failingRows(shown));
+}
+
+function failingRows(shown) {
   const head = el(
     "tr",
     {},
@@ -219,25 +232,19 @@ function renderFailing(table, rows, state) {
     el("th", { scope: "col", class: "n" }, "Failures"),
     el("th", { scope: "col", class: "n" }, "Failure rate"),
   );
-  const body = rows.map((r) => {
-    const id = keyIdOf(r);
-    const record = state.keysById?.get(id);
-    const group = state.groupsById.get(r.group_id ?? record?.group_id);
-    const masked = record ? ` ${maskKey(record.api_key)}` : "";
-    const groupId = r.group_id ?? record?.group_id;
+  const body = shown.map(({ id, groupId, group, masked, r }) => {
     return el(
       "tr",
       { "data-key-id": id },
-      el("td", {}, el("a", { href: `#key/${id}` }, `#${id}`), el("span", { class: "muted" }, masked)),
-      el("td", { class: "wrap", "data-label": "Group" }, group ? group.name : groupId === 0 ? "(no group)" : ""),
+      el("td", {}, el("a", { href: `#key/${id}`, "data-focus-key": `key-${id}` }, `#${id}`), el("span", { class: "muted" }, masked)),
+      el("td", { class: "wrap", "data-label": "Group" }, group ?? (groupId === 0 ? "(no group)" : "")),
       el("td", { class: "n", "data-col": "total_requests", "data-label": "Requests" }, num(r.total_requests)),
       el("td", { class: "n", "data-col": "failure_requests", "data-label": "Failures" }, num(r.failure_requests)),
       el("td", { class: "n", "data-col": "failure_rate", "data-label": "Failure rate" }, num(r.failure_rate, "rate")),
     );
   });
-  fill(
-    table,
+  return [
     el("thead", {}, head),
     el("tbody", {}, body.length ? body : el("tr", {}, el("td", { colspan: 5 }, "No failing keys."))),
-  );
+  ];
 }
