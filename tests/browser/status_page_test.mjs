@@ -29,6 +29,10 @@ if (!args.tallyd) {
   console.error("usage: status_page_test.mjs --tallyd PATH [--images DIR] [--chromium PATH]");
   process.exit(2);
 }
+if (!fs.existsSync(args.chromium)) {
+  console.error(`not ok - no browser at ${args.chromium}: scripts/deps.sh installs Debian's chromium`);
+  process.exit(1);
+}
 
 const HOSTILE_GROUP = "<img src=x onerror=alert(1)>";
 const HOSTILE_REASON = "<script>alert(2)</script> failure_rate 0.63 (38/60) over 60s";

@@ -102,7 +102,6 @@ async function tick() {
     busy = true;
     try {
       await refresh();
-      $("ready").className = "badge";
     } catch (err) {
       if (!err.unauthorized) {
         $("ready").textContent = "unreachable";
@@ -162,7 +161,7 @@ async function refreshOverview() {
   $("readiness").textContent = ready.ok ? "ready" : `not ready: ${ready.reason}`;
   $("readiness").className = ready.ok ? "good" : "bad";
   $("ready").textContent = ready.ok ? "ready" : "not ready";
-  $("ready").classList.toggle("bad", !ready.ok);
+  $("ready").className = ready.ok ? "badge" : "badge bad";
   $("updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
 
   samples.push({ t: now, values: m });
