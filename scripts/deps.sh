@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs tallyd's build and test dependencies from Debian 12's packages.
+# Installs tallyd's build and test dependencies from Debian 12's packages, and the browser
+# test's driver from npm (tests/browser/package-lock.json).
 # Idempotent: it asks dpkg first and runs apt-get (update included) only when
 # something is missing, so on a prepared machine it costs well under a second.
 set -euo pipefail
@@ -21,6 +22,8 @@ packages=(
   prometheus   # promtool (check rules, test rules); its own service starts only where
                # systemd runs: `systemctl disable --now prometheus` there if unwanted
   python3-yaml # monitoring/check_metric_names.py reads the rules
+  # The status page's browser test (tests/browser/): the browser and the driver's runtime.
+  chromium nodejs
 )
 
 missing=()
@@ -30,15 +33,31 @@ for p in "${packages[@]}"; do
   fi
 done
 
-if ((${#missing[@]} == 0)); then
-  exit 0
+# npm: Debian's package, unless the installed nodejs already brings its own npm (NodeSource's
+# does, and conflicts with Debian's npm).
+if ! command -v npm >/dev/null 2>&1 &&
+  ! dpkg-query -W -f='${Status}' npm 2>/dev/null | grep -q "install ok installed"; then
+  missing+=(npm)
 fi
 
-echo "deps: installing ${missing[*]}" >&2
-sudo_cmd=()
-if [[ $(id -u) -ne 0 ]]; then
-  sudo_cmd=(sudo)
+if ((${#missing[@]} > 0)); then
+  echo "deps: installing ${missing[*]}" >&2
+  sudo_cmd=()
+  if [[ $(id -u) -ne 0 ]]; then
+    sudo_cmd=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+
+# The browser test's driver, puppeteer-core, from npm into tests/browser/node_modules as
+# package-lock.json pins it; never a browser download (the test uses Debian's chromium).
+# Skipped while node_modules was installed from this very lock (a copy of it is kept there).
+browser_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/browser"
+stamp="$browser_dir/node_modules/.installed-from-package-lock.json"
+if ! cmp -s "$browser_dir/package-lock.json" "$stamp" 2>/dev/null; then
+  echo "deps: installing tests/browser's npm packages (npm ci)" >&2
+  (cd "$browser_dir" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >&2)
+  cp "$browser_dir/package-lock.json" "$stamp"
+fi

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "daemon/api/query.h"
+#include "daemon/web/ui.h"
 
 namespace tally::daemon {
 namespace urls = boost::urls;
@@ -23,6 +24,12 @@ struct Route {
 };
 
 namespace {
+
+// A file of the status page (daemon/web/ui.h): public, no auth.
+Route UiFile(std::string_view path, std::string_view name) {
+  return {path, http::verb::get, Auth::kNone,
+          [name](Api&, Call c) { c.done(UiFileResponse(c.req, name)); }};
+}
 
 // Every endpoint. Paths are matched segment by segment; the first route whose path matches
 // and whose method is the request's wins.
@@ -77,6 +84,18 @@ const std::vector<Route>& Routes() {
        [](Api& api, Call c) { api.records().PutKey(std::move(c)); }},
       {"/admin/api-keys/{id}", http::verb::delete_, Auth::kAdmin,
        [](Api& api, Call c) { api.records().DeleteKey(std::move(c)); }},
+      // The status page, no auth (its data comes from the admin API). "" is the path "/".
+      {"", http::verb::get, Auth::kNone, [](Api&, Call c) { c.done(UiRedirectResponse()); }},
+      UiFile("/ui", "index.html"),
+      UiFile("/ui/app.css", "app.css"),
+      UiFile("/ui/icon.svg", "icon.svg"),
+      UiFile("/ui/app.js", "app.js"),
+      UiFile("/ui/format.js", "format.js"),
+      UiFile("/ui/api.js", "api.js"),
+      UiFile("/ui/chart.js", "chart.js"),
+      UiFile("/ui/panels.js", "panels.js"),
+      UiFile("/ui/bans.js", "bans.js"),
+      UiFile("/ui/key_view.js", "key_view.js"),
   };
   return routes;
 }

@@ -6,6 +6,7 @@
 //   windows_api.h   counts over time windows: the summary with since, series, top
 //   ops/endpoints.h /healthz, /readyz, /metrics, POST /admin/checkpoint (the ops room owns
 //                   them; the router only routes to them)
+//   web/ui.h        GET /, /ui and /ui/<file>: the status page (the web room owns them)
 //
 // Threads: Handle() runs on the I/O thread that read the request. Nothing that can block
 // runs there: store calls run on the Workers (call.h), and wait=flush requests answer from

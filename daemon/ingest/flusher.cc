@@ -176,6 +176,9 @@ bool Flusher::FlushOnce() {
   {
     std::lock_guard lock(mu_);
     RecordAttempt(ok ? nullptr : &error, applied, seconds, drain, &ready);
+    if (ok) {
+      stats_.epoch = outcome.epoch;
+    }
     snapshot = stats_;
   }
   for (Waiter& w : ready) {

@@ -33,6 +33,7 @@ struct FlushStats {
   uint64_t error_streak = 0;    // consecutive failed attempts; 0 after a success
   uint64_t overruns = 0;        // flushes that took longer than the interval
   int64_t last_ok_unix_ns = 0;  // 0: none yet
+  uint64_t epoch = 0;           // the store's epoch after the last success; 0: none yet
   size_t pending_keys = 0;      // deltas waiting after the last attempt
   bool failing = false;         // the last attempt failed
   double last_duration_s = 0;

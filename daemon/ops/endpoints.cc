@@ -274,6 +274,10 @@ void RenderFlushMetrics(PromText& p, const OpsContext& ctx) {
   p.Single("tallyd_last_flush_timestamp_seconds", "gauge",
            "When the last successful flush committed, Unix seconds; 0 before the first.",
            static_cast<double>(stats.last_ok_unix_ns) / 1e9);
+  p.Single("tallyd_flush_epoch", "gauge",
+           "The store's epoch after the last successful flush (0 before the first): grows by one "
+           "with each flush that wrote something.",
+           stats.epoch);
   p.Single("tallyd_flush_pending_keys", "gauge",
            "Keys whose deltas wait for the next flush after the last attempt (non-zero while "
            "flushes fail).",

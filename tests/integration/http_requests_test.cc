@@ -181,7 +181,7 @@ TEST(HttpRequests, AbsoluteFormTargetsAndOptionsAsterisk) {
              "Authorization: Bearer adm-token\r\n\r\n"));
   EXPECT_EQ(w.Read().status, 200);
   ASSERT_TRUE(w.Send("GET http://x?a=1 HTTP/1.1\r\nHost: x\r\n\r\n"));
-  EXPECT_EQ(w.Read().status, 404);  // "/?a=1": served as a path, which tallyd does not have
+  EXPECT_EQ(w.Read().status, 302);  // "/?a=1": served as the path "/", the status page's redirect
   ASSERT_TRUE(w.Send("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"));
   HttpResult options = w.ReadHeader();
   EXPECT_EQ(options.status, 204);

@@ -117,6 +117,7 @@ TEST(OpsMetrics, ScrapeAfterKnownTraffic) {
       {"tallyd_flush_duration_seconds", "histogram"},
       {"tallyd_last_flush_timestamp_seconds", "gauge"},
       {"tallyd_flush_pending_keys", "gauge"},
+      {"tallyd_flush_epoch", "gauge"},
       {"tallyd_db_size_bytes", "gauge"},
   };
   for (const auto& [family, type] : expected_types) {
@@ -149,6 +150,7 @@ TEST(OpsMetrics, ScrapeAfterKnownTraffic) {
   EXPECT_GE(ok, 2);
   EXPECT_EQ(v("tallyd_flush_interval_seconds"), 0.1);
   EXPECT_GT(v("tallyd_db_size_bytes"), 0);
+  EXPECT_GE(v("tallyd_flush_epoch"), 1);  // the traffic above was written
   double started = v("tallyd_start_time_seconds");
   double last_flush = v("tallyd_last_flush_timestamp_seconds");
   EXPECT_GT(started, 1.7e9);
