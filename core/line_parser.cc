@@ -135,6 +135,35 @@ Outcome ParseOutcome(std::string_view s) {
   return Outcome::kInvalid;
 }
 
+// A failure's HTTP status: exactly three digits, 100..599.
+bool ParseCode(std::string_view s, uint16_t* code) {
+  if (s.size() != 3 || s[0] < '1' || s[0] > '5' || !IsDigit(s[1]) || !IsDigit(s[2])) {
+    return false;
+  }
+  *code = static_cast<uint16_t>((s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0'));
+  return true;
+}
+
+// Reads `code:<status>` out of a DogStatsD tag list (at most once, 100..599); 0 when absent.
+bool ParseCodeTag(std::string_view tags, uint16_t* code) {
+  *code = 0;
+  bool have_code = false;
+  while (true) {
+    size_t comma = tags.find(',');
+    std::string_view tag = tags.substr(0, comma);
+    if (tag.starts_with("code:")) {
+      if (have_code || !ParseCode(tag.substr(5), code)) {
+        return false;
+      }
+      have_code = true;
+    }
+    if (comma == std::string_view::npos) {
+      return true;
+    }
+    tags.remove_prefix(comma + 1);
+  }
+}
+
 // Reads `key:<id>` and `outcome:<...>` out of a DogStatsD tag list; other tags are skipped.
 // Each of the two must appear exactly once.
 bool ParseTags(std::string_view tags, uint64_t* key, Outcome* outcome) {
@@ -259,18 +288,41 @@ bool SumValues(std::string_view values, uint64_t* sum) {
   }
 }
 
-// The key and outcome: from the tags for "requests", else from "<id>.<outcome>".
+// The key and outcome: from the tags for "requests", else from "<id>.<outcome>" or
+// "<id>.failure.<code>". *code: the name's code, else the tags' `code:`, else 0; a name and a
+// tag naming different codes are malformed. Kept only for failures (a gateway may tag every
+// line with its status; a success's is not a failure code).
 bool ParseKeyAndOutcome(std::string_view metric, const Fields& fields, uint64_t* key,
-                        Outcome* outcome) {
-  if (metric == "requests") {
-    return fields.have_tags && ParseTags(fields.tags, key, outcome);
-  }
-  size_t dot = metric.find('.');
-  if (dot == std::string_view::npos || !ParseDecimal(metric.substr(0, dot), kMaxId, key)) {
+                        Outcome* outcome, uint16_t* code) {
+  uint16_t tag_code = 0;
+  if (fields.have_tags && !ParseCodeTag(fields.tags, &tag_code)) {
     return false;
   }
-  *outcome = ParseOutcome(metric.substr(dot + 1));
-  return *outcome != Outcome::kInvalid;
+  *code = 0;
+  if (metric == "requests") {
+    if (!fields.have_tags || !ParseTags(fields.tags, key, outcome)) {
+      return false;
+    }
+  } else {
+    size_t dot = metric.find('.');
+    if (dot == std::string_view::npos || !ParseDecimal(metric.substr(0, dot), kMaxId, key)) {
+      return false;
+    }
+    std::string_view rest = metric.substr(dot + 1);
+    if (rest.size() > 8 && rest.starts_with("failure.")) {
+      if (!ParseCode(rest.substr(8), code) || (tag_code != 0 && tag_code != *code)) {
+        return false;
+      }
+      *outcome = Outcome::kFailure;
+      return true;
+    }
+    *outcome = ParseOutcome(rest);
+    if (*outcome == Outcome::kInvalid) {
+      return false;
+    }
+  }
+  *code = *outcome == Outcome::kFailure ? tag_code : 0;
+  return true;
 }
 
 }  // namespace
@@ -327,7 +379,8 @@ LineResult ParseLine(std::string_view line, std::string_view prefix, Increment* 
   uint64_t sum = 0;
   uint64_t key = 0;
   Outcome outcome = Outcome::kInvalid;
-  if (!SumValues(values, &sum) || !ParseKeyAndOutcome(metric, parsed, &key, &outcome)) {
+  uint16_t code = 0;
+  if (!SumValues(values, &sum) || !ParseKeyAndOutcome(metric, parsed, &key, &outcome, &code)) {
     return LineResult::kMalformed;
   }
   if (parsed.below_one) {
@@ -336,6 +389,7 @@ LineResult ParseLine(std::string_view line, std::string_view prefix, Increment* 
   out->key = key;
   out->successes = outcome == Outcome::kSuccess ? sum : 0;
   out->failures = outcome == Outcome::kFailure ? sum : 0;
+  out->code = code;
   return LineResult::kAccepted;
 }
 
