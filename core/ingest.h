@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "core/counter_table.h"
+#include "core/failure_codes.h"
 #include "core/line_parser.h"
 
 namespace tally::core {
@@ -17,12 +18,18 @@ namespace tally::core {
 // (docs/architecture.md, "The counter table").
 inline constexpr size_t kIngestBatch = 64;
 
+//
+// `codes`, when given, receives the failures whose code it wants (core/failure_codes.h),
+// before they are added to the table; lines without a code pay one compare.
 inline LineCounts IngestBuffer(std::string_view buffer, std::string_view prefix,
-                               CounterTable& table) {
+                               CounterTable& table, FailureCodes* codes = nullptr) {
   Increment batch[kIngestBatch];
   size_t pending = 0;
   uint64_t refused = 0;
   LineCounts counts = ParseBuffer(buffer, prefix, [&](const Increment& inc) {
+    if (inc.code != 0 && codes != nullptr && codes->Wants(inc.code)) {
+      codes->Add(inc.key, inc.code, inc.failures);
+    }
     batch[pending++] = inc;
     if (pending == kIngestBatch) {
       refused += table.AddBatch(batch, pending);

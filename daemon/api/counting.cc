@@ -114,7 +114,8 @@ void CountingEndpoints::Ingest(Call call) {
   if (wait && *wait != "flush") {
     return call.done(JsonError(http::status::bad_request, "wait must be 'flush'"));
   }
-  core::LineCounts counts = core::IngestBuffer(call.req.body(), ctx_.metric_prefix, ctx_.table);
+  core::LineCounts counts =
+      core::IngestBuffer(call.req.body(), ctx_.metric_prefix, ctx_.table, ctx_.failure_codes);
   ThisThreadCounters().CountLines(Transport::kHttp, counts);
   if (!wait) {
     return call.done(Counts(http::status::accepted, counts));

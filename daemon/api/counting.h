@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/counter_table.h"
+#include "core/failure_codes.h"
 #include "daemon/api/call.h"
 #include "daemon/ingest/flusher.h"
 #include "daemon/metrics.h"
@@ -27,7 +28,8 @@ struct CountingContext {
   core::CounterTable& table;
   Flusher& flusher;
   persistence::Store& store;
-  ProcessMetrics& process;  // internal_flush_dropped_deleted
+  ProcessMetrics& process;                      // internal_flush_dropped_deleted
+  core::FailureCodes* failure_codes = nullptr;  // the ban rule's codes (core/failure_codes.h)
 };
 
 class CountingEndpoints {

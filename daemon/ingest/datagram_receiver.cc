@@ -289,7 +289,7 @@ DatagramReceiver::ReadResult DatagramReceiver::Read(size_t max_batches) {
       }
       counts += core::IngestBuffer(
           std::string_view(static_cast<const char*>(iovs_[i].iov_base), msgs_[i].msg_len), prefix_,
-          table_);
+          table_, codes_);
     }
     counters_.datagrams[static_cast<size_t>(transport_)].Add(static_cast<uint64_t>(n));
     counters_.CountLines(transport_, counts);

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "core/counter_table.h"
+#include "core/failure_codes.h"
 #include "core/status.h"
 #include "daemon/endpoint.h"
 #include "daemon/log.h"
@@ -72,6 +73,9 @@ class DatagramReceiver {
   // stop then drains it without the fence below, so the kernel keeps queueing datagrams for
   // the next instance instead of refusing them. Call before Start.
   void SetInherited() { inherited_ = true; }
+  // Failures naming a code the ban rule wants go there too (core/failure_codes.h). Not
+  // owned; call before Start.
+  void SetFailureCodes(core::FailureCodes* codes) { codes_ = codes; }
   // The orderly stop: fences the socket so no new datagram is queued to it (UDP: connect to
   // itself; Unix: shutdown(SHUT_RD), so senders get EPIPE), reads whatever it still holds,
   // and closes it ~20 ms later (a timer on the receiver's io_context keeps the thread running
@@ -116,6 +120,7 @@ class DatagramReceiver {
   bool inherited_ = false;
   Transport transport_;
   core::CounterTable& table_;
+  core::FailureCodes* codes_ = nullptr;
   std::string prefix_;
   ThreadCounters& counters_;
   size_t max_datagram_;

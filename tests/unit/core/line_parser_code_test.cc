@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/ingest.h"
 #include "core/line_parser.h"
 
 namespace tally::core {
@@ -88,6 +89,46 @@ TEST(LineParserCodes, BufferKeepsCodesAndCountsEveryLine) {
   EXPECT_EQ(got[2].code, 0);
   EXPECT_EQ(got[3].code, 429);
   EXPECT_EQ(got[3].key, 2u);
+}
+
+// Only failures whose code the channel wants reach it; every line still reaches the table.
+TEST(FailureCodes, IngestBufferCarriesOnlyWantedCodes) {
+  CounterTable table(16);
+  FailureCodes codes;
+  const int wanted[] = {401, 429};
+  codes.SetCodes(wanted);
+  LineCounts c = IngestBuffer(
+      "apikey.1.failure.401:2|c\napikey.1.failure.401:1|c\napikey.1.failure.500:1|c\n"
+      "apikey.2.failure:1|c|#code:429\napikey.3.success:1|c|#code:401\n",
+      "apikey", table, &codes);
+  EXPECT_EQ(c.accepted, 5u);
+  std::vector<FailureCodes::Entry> got = codes.Drain();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].key, 1u);
+  EXPECT_EQ(got[0].code, 401);
+  EXPECT_EQ(got[0].count, 3u);
+  EXPECT_EQ(got[1].key, 2u);
+  EXPECT_EQ(got[1].code, 429);
+  EXPECT_TRUE(codes.Drain().empty());
+  uint64_t failures = 0;
+  std::vector<KeyDelta> deltas;
+  table.Drain(&deltas);
+  for (const KeyDelta& d : deltas) {
+    failures += d.failures;
+  }
+  EXPECT_EQ(failures, 5u);  // 401, 500 and 429 failures all count
+}
+
+TEST(FailureCodes, BoundedAndCountsWhatItDrops) {
+  FailureCodes codes;
+  for (uint64_t k = 1; k <= FailureCodes::kMaxEntries + 3; ++k) {
+    codes.Add(k, 401, 1);
+  }
+  codes.Add(1, 401, 1);  // an entry held is still summed
+  EXPECT_EQ(codes.dropped(), 3u);
+  std::vector<FailureCodes::Entry> got = codes.Drain();
+  EXPECT_EQ(got.size(), FailureCodes::kMaxEntries);
+  EXPECT_EQ(got[0].count, 2u);
 }
 
 }  // namespace
