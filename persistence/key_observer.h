@@ -5,7 +5,8 @@
 //
 // The protocol, all under the store's write lock:
 //   Load(db)                       once, at Store::AddKeyObserver: read what it keeps.
-//   StageKeyWrite(old, next, ...)  the write is built: add this part's writes to `batch`.
+//   StageKeyWrite(old, next, ...)  the write is built: add this part's writes to `batch`
+//                                  (`db` for the column family handles).
 //                                  `old` is null for a create; a delete's `next` has
 //                                  deleted_at set.
 //   CommitKeyWrite()               the batch is durable: make memory match it.
@@ -27,7 +28,7 @@ class KeyObserver {
  public:
   virtual ~KeyObserver() = default;
   virtual core::Status Load(const Db& db) = 0;
-  virtual void StageKeyWrite(const ApiKey* old, const ApiKey& next, TimeNs now,
+  virtual void StageKeyWrite(const ApiKey* old, const ApiKey& next, TimeNs now, const Db& db,
                              rocksdb::WriteBatch* batch) = 0;
   virtual void CommitKeyWrite() = 0;
   virtual void AbortKeyWrite() = 0;

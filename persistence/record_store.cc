@@ -324,7 +324,7 @@ StatusOr<ApiKey> Store::WriteKeyLocked(ApiKey k, bool create) {
 Status Store::WriteKeyBatchLocked(const ApiKey* old, const ApiKey& next, TimeNs now,
                                   rocksdb::WriteBatch* batch) {
   for (KeyObserver* o : key_observers_) {
-    o->StageKeyWrite(old, next, now, batch);
+    o->StageKeyWrite(old, next, now, *db_, batch);
   }
   if (Status s = db_->Write(batch); !s.ok()) {
     for (KeyObserver* o : key_observers_) {

@@ -41,13 +41,6 @@
 namespace tally::persistence {
 
 class Db;
-}  // namespace tally::persistence
-
-namespace rocksdb {
-class WriteBatch;
-}  // namespace rocksdb
-
-namespace tally::persistence {
 
 // How a flush treats deltas it cannot apply (the overflow rule, README "Exactness").
 //

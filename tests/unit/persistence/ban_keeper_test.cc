@@ -1,0 +1,177 @@
+// BanKeeper: the ban rule at the flush, written into the flush's batch, kept across a reopen,
+// and followed by admin writes (persistence/ban_keeper.h).
+#include "persistence/ban_keeper.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/unit/persistence/store_fixture.h"
+
+namespace tally::persistence {
+namespace {
+
+constexpr int64_t kSecond = 1'000'000'000;
+constexpr int64_t kT0 = 1'800'000'000 * kSecond;
+
+class BanKeeperTest : public StoreFixture<> {
+ protected:
+  void SetUp() override {
+    clock_.Set(kT0);
+    opts_.clock = &clock_;
+    Open();
+  }
+  void TearDown() override {
+    store_.reset();
+    keeper_.reset();
+  }
+  void Open() {
+    store_.reset();
+    keeper_ = std::make_unique<BanKeeper>(core::BanPolicy{}, &codes_);
+    Reopen();
+    ASSERT_TRUE(store_->AddKeyObserver(keeper_.get()).ok());
+    store_->AddParticipant(keeper_.get());
+  }
+  void Flush(std::vector<core::KeyDelta> deltas) {
+    auto r = store_->ApplyFlush(&deltas);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+  }
+  ApiKey Key(uint64_t id) {
+    auto k = store_->GetKey(id);
+    EXPECT_TRUE(k.ok());
+    return k.ok() ? *k : ApiKey{};
+  }
+
+  core::FailureCodes codes_;
+  std::unique_ptr<BanKeeper> keeper_;
+};
+
+TEST_F(BanKeeperTest, RateBanIsWrittenIntoTheRecordWithItsReasonAndDeadline) {
+  ASSERT_TRUE(store_->CreateGroup(TestGroup(1)).ok());
+  ASSERT_TRUE(store_->CreateKey(TestKey(1, 1)).ok());
+  ASSERT_TRUE(store_->CreateKey(TestKey(2, 1)).ok());
+  Flush({{1, 10, 9}});  // 19 requests: below min_requests, run broken by successes
+  EXPECT_EQ(Key(1).status, "active");
+  clock_.Advance(kSecond);
+  Flush({{1, 0, 1}});  // 20 requests, 10 failures: rate 0.5
+  ApiKey k = Key(1);
+  EXPECT_EQ(k.status, "auto_disabled");
+  EXPECT_EQ(k.ban_reason, "failure_rate 0.50 (10/20) over 60s");
+  ASSERT_TRUE(k.ban_until.has_value());
+  EXPECT_EQ(k.ban_until->unix_seconds, kT0 / kSecond + 1 + 60);
+  EXPECT_EQ(k.totals.failure, 10);  // the counts were applied too
+  EXPECT_EQ(keeper_->stats().banned_now, 1u);
+  EXPECT_EQ(keeper_->stats().bans[static_cast<size_t>(core::BanRule::kFailureRate)], 1u);
+  std::vector<BanEvent> events = keeper_->EventsAfter(0, 10);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, BanEvent::Type::kBan);
+  EXPECT_EQ(events[0].key, 1u);
+  EXPECT_EQ(events[0].reason, k.ban_reason);
+}
+
+TEST_F(BanKeeperTest, ImmediateCodeFromTheChannelBansAtOnce) {
+  ASSERT_TRUE(store_->CreateGroup(TestGroup(1)).ok());
+  ASSERT_TRUE(store_->CreateKey(TestKey(1, 1)).ok());
+  ASSERT_TRUE(store_->CreateKey(TestKey(2, 1)).ok());
+  const int wanted[] = {401};
+  codes_.SetCodes(wanted);
+  codes_.Add(1, 401, 1);
+  Flush({{1, 0, 1}});
+  EXPECT_EQ(Key(1).status, "auto_disabled");
+  EXPECT_EQ(Key(1).ban_reason, "code 401");
+}
+
+TEST_F(BanKeeperTest, KeepOneWithholdsTheLastActiveKeyOfAGroup) {
+  ASSERT_TRUE(store_->CreateGroup(TestGroup(1)).ok());
+  ASSERT_TRUE(store_->CreateKey(TestKey(1, 1)).ok());
+  ASSERT_TRUE(store_->CreateKey(TestKey(2, 1)).ok());
+  Flush({{1, 0, 10}, {2, 0, 10}});  // both runs reach 10 in the same flush
+  EXPECT_EQ(Key(1).status, "auto_disabled");
+  EXPECT_EQ(Key(2).status, "active");
+  EXPECT_EQ(keeper_->stats().withheld, 1u);
+}
+
+TEST_F(BanKeeperTest, ReleasedAtTheDeadlineAndBackoffDoublesAfterAHalfOpenFailure) {
+  ASSERT_TRUE(store_->CreateKey(TestKey(1, 0)).ok());  // unassigned: no keep-one
+  Flush({{1, 0, 10}});
+  ASSERT_EQ(Key(1).status, "auto_disabled");
+  clock_.Advance(60 * kSecond);
+  Flush({});
+  EXPECT_EQ(Key(1).status, "active");
+  EXPECT_FALSE(Key(1).ban_until.has_value());
+  EXPECT_EQ(Key(1).ban_reason, "");
+  clock_.Advance(kSecond);
+  Flush({{1, 0, 10}});
+  ApiKey k = Key(1);
+  EXPECT_EQ(k.status, "auto_disabled");
+  EXPECT_EQ(k.ban_until->unix_seconds, (kT0 + 61 * kSecond) / kSecond + 120);  // doubled
+  std::vector<BanEvent> events = keeper_->EventsAfter(0, 10);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[1].type, BanEvent::Type::kUnban);
+  EXPECT_EQ(events[1].rule, "expired");
+  EXPECT_EQ(events[2].backoff_level, 1);
+}
+
+TEST_F(BanKeeperTest, ReopenKeepsBansDeadlinesBackoffPolicyAndEvents) {
+  ASSERT_TRUE(store_->CreateKey(TestKey(1, 0)).ok());
+  core::BanPolicy p;
+  p.consecutive_failures = 5;
+  ASSERT_TRUE(keeper_->SetPolicy(*store_, p, "{}").ok());
+  Flush({{1, 0, 5}});
+  clock_.Advance(60 * kSecond);
+  Flush({});  // released, half-open
+  ASSERT_EQ(Key(1).status, "active");
+  Open();
+  EXPECT_EQ(keeper_->policy().consecutive_failures, 5);
+  EXPECT_EQ(keeper_->last_event_id(), 3u);  // policy, ban, unban
+  clock_.Advance(kSecond);
+  Flush({{1, 0, 5}});  // half-open survived the reopen: the next ban doubles
+  ApiKey k = Key(1);
+  EXPECT_EQ(k.status, "auto_disabled");
+  EXPECT_EQ(k.ban_until->unix_seconds, (kT0 + 61 * kSecond) / kSecond + 120);
+  Open();
+  EXPECT_EQ(keeper_->stats().banned_now, 1u);
+  clock_.Advance(120 * kSecond);
+  Flush({});  // the deadline was reloaded into the index
+  EXPECT_EQ(Key(1).status, "active");
+}
+
+TEST_F(BanKeeperTest, OperatorStatusWinsAndUnbanResetsTheBackoff) {
+  ASSERT_TRUE(store_->CreateKey(TestKey(1, 0)).ok());
+  Flush({{1, 0, 10}});
+  ApiKey k = Key(1);
+  ASSERT_EQ(k.status, "auto_disabled");
+  k.status = "active";  // what POST .../unban writes
+  k.ban_reason.clear();
+  k.ban_until.reset();
+  ASSERT_TRUE(store_->PutKey(k).ok());
+  EXPECT_EQ(keeper_->stats().banned_now, 0u);
+  std::vector<BanEvent> events = keeper_->EventsAfter(1, 10);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, BanEvent::Type::kUnban);
+  EXPECT_EQ(events[0].rule, "operator");
+  // A manual_disabled key is never judged.
+  k.status = "manual_disabled";
+  ASSERT_TRUE(store_->PutKey(k).ok());
+  Flush({{1, 0, 50}});
+  EXPECT_EQ(Key(1).status, "manual_disabled");
+}
+
+TEST_F(BanKeeperTest, EventsResumeAfterAnIdAndABadPolicyWritesNothing) {
+  ASSERT_TRUE(store_->CreateKey(TestKey(1, 0)).ok());
+  core::BanPolicy p;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(keeper_->SetPolicy(*store_, p, std::to_string(i)).ok());
+  }
+  EXPECT_EQ(keeper_->EventsAfter(0, 100).size(), 3u);
+  EXPECT_EQ(keeper_->EventsAfter(2, 100).size(), 1u);
+  EXPECT_EQ(keeper_->EventsAfter(2, 100)[0].reason, "2");
+  core::BanPolicy bad;
+  bad.window_seconds = 0;
+  EXPECT_EQ(keeper_->SetPolicy(*store_, bad, "{}").code(), core::Status::Code::kInvalidArgument);
+  EXPECT_EQ(keeper_->last_event_id(), 3u);
+}
+
+}  // namespace
+}  // namespace tally::persistence
