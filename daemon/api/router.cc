@@ -69,6 +69,15 @@ const std::vector<Route>& Routes() {
        [](Api& api, Call c) { api.records().PutKey(std::move(c)); }},
       {"/admin/api-keys/{id}", http::verb::delete_, Auth::kAdmin,
        [](Api& api, Call c) { api.records().DeleteKey(std::move(c)); }},
+      // Bans (api/bans.h).
+      {"/admin/api-keys/{id}/unban", http::verb::post, Auth::kAdmin,
+       [](Api& api, Call c) { api.bans().Unban(std::move(c)); }},
+      {"/admin/ban-policy", http::verb::get, Auth::kAdmin,
+       [](Api& api, Call c) { api.bans().GetPolicy(std::move(c)); }},
+      {"/admin/ban-policy", http::verb::put, Auth::kAdmin,
+       [](Api& api, Call c) { api.bans().PutPolicy(std::move(c)); }},
+      {"/admin/events", http::verb::get, Auth::kAdmin,
+       [](Api& api, Call c) { api.bans().Events(std::move(c)); }},
   };
   return routes;
 }
@@ -116,6 +125,7 @@ Api::Api(ApiContext ctx)
       stopping_(ctx.stopping),
       counting_(std::move(ctx.counting), workers_),
       records_(ctx.records, workers_),
+      bans_(std::move(ctx.bans), workers_),
       ops_(std::move(ctx.ops)) {}
 
 // The queued store work uses the endpoint groups: it finishes before they go.

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "daemon/api/bans.h"
 #include "daemon/api/call.h"
 #include "daemon/api/counting.h"
 #include "daemon/api/records.h"
@@ -43,6 +44,7 @@ struct ApiContext {
   CountingContext counting;
   RecordsContext records;
   OpsContext ops;
+  BansContext bans;
 };
 
 // Compares in time independent of where the strings differ.
@@ -71,6 +73,7 @@ class Api : public Handler {
   // The endpoint groups, for the route table.
   CountingEndpoints& counting() { return counting_; }
   RecordEndpoints& records() { return records_; }
+  BanEndpoints& bans() { return bans_; }
   const OpsContext& ops() const { return ops_; }
   Workers& workers() { return workers_; }
 
@@ -86,6 +89,7 @@ class Api : public Handler {
   Workers workers_;
   CountingEndpoints counting_;
   RecordEndpoints records_;
+  BanEndpoints bans_;
   OpsContext ops_;
 };
 

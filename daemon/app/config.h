@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "daemon/app/config_bans.h"
 #include "daemon/endpoint.h"
 
 namespace tally::daemon {
@@ -46,6 +47,7 @@ struct Config {
   // Empty: anywhere outside the data dir. Under systemd: the tallyd-checkpoints entry of
   // $STATE_DIRECTORY unless given.
   std::string checkpoint_root;
+  BanConfig bans;  // --ban-* (config_bans.h)
 
   // One line per option, tokens shown as "(set)" or "(unset)".
   std::string Redacted() const;

@@ -18,6 +18,7 @@
 #include "daemon/http/server.h"
 #include "daemon/ingest/flusher.h"
 #include "daemon/metrics.h"
+#include "persistence/ban_keeper.h"
 #include "persistence/store.h"
 
 namespace tally::daemon {
@@ -35,6 +36,8 @@ struct OpsContext {
   std::function<uint64_t()> kernel_drops;
   const std::atomic<bool>& listening;  // every listener is bound
   const std::atomic<bool>& stopping;
+  const persistence::BanKeeper* bans = nullptr;  // the ban rule's counts; null: none
+  std::function<size_t()> event_streams;         // open GET /admin/events streams waiting
 };
 
 // An event loop that has not stamped its heartbeat for this long fails /healthz.
