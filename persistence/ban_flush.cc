@@ -252,6 +252,7 @@ void BanKeeper::Commit(const FlushView& flush) {
   popped_.clear();
   carried_.clear();
   withheld_.clear();
+  PublishDeadline();
   CommitEvents();
 }
 
@@ -263,6 +264,7 @@ void BanKeeper::Abort() {
   for (const Deadline& d : popped_) {
     deadlines_.push(d);
   }
+  PublishDeadline();
   changes_.clear();
   popped_.clear();
   withheld_.clear();

@@ -87,6 +87,13 @@ void BanKeeper::CountActive(const Entry& e, int delta) {
   n = delta > 0 ? n + 1 : (n > 0 ? n - 1 : 0);
 }
 
+void BanKeeper::PublishDeadline() {
+  // Relaxed: read as a hint by ReleaseDue.
+  next_deadline_ns_.store(
+      deadlines_.empty() ? std::numeric_limits<int64_t>::max() : deadlines_.top().first,
+      std::memory_order_relaxed);
+}
+
 Status BanKeeper::Load(const Db& db) {
   rocksdb::ReadOptions scan;
   scan.fill_cache = false;
@@ -141,6 +148,7 @@ Status BanKeeper::Load(const Db& db) {
   }
   TALLY_RETURN_IF_ERROR(FromRocks(it->status(), "reading the ban state"));
   next_event_id_ = events.empty() ? 1 : events.back().id + 1;
+  PublishDeadline();
   std::lock_guard lock(mu_);
   if (stored) {
     policy_ = std::move(*stored);
@@ -234,6 +242,7 @@ void BanKeeper::CommitKeyWrite() {
   const bool banned = e.live && e.status == core::KeyStatus::kAutoDisabled;
   if (banned && e.ban_until_ns) {
     deadlines_.push({*e.ban_until_ns, w.key});
+    PublishDeadline();
   }
   {
     std::lock_guard lock(mu_);

@@ -31,9 +31,11 @@
 // may be called from any thread. SetPolicy takes the store's write lock itself.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <queue>
@@ -99,6 +101,12 @@ class BanKeeper final : public FlushParticipant, public KeyObserver {
     on_withheld_ = std::move(fn);
   }
   Stats stats() const;
+  // Whether a ban deadline has passed at `now_ns` (a flush is due to release it, even with
+  // no delta). Any thread; cheap (one atomic load).
+  bool ReleaseDue(int64_t now_ns) const {
+    // Relaxed: a hint; the flush itself reads the deadlines under the store's lock.
+    return now_ns >= next_deadline_ns_.load(std::memory_order_relaxed);
+  }
 
  private:
   struct Entry {
@@ -133,6 +141,7 @@ class BanKeeper final : public FlushParticipant, public KeyObserver {
   core::Status StageRecord(const FlushView& flush, uint64_t key, bool created,
                            const core::Decision& d, rocksdb::WriteBatch* batch);
   void CountActive(const Entry& e, int delta);
+  void PublishDeadline();
 
   core::FailureCodes* const codes_;
 
@@ -147,6 +156,8 @@ class BanKeeper final : public FlushParticipant, public KeyObserver {
   std::vector<BanEvent> pending_events_;                    // staged, flush or key write
   std::vector<std::pair<uint64_t, std::string>> withheld_;  // staged
   std::optional<KeyWrite> key_write_;                       // staged
+  // deadlines_.top() (INT64_MAX when empty), for ReleaseDue; written under the store's lock.
+  std::atomic<int64_t> next_deadline_ns_{std::numeric_limits<int64_t>::max()};
   std::function<void()> on_events_;
   std::function<void(uint64_t, const std::string&)> on_withheld_;
 

@@ -99,6 +99,7 @@ Status Daemon::Start() {
   monitor_ = std::make_unique<ServiceMonitor>(*table_, counters_, *flusher_,
                                               [this] { return KernelDrops(); });
   flusher_->SetOnAttempt([m = monitor_.get()](const FlushStats& s) { m->OnFlushAttempt(s); });
+  flusher_->SetFlushDue([b = bans_.get()] { return b->ReleaseDue(core::UnixNowNs()); });
   api_ = std::make_unique<Api>(ApiContextFor());
 
   TALLY_RETURN_IF_ERROR(OpenListeners(*inherited));
