@@ -173,5 +173,47 @@ TEST_F(BanKeeperTest, EventsResumeAfterAnIdAndABadPolicyWritesNothing) {
   EXPECT_EQ(keeper_->last_event_id(), 3u);
 }
 
+TEST(BanCodec, RoundTripsAndRefusesUnknownVersionsAndTruncation) {
+  uint8_t level = 0;
+  bool half_open = false;
+  bool cooling = false;
+  ASSERT_TRUE(DecodeBanState(EncodeBanState(5, true, false), &level, &half_open, &cooling).ok());
+  EXPECT_EQ(level, 5);
+  EXPECT_TRUE(half_open);
+  EXPECT_FALSE(cooling);
+  std::string state = EncodeBanState(1, false, true);
+  state[0] = 9;
+  EXPECT_FALSE(DecodeBanState(state, &level, &half_open, &cooling).ok());
+
+  BanEvent e;
+  e.id = 77;
+  e.type = BanEvent::Type::kBan;
+  e.at = kT0;
+  e.key = 42;
+  e.group_id = 3;
+  e.ban_until_ns = kT0 + 60 * kSecond;
+  e.backoff_level = 2;
+  e.rule = "failure_rate";
+  e.reason = "failure_rate 0.63 (38/60) over 60s";
+  BanEvent back;
+  ASSERT_TRUE(DecodeBanEvent(EncodeBanEvent(e), &back).ok());
+  EXPECT_EQ(back, e);
+  std::string cut = EncodeBanEvent(e);
+  cut.pop_back();
+  EXPECT_FALSE(DecodeBanEvent(cut, &back).ok());
+
+  core::BanPolicy p;
+  p.window_seconds = 120;
+  p.failure_rate = 0.25;
+  p.immediate_codes = {401};
+  p.cooldown_codes = {};
+  p.keep_one_active = false;
+  core::BanPolicy q;
+  ASSERT_TRUE(DecodeBanPolicy(EncodeBanPolicy(p), &q).ok());
+  EXPECT_EQ(q, p);
+  p.min_requests = 0;  // out of range: a stored policy is validated too
+  EXPECT_EQ(DecodeBanPolicy(EncodeBanPolicy(p), &q).code(), core::Status::Code::kCorruption);
+}
+
 }  // namespace
 }  // namespace tally::persistence
