@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <string>
 
 #include "tests/support/tallyd_process.h"
@@ -185,6 +186,18 @@ TEST(Bans, ExpiredBanIsReleasedWithoutTraffic) {
   json::object k = GetKey(port, 1);
   EXPECT_EQ(k.at("status").as_string(), "active");
   EXPECT_TRUE(k.at("ban_until").is_null());
+}
+
+// A stream ends (its last chunk) when tallyd stops, and holds no stop up.
+TEST(Bans, StreamEndsWhenTallydStops) {
+  TempDir dir;
+  TallydProcess tallyd(dir.Sub("db"), Tokens());
+  EventStream stream(tallyd.http_port());
+  ASSERT_TRUE(stream.WaitFor("retry:", 5000));
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(tallyd.Stop(), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  EXPECT_TRUE(stream.WaitFor("0\r\n\r\n", 2000)) << stream.got();
 }
 
 TEST(Bans, KillRightAfterABanNeverLeavesAKeyBannedWithoutReasonAndDeadline) {
