@@ -144,15 +144,36 @@ bool ParseCode(std::string_view s, uint16_t* code) {
   return true;
 }
 
-// Reads `code:<status>` out of a DogStatsD tag list (at most once, 100..599); 0 when absent.
-bool ParseCodeTag(std::string_view tags, uint16_t* code) {
-  *code = 0;
+// The tags ParseLine reads out of a DogStatsD tag list; other tags are skipped.
+struct Tags {
+  uint64_t key = 0;
+  Outcome outcome = Outcome::kInvalid;
+  uint16_t code = 0;  // 0: no code tag
+  bool have_key = false;
+  bool have_outcome = false;
+};
+
+// One pass over the tags: `code:<status>` (at most once, 100..599) always; `key:<id>` and
+// `outcome:<...>` (each at most once) only when `key_and_outcome` (the "requests" form; the
+// name form ignores them).
+bool ScanTags(std::string_view tags, bool key_and_outcome, Tags* out) {
   bool have_code = false;
   while (true) {
     size_t comma = tags.find(',');
     std::string_view tag = tags.substr(0, comma);
-    if (tag.starts_with("code:")) {
-      if (have_code || !ParseCode(tag.substr(5), code)) {
+    if (key_and_outcome && tag.starts_with("key:")) {
+      if (out->have_key || !ParseDecimal(tag.substr(4), kMaxId, &out->key)) {
+        return false;
+      }
+      out->have_key = true;
+    } else if (key_and_outcome && tag.starts_with("outcome:")) {
+      if (out->have_outcome) {
+        return false;
+      }
+      out->outcome = ParseOutcome(tag.substr(8));
+      out->have_outcome = true;
+    } else if (tag.starts_with("code:")) {
+      if (have_code || !ParseCode(tag.substr(5), &out->code)) {
         return false;
       }
       have_code = true;
@@ -162,34 +183,6 @@ bool ParseCodeTag(std::string_view tags, uint16_t* code) {
     }
     tags.remove_prefix(comma + 1);
   }
-}
-
-// Reads `key:<id>` and `outcome:<...>` out of a DogStatsD tag list; other tags are skipped.
-// Each of the two must appear exactly once.
-bool ParseTags(std::string_view tags, uint64_t* key, Outcome* outcome) {
-  bool have_key = false;
-  bool have_outcome = false;
-  while (true) {
-    size_t comma = tags.find(',');
-    std::string_view tag = tags.substr(0, comma);
-    if (tag.starts_with("key:")) {
-      if (have_key || !ParseDecimal(tag.substr(4), kMaxId, key)) {
-        return false;
-      }
-      have_key = true;
-    } else if (tag.starts_with("outcome:")) {
-      if (have_outcome) {
-        return false;
-      }
-      *outcome = ParseOutcome(tag.substr(8));
-      have_outcome = true;
-    }
-    if (comma == std::string_view::npos) {
-      break;
-    }
-    tags.remove_prefix(comma + 1);
-  }
-  return have_key && have_outcome && *outcome != Outcome::kInvalid;
 }
 
 // A statsd type: one or more ASCII letters.
@@ -294,15 +287,18 @@ bool SumValues(std::string_view values, uint64_t* sum) {
 // line with its status; a success's is not a failure code).
 bool ParseKeyAndOutcome(std::string_view metric, const Fields& fields, uint64_t* key,
                         Outcome* outcome, uint16_t* code) {
-  uint16_t tag_code = 0;
-  if (fields.have_tags && !ParseCodeTag(fields.tags, &tag_code)) {
+  const bool requests = metric == "requests";
+  Tags tags;
+  if (fields.have_tags && !ScanTags(fields.tags, requests, &tags)) {
     return false;
   }
   *code = 0;
-  if (metric == "requests") {
-    if (!fields.have_tags || !ParseTags(fields.tags, key, outcome)) {
+  if (requests) {
+    if (!tags.have_key || !tags.have_outcome || tags.outcome == Outcome::kInvalid) {
       return false;
     }
+    *key = tags.key;
+    *outcome = tags.outcome;
   } else {
     size_t dot = metric.find('.');
     if (dot == std::string_view::npos || !ParseDecimal(metric.substr(0, dot), kMaxId, key)) {
@@ -310,7 +306,7 @@ bool ParseKeyAndOutcome(std::string_view metric, const Fields& fields, uint64_t*
     }
     std::string_view rest = metric.substr(dot + 1);
     if (rest.size() > 8 && rest.starts_with("failure.")) {
-      if (!ParseCode(rest.substr(8), code) || (tag_code != 0 && tag_code != *code)) {
+      if (!ParseCode(rest.substr(8), code) || (tags.code != 0 && tags.code != *code)) {
         return false;
       }
       *outcome = Outcome::kFailure;
@@ -321,7 +317,7 @@ bool ParseKeyAndOutcome(std::string_view metric, const Fields& fields, uint64_t*
       return false;
     }
   }
-  *code = *outcome == Outcome::kFailure ? tag_code : 0;
+  *code = *outcome == Outcome::kFailure ? tags.code : 0;
   return true;
 }
 
