@@ -3,6 +3,7 @@
 #include "persistence/ban_keeper.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/env.h>
 
 #include <string>
 #include <vector>
@@ -43,6 +44,7 @@ class BanKeeperTest : public StoreFixture<> {
     return k.ok() ? *k : ApiKey{};
   }
 
+  std::unique_ptr<rocksdb::Env> mem_;  // set by a test; TearDown closes the store first
   core::FailureCodes codes_;
   std::unique_ptr<BanKeeper> keeper_;
 };
@@ -171,6 +173,33 @@ TEST_F(BanKeeperTest, EventsResumeAfterAnIdAndABadPolicyWritesNothing) {
   bad.window_seconds = 0;
   EXPECT_EQ(keeper_->SetPolicy(*store_, bad, "{}").code(), core::Status::Code::kInvalidArgument);
   EXPECT_EQ(keeper_->last_event_id(), 3u);
+}
+
+// The log keeps the last 10,000 events, in memory and on disk. An in-memory Env makes the
+// 10,005 synced writes quick.
+TEST_F(BanKeeperTest, EventLogKeepsTheLastTenThousandAcrossAReopen) {
+  store_.reset();
+  mem_.reset(rocksdb::NewMemEnv(rocksdb::Env::Default()));
+  opts_.env = mem_.get();
+  Open();
+  core::BanPolicy p;
+  const uint64_t n = BanKeeper::kEventLogSize + 5;
+  for (uint64_t i = 1; i <= n; ++i) {
+    ASSERT_TRUE(keeper_->SetPolicy(*store_, p, std::to_string(i)).ok());
+  }
+  EXPECT_EQ(keeper_->first_event_id(), 6u);
+  EXPECT_EQ(keeper_->last_event_id(), n);
+  std::vector<BanEvent> from_start = keeper_->EventsAfter(0, 3);
+  ASSERT_EQ(from_start.size(), 3u);
+  EXPECT_EQ(from_start[0].id, 6u);  // older ones are gone: the stream starts at the oldest held
+  EXPECT_EQ(keeper_->EventsAfter(n - 2, 10).size(), 2u);
+  Open();  // the stored log holds exactly the same events
+  EXPECT_EQ(keeper_->first_event_id(), 6u);
+  EXPECT_EQ(keeper_->last_event_id(), n);
+  EXPECT_EQ(keeper_->EventsAfter(0, 1)[0].reason, "6");
+  ASSERT_TRUE(keeper_->SetPolicy(*store_, p, "next").ok());
+  EXPECT_EQ(keeper_->last_event_id(), n + 1);  // ids go on after a reopen
+  EXPECT_EQ(keeper_->first_event_id(), 7u);
 }
 
 TEST(BanCodec, RoundTripsAndRefusesUnknownVersionsAndTruncation) {
