@@ -3,6 +3,7 @@
 // what they use, wired by the Daemon (app/daemon.cc):
 //   counting.h      POST /v1/ingest, /internal/apikey-stats/flush, /admin/flush, the summary
 //   records.h       provider groups and API keys (GET/POST lists, GET/PUT/DELETE by id)
+//   bans.h          the ban policy, unban, the event stream (GET /admin/events)
 //   ops/endpoints.h /healthz, /readyz, /metrics, POST /admin/checkpoint (the ops room owns
 //                   them; the router only routes to them)
 //

@@ -4,12 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "daemon/api/ban_events.h"
 #include "daemon/app/config.h"
+#include "tests/support/wait_until.h"
 
 namespace tally::daemon {
 namespace {
@@ -67,6 +69,39 @@ TEST(BanEvents, SseLinesOfABan) {
             R"("rule":"immediate_code","reason":"code 401","ban_until":"2027-01-15T08:01:00Z",)"
             R"("backoff_level":0})"
             "\n\n");
+}
+
+// A waiting stream gets a comment line after the heartbeat; Stop ends it with the last chunk
+// (""), and a stream asking after the stop ends at once.
+TEST(BanEventHub, HeartbeatsAWaitingStreamAndEndsItAtStop) {
+  persistence::BanKeeper keeper(core::BanPolicy{}, nullptr);
+  auto hub = std::make_shared<BanEventHub>(keeper, std::chrono::milliseconds(20));
+  hub->Start();
+  BodySource source = hub->Stream(std::nullopt);
+  std::mutex mu;
+  std::vector<std::optional<std::string>> pieces;
+  auto emit = [&](std::optional<std::string> piece) {
+    std::lock_guard lock(mu);
+    pieces.push_back(std::move(piece));
+  };
+  auto count = [&] {
+    std::lock_guard lock(mu);
+    return pieces.size();
+  };
+  source(emit);
+  ASSERT_EQ(count(), 1u);
+  EXPECT_EQ(pieces[0], "retry: 1000\n\n");
+  source(emit);  // nothing to send: parked until the heartbeat
+  EXPECT_EQ(hub->waiting_streams(), 1u);
+  ASSERT_TRUE(testing::WaitUntil([&] { return count() == 2; }, 5000));
+  EXPECT_EQ(pieces[1], ": keep-alive\n\n");
+  source(emit);
+  hub->Stop();
+  ASSERT_TRUE(testing::WaitUntil([&] { return count() == 3; }, 5000));
+  EXPECT_EQ(pieces[2], "");
+  source(emit);
+  ASSERT_EQ(count(), 4u);
+  EXPECT_EQ(pieces[3], "");
 }
 
 TEST(BanOptions, DefaultsParseAndBadValuesNameTheOption) {
