@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "core/counter_table.h"
+#include "core/failure_codes.h"
 #include "core/line_parser.h"
 #include "core/mapping.h"
 
@@ -19,15 +20,22 @@ namespace tally::core {
 inline constexpr size_t kIngestBatch = 64;
 
 // `ignored` as in ParseBuffer: what becomes of a line the own-protocol parser ignores.
+// `codes`, when given, receives the failures whose code it wants (core/failure_codes.h),
+// before they are added to the table; lines without a code pay one compare. Mapped lines
+// (below) carry their code too.
 template <typename Ignored = KeepIgnored>
-inline LineCounts IngestBuffer(std::string_view buffer, std::string_view prefix,
-                               CounterTable& table, Ignored&& ignored = Ignored{}) {
+inline LineCounts IngestBufferWith(std::string_view buffer, std::string_view prefix,
+                                   CounterTable& table, FailureCodes* codes,
+                                   Ignored&& ignored = Ignored{}) {
   Increment batch[kIngestBatch];
   size_t pending = 0;
   uint64_t refused = 0;
   LineCounts counts = ParseBuffer(
       buffer, prefix,
       [&](const Increment& inc) {
+        if (inc.code != 0 && codes != nullptr && codes->Wants(inc.code)) {
+          codes->Add(inc.key, inc.code, inc.failures);
+        }
         batch[pending++] = inc;
         if (pending == kIngestBatch) {
           refused += table.AddBatch(batch, pending);
@@ -42,17 +50,24 @@ inline LineCounts IngestBuffer(std::string_view buffer, std::string_view prefix,
   return counts;
 }
 
+// Lines of tallyd's own protocol only.
+inline LineCounts IngestBuffer(std::string_view buffer, std::string_view prefix,
+                               CounterTable& table, FailureCodes* codes = nullptr) {
+  return IngestBufferWith(buffer, prefix, table, codes);
+}
+
 // With mapping rules (core/mapping.h; null: none): lines of tallyd's own protocol are parsed
 // first, and only the lines it ignores go through `mapping`, counted per rule in *mapped.
 inline LineCounts IngestBuffer(std::string_view buffer, std::string_view prefix,
-                               CounterTable& table, const Mapping* mapping, MappedCounts* mapped) {
+                               CounterTable& table, const Mapping* mapping, MappedCounts* mapped,
+                               FailureCodes* codes = nullptr) {
   if (mapping == nullptr) {
-    return IngestBuffer(buffer, prefix, table);
+    return IngestBufferWith(buffer, prefix, table, codes);
   }
-  return IngestBuffer(buffer, prefix, table,
-                      [mapping, mapped](std::string_view line, Increment* inc) {
-                        return mapping->Map(line, inc, mapped);
-                      });
+  return IngestBufferWith(buffer, prefix, table, codes,
+                          [mapping, mapped](std::string_view line, Increment* inc) {
+                            return mapping->Map(line, inc, mapped);
+                          });
 }
 
 }  // namespace tally::core

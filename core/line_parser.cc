@@ -135,32 +135,54 @@ Outcome ParseOutcome(std::string_view s) {
   return Outcome::kInvalid;
 }
 
-// Reads `key:<id>` and `outcome:<...>` out of a DogStatsD tag list; other tags are skipped.
-// Each of the two must appear exactly once.
-bool ParseTags(std::string_view tags, uint64_t* key, Outcome* outcome) {
+// A failure's HTTP status: exactly three digits, 100..599.
+bool ParseCode(std::string_view s, uint16_t* code) {
+  if (s.size() != 3 || s[0] < '1' || s[0] > '5' || !IsDigit(s[1]) || !IsDigit(s[2])) {
+    return false;
+  }
+  *code = static_cast<uint16_t>((s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0'));
+  return true;
+}
+
+// The tags ParseLine reads out of a DogStatsD tag list; other tags are skipped.
+struct Tags {
+  uint64_t key = 0;
+  Outcome outcome = Outcome::kInvalid;
+  uint16_t code = 0;  // 0: no code tag
   bool have_key = false;
   bool have_outcome = false;
+};
+
+// One pass over the tags: `code:<status>` (at most once, 100..599) always; `key:<id>` and
+// `outcome:<...>` (each at most once) only when `key_and_outcome` (the "requests" form; the
+// name form ignores them).
+bool ScanTags(std::string_view tags, bool key_and_outcome, Tags* out) {
+  bool have_code = false;
   while (true) {
     size_t comma = tags.find(',');
     std::string_view tag = tags.substr(0, comma);
-    if (tag.starts_with("key:")) {
-      if (have_key || !ParseDecimal(tag.substr(4), kMaxId, key)) {
+    if (key_and_outcome && tag.starts_with("key:")) {
+      if (out->have_key || !ParseDecimal(tag.substr(4), kMaxId, &out->key)) {
         return false;
       }
-      have_key = true;
-    } else if (tag.starts_with("outcome:")) {
-      if (have_outcome) {
+      out->have_key = true;
+    } else if (key_and_outcome && tag.starts_with("outcome:")) {
+      if (out->have_outcome) {
         return false;
       }
-      *outcome = ParseOutcome(tag.substr(8));
-      have_outcome = true;
+      out->outcome = ParseOutcome(tag.substr(8));
+      out->have_outcome = true;
+    } else if (tag.starts_with("code:")) {
+      if (have_code || !ParseCode(tag.substr(5), &out->code)) {
+        return false;
+      }
+      have_code = true;
     }
     if (comma == std::string_view::npos) {
-      break;
+      return true;
     }
     tags.remove_prefix(comma + 1);
   }
-  return have_key && have_outcome && *outcome != Outcome::kInvalid;
 }
 
 // A statsd type: one or more ASCII letters.
@@ -259,18 +281,44 @@ bool SumValues(std::string_view values, uint64_t* sum) {
   }
 }
 
-// The key and outcome: from the tags for "requests", else from "<id>.<outcome>".
+// The key and outcome: from the tags for "requests", else from "<id>.<outcome>" or
+// "<id>.failure.<code>". *code: the name's code, else the tags' `code:`, else 0; a name and a
+// tag naming different codes are malformed. Kept only for failures (a gateway may tag every
+// line with its status; a success's is not a failure code).
 bool ParseKeyAndOutcome(std::string_view metric, const Fields& fields, uint64_t* key,
-                        Outcome* outcome) {
-  if (metric == "requests") {
-    return fields.have_tags && ParseTags(fields.tags, key, outcome);
-  }
-  size_t dot = metric.find('.');
-  if (dot == std::string_view::npos || !ParseDecimal(metric.substr(0, dot), kMaxId, key)) {
+                        Outcome* outcome, uint16_t* code) {
+  const bool requests = metric == "requests";
+  Tags tags;
+  if (fields.have_tags && !ScanTags(fields.tags, requests, &tags)) {
     return false;
   }
-  *outcome = ParseOutcome(metric.substr(dot + 1));
-  return *outcome != Outcome::kInvalid;
+  *code = 0;
+  if (requests) {
+    if (!tags.have_key || !tags.have_outcome || tags.outcome == Outcome::kInvalid) {
+      return false;
+    }
+    *key = tags.key;
+    *outcome = tags.outcome;
+  } else {
+    size_t dot = metric.find('.');
+    if (dot == std::string_view::npos || !ParseDecimal(metric.substr(0, dot), kMaxId, key)) {
+      return false;
+    }
+    std::string_view rest = metric.substr(dot + 1);
+    if (rest.size() > 8 && rest.starts_with("failure.")) {
+      if (!ParseCode(rest.substr(8), code) || (tags.code != 0 && tags.code != *code)) {
+        return false;
+      }
+      *outcome = Outcome::kFailure;
+      return true;
+    }
+    *outcome = ParseOutcome(rest);
+    if (*outcome == Outcome::kInvalid) {
+      return false;
+    }
+  }
+  *code = *outcome == Outcome::kFailure ? tags.code : 0;
+  return true;
 }
 
 }  // namespace
@@ -376,7 +424,8 @@ LineResult ParseLine(std::string_view line, std::string_view prefix, Increment* 
   uint64_t sum = 0;
   uint64_t key = 0;
   Outcome outcome = Outcome::kInvalid;
-  if (!SumValues(values, &sum) || !ParseKeyAndOutcome(metric, parsed, &key, &outcome)) {
+  uint16_t code = 0;
+  if (!SumValues(values, &sum) || !ParseKeyAndOutcome(metric, parsed, &key, &outcome, &code)) {
     return LineResult::kMalformed;
   }
   if (parsed.below_one) {
@@ -385,6 +434,7 @@ LineResult ParseLine(std::string_view line, std::string_view prefix, Increment* 
   out->key = key;
   out->successes = outcome == Outcome::kSuccess ? sum : 0;
   out->failures = outcome == Outcome::kFailure ? sum : 0;
+  out->code = code;
   return LineResult::kAccepted;
 }
 

@@ -4,6 +4,7 @@
 // each at most once):
 //   <prefix>.<key_id>.<success|failure>:<value>[:<value>...]|c[|@<rate>][|#<tags>]
 //       [|c:<container>][|T<timestamp>]
+//   <prefix>.<key_id>.failure.<code>:<value>[:<value>...]|c[|...as above]
 //   <prefix>.requests:<value>[:<value>...]|c|#key:<key_id>,outcome:<success|failure>[,...]
 // Rules, one LineResult per line:
 //   - key_id is 1..2^63-1 and each value 1..2^32-1, in canonical decimal: digits only, no
@@ -15,6 +16,14 @@
 //     longer than kMaxRateChars or unparsable is kMalformed. The value is compared exactly
 //     (decimal digits, no floating point), so the class never depends on rounding.
 //   - In the tag form other tags are ignored; key and outcome must appear exactly once.
+//   - Failure codes (the ban rule, core/ban_policy.h): a failure may name its HTTP status, as
+//     ".failure.<code>" in the name or as a `code:<code>` tag (in either form). A code is
+//     exactly three digits, 100..599, and a tag list holds at most one; anything else is
+//     kMalformed, as is a name and a tag naming different codes. The line still counts as
+//     its value's failures in every total; Increment::code carries the code. On a success
+//     line a valid `code:` tag is ignored (gateways tag every line with its status), and
+//     "success.<code>" is kMalformed. These lines take ParseLine's path; the common line's
+//     fast path (ParseCommonLine) is unchanged.
 //   - |c:<container> and |T<digits> (DogStatsD) are tolerated and ignored.
 //   - kIgnored: a well-formed "<name>:<anything>|<type>" whose name is not "<prefix>." +
 //     something, or whose type (ASCII letters) is not "c"; also DogStatsD events ("_e{") and

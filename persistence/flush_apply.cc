@@ -42,6 +42,25 @@ void Store::AddParticipant(FlushParticipant* participant) {
   participants_.push_back(participant);
 }
 
+Status Store::AddKeyObserver(KeyObserver* observer) {
+  std::unique_lock lock(mu_);
+  TALLY_RETURN_IF_ERROR(db_->CheckOpen());
+  TALLY_RETURN_IF_ERROR(observer->Load(*db_));
+  key_observers_.push_back(observer);
+  return Status::Ok();
+}
+
+Status Store::WriteAside(const std::function<Status(const Db&, rocksdb::WriteBatch*)>& stage,
+                         const std::function<void()>& commit) {
+  std::unique_lock lock(mu_);
+  TALLY_RETURN_IF_ERROR(db_->PrepareWrite());  // before the batch takes the handles
+  rocksdb::WriteBatch batch;
+  TALLY_RETURN_IF_ERROR(stage(*db_, &batch));
+  TALLY_RETURN_IF_ERROR(db_->Write(&batch));
+  commit();
+  return Status::Ok();
+}
+
 StatusOr<FlushResult> Store::ApplyFlush(std::vector<core::KeyDelta>* deltas,
                                         const FlushRules& rules) {
   return Flush(deltas, nullptr, nullptr, rules);

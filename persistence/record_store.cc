@@ -277,6 +277,7 @@ StatusOr<ApiKey> Store::WriteKeyLocked(ApiKey k, bool create) {
   }
   const TimeNs now = Now();
   uint64_t old_group = k.group_id;
+  std::optional<ApiKey> old_key;  // for the key observers
   if (create) {
     k.created_at = now;
     k.totals = {};
@@ -288,6 +289,7 @@ StatusOr<ApiKey> Store::WriteKeyLocked(ApiKey k, bool create) {
     k.created_at = old->created_at;
     k.totals = old->totals;
     old_group = old->group_id;
+    old_key = std::move(old).value();
   }
   k.updated_at = now;
   k.deleted_at.reset();
@@ -309,7 +311,7 @@ StatusOr<ApiKey> Store::WriteKeyLocked(ApiKey k, bool create) {
       batch.Put(db_->groups(), IdKey(gid), EncodeGroup(g));
     }
   }
-  TALLY_RETURN_IF_ERROR(db_->Write(&batch));
+  TALLY_RETURN_IF_ERROR(WriteKeyBatchLocked(old_key ? &*old_key : nullptr, k, now, &batch));
   if (moved) {
     *GroupTotalsLocked(old_group) -= k.totals;
     *GroupTotalsLocked(k.group_id) += k.totals;
@@ -317,6 +319,23 @@ StatusOr<ApiKey> Store::WriteKeyLocked(ApiKey k, bool create) {
   keys_[k.id] = KeyState{k.group_id, k.totals, true};
   max_key_id_ = std::max(max_key_id_, k.id);
   return k;
+}
+
+Status Store::WriteKeyBatchLocked(const ApiKey* old, const ApiKey& next, TimeNs now,
+                                  rocksdb::WriteBatch* batch) {
+  for (KeyObserver* o : key_observers_) {
+    o->StageKeyWrite(old, next, now, *db_, batch);
+  }
+  if (Status s = db_->Write(batch); !s.ok()) {
+    for (KeyObserver* o : key_observers_) {
+      o->AbortKeyWrite();
+    }
+    return s;
+  }
+  for (KeyObserver* o : key_observers_) {
+    o->CommitKeyWrite();
+  }
+  return Status::Ok();
 }
 
 Status Store::DeleteKey(uint64_t id) {
@@ -339,7 +358,9 @@ Status Store::DeleteKey(uint64_t id) {
     g.totals -= k->totals;
     batch.Put(db_->groups(), IdKey(g.id), EncodeGroup(g));
   }
-  TALLY_RETURN_IF_ERROR(db_->Write(&batch));
+  ApiKey old = *k;
+  old.deleted_at.reset();
+  TALLY_RETURN_IF_ERROR(WriteKeyBatchLocked(&old, *k, k->updated_at, &batch));
   *GroupTotalsLocked(k->group_id) -= k->totals;
   state->second.live = false;
   return Status::Ok();

@@ -34,6 +34,7 @@
 #include "core/totals.h"
 #include "persistence/flush_participant.h"
 #include "persistence/idempotency_store.h"
+#include "persistence/key_observer.h"
 #include "persistence/records.h"
 #include "persistence/store_options.h"
 
@@ -101,6 +102,15 @@ class Store {
   // Adds a part that commits with every later flush (flush_participant.h), after those
   // added before it. Not owned; it must outlive the Store's flushes. Call before flushing.
   void AddParticipant(FlushParticipant* participant);
+  // Adds a part that follows every later admin write of a key (key_observer.h): calls its
+  // Load under the write lock, then registers it. Not owned; it must outlive the Store's
+  // writes. Call before any write. Load's error, with nothing registered.
+  core::Status AddKeyObserver(KeyObserver* observer);
+  // Writes what `stage` adds to a batch (synced, under the write lock), then calls `commit`;
+  // on a staging or write error nothing is written and `commit` is not called. For state kept
+  // beside the records (the ban policy).
+  core::Status WriteAside(const std::function<core::Status(const Db&, rocksdb::WriteBatch*)>& stage,
+                          const std::function<void()>& commit);
 
   // As ApplyFlush, and records `answer` in the same batch, so a retry can be answered from
   // LookupIdempotent without applying the deltas twice. `answer.response` may be filled in
@@ -222,6 +232,9 @@ class Store {
   core::Status CheckGroupNameLocked(const ProviderGroup& g) const;
   core::StatusOr<ProviderGroup> WriteGroupLocked(ProviderGroup g, bool create);
   core::StatusOr<ApiKey> WriteKeyLocked(ApiKey k, bool create);
+  // Stages the key observers' writes into `batch`, writes it, then commits or aborts them.
+  core::Status WriteKeyBatchLocked(const ApiKey* old, const ApiKey& next, TimeNs now,
+                                   rocksdb::WriteBatch* batch);
 
   const std::unique_ptr<Db> db_;
   const core::Clock& clock_;  // options.clock or the system clock
@@ -234,6 +247,7 @@ class Store {
   uint64_t max_key_id_ = 0;                      // guarded by mu_; deleted keys included
   IdempotencyStore idem_;                        // guarded by mu_
   std::vector<FlushParticipant*> participants_;  // guarded by mu_
+  std::vector<KeyObserver*> key_observers_;      // guarded by mu_
 
   // Automatic ids (IdForCreate, record_store.cc); guarded by mu_. No id below a cursor is free.
   uint64_t free_key_cursor_ = 1;

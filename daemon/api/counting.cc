@@ -116,7 +116,7 @@ void CountingEndpoints::Ingest(Call call) {
   }
   core::MappedCounts mapped;
   core::LineCounts counts = core::IngestBuffer(call.req.body(), ctx_.metric_prefix, ctx_.table,
-                                               ctx_.mapping.get(), &mapped);
+                                               ctx_.mapping.get(), &mapped, ctx_.failure_codes);
   ThisThreadCounters().CountLines(Transport::kHttp, counts);
   if (ctx_.mapping != nullptr) {
     ThisThreadCounters().CountMapped(&mapped, ctx_.mapping->size());

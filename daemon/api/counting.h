@@ -13,6 +13,7 @@
 
 #include "core/counter_table.h"
 #include "core/mapping.h"
+#include "core/failure_codes.h"
 #include "daemon/api/call.h"
 #include "daemon/ingest/flusher.h"
 #include "daemon/metrics.h"
@@ -31,6 +32,7 @@ struct CountingContext {
   ProcessMetrics& process;  // internal_flush_dropped_deleted
   // --mapping-file / --mapping-preset: rules for lines the own protocol ignores; null: none.
   std::shared_ptr<const core::Mapping> mapping = nullptr;
+  core::FailureCodes* failure_codes = nullptr;  // the ban rule's codes (core/failure_codes.h)
 };
 
 class CountingEndpoints {

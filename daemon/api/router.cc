@@ -96,6 +96,15 @@ const std::vector<Route>& Routes() {
       UiFile("/ui/panels.js", "panels.js"),
       UiFile("/ui/bans.js", "bans.js"),
       UiFile("/ui/key_view.js", "key_view.js"),
+      // Bans (api/bans.h).
+      {"/admin/api-keys/{id}/unban", http::verb::post, Auth::kAdmin,
+       [](Api& api, Call c) { api.bans().Unban(std::move(c)); }},
+      {"/admin/ban-policy", http::verb::get, Auth::kAdmin,
+       [](Api& api, Call c) { api.bans().GetPolicy(std::move(c)); }},
+      {"/admin/ban-policy", http::verb::put, Auth::kAdmin,
+       [](Api& api, Call c) { api.bans().PutPolicy(std::move(c)); }},
+      {"/admin/events", http::verb::get, Auth::kAdmin,
+       [](Api& api, Call c) { api.bans().Events(std::move(c)); }},
   };
   return routes;
 }
@@ -143,6 +152,7 @@ Api::Api(ApiContext ctx)
       stopping_(ctx.stopping),
       counting_(std::move(ctx.counting), workers_),
       records_(ctx.records, workers_),
+      bans_(std::move(ctx.bans), workers_),
       ops_(std::move(ctx.ops)),
       windows_(ctx.windows, workers_, counting_) {}
 

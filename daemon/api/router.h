@@ -4,6 +4,7 @@
 //   counting.h      POST /v1/ingest, /internal/apikey-stats/flush, /admin/flush, the summary
 //   records.h       provider groups and API keys (GET/POST lists, GET/PUT/DELETE by id)
 //   windows_api.h   counts over time windows: the summary with since, series, top
+//   bans.h          the ban policy, unban, the event stream (GET /admin/events)
 //   ops/endpoints.h /healthz, /readyz, /metrics, POST /admin/checkpoint (the ops room owns
 //                   them; the router only routes to them)
 //   web/ui.h        GET /, /ui and /ui/<file>: the status page (the web room owns them)
@@ -22,6 +23,7 @@
 #include <string>
 #include <string_view>
 
+#include "daemon/api/bans.h"
 #include "daemon/api/call.h"
 #include "daemon/api/counting.h"
 #include "daemon/api/records.h"
@@ -47,6 +49,7 @@ struct ApiContext {
   RecordsContext records;
   OpsContext ops;
   WindowsContext windows;
+  BansContext bans;
 };
 
 // Compares in time independent of where the strings differ.
@@ -76,6 +79,7 @@ class Api : public Handler {
   CountingEndpoints& counting() { return counting_; }
   RecordEndpoints& records() { return records_; }
   WindowEndpoints& windows() { return windows_; }
+  BanEndpoints& bans() { return bans_; }
   const OpsContext& ops() const { return ops_; }
   Workers& workers() { return workers_; }
 
@@ -91,6 +95,7 @@ class Api : public Handler {
   Workers workers_;
   CountingEndpoints counting_;
   RecordEndpoints records_;
+  BanEndpoints bans_;
   OpsContext ops_;
   WindowEndpoints windows_;
 };

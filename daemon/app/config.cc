@@ -42,7 +42,8 @@ std::string Config::Redacted() const {
       << " wal-recovery=" << wal_recovery
       << " checkpoint-root=" << (checkpoint_root.empty() ? "(any)" : checkpoint_root) << " "
       << mapping.Redacted() << " retention-minute=" << windows.retention_minute
-      << " retention-hour=" << windows.retention_hour << " retention-day=" << windows.retention_day;
+      << " retention-hour=" << windows.retention_hour << " retention-day=" << windows.retention_day
+      << BanOptionsText(bans);
   return out.str();
 }
 
@@ -59,14 +60,18 @@ NumericRange Numeric(const char* name, uint64_t min, uint64_t max) {
 }  // namespace
 
 const std::vector<NumericRange>& NumericOptions() {
-  static const std::vector<NumericRange> ranges = {
-      Numeric<&Config::flush_interval_ms>("flush-interval-ms", 10, 3'600'000),
-      Numeric<&Config::udp_rcvbuf>("udp-rcvbuf", 4096, uint64_t{1} << 30),
-      Numeric<&Config::io_threads>("io-threads", 0, 256),
-      Numeric<&Config::max_keys>("max-keys", 1, 1'000'000'000),
-      Numeric<&Config::max_body_bytes>("max-body-bytes", 1024, uint64_t{1} << 30),
-      Numeric<&Config::max_connections>("max-connections", 1, 1'000'000),
-  };
+  static const std::vector<NumericRange> ranges = [] {
+    std::vector<NumericRange> r = {
+        Numeric<&Config::flush_interval_ms>("flush-interval-ms", 10, 3'600'000),
+        Numeric<&Config::udp_rcvbuf>("udp-rcvbuf", 4096, uint64_t{1} << 30),
+        Numeric<&Config::io_threads>("io-threads", 0, 256),
+        Numeric<&Config::max_keys>("max-keys", 1, 1'000'000'000),
+        Numeric<&Config::max_body_bytes>("max-body-bytes", 1024, uint64_t{1} << 30),
+        Numeric<&Config::max_connections>("max-connections", 1, 1'000'000),
+    };
+    AppendBanNumericOptions(&r);
+    return r;
+  }();
   return ranges;
 }
 
@@ -182,6 +187,7 @@ struct RawOptions {
   // Numeric options by name (NumericOptions()), read as text: a program_options unsigned
   // would wrap "-1" around.
   std::map<std::string, std::string> numeric;
+  BanRawOptions bans;
 };
 
 // The option table of --help, reading into `c` and `raw`.
@@ -241,6 +247,15 @@ void DescribeOptions(po::options_description& opts, Config& c, RawOptions& raw) 
   // clang-format on
   DescribeMappingOptions(opts, c.mapping);
   DescribeWindowsOptions(opts, c.windows);
+  for (const NumericRange& r : NumericOptions()) {
+    if (std::string_view(r.name).starts_with("ban-")) {
+      opts.add_options()(r.name, numeric(r.name),
+                         ("ban rule: " + std::string(r.name + 4) + " (" + std::to_string(r.min) +
+                          ".." + std::to_string(r.max) + ")")
+                             .c_str());
+    }
+  }
+  DescribeBanOptions(opts, c.bans, raw.bans);
 }
 
 // Where each option came from: the command line, the --config file (with its line).
@@ -485,6 +500,9 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     return fail(s);
   }
   if (Status s = ValidateMappingOptions(c.mapping); !s.ok()) {
+    return fail(s);
+  }
+  if (Status s = ValidateBanOptions(raw.bans, c.bans); !s.ok()) {
     return fail(s);
   }
   bool http_public = c.http_listen.enabled() && !IsLoopback(c.http_listen.host);

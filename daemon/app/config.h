@@ -22,6 +22,7 @@
 #include "core/status.h"
 #include "daemon/app/config_mapping.h"
 #include "daemon/app/config_windows.h"
+#include "daemon/app/config_bans.h"
 #include "daemon/endpoint.h"
 
 namespace tally::daemon {
@@ -50,6 +51,7 @@ struct Config {
   std::string checkpoint_root;
   MappingOptions mapping;  // --mapping-file, --mapping-preset (config_mapping.h)
   WindowsConfig windows;  // --retention-* (config_windows.h)
+  BanConfig bans;  // --ban-* (config_bans.h)
 
   // One line per option, tokens shown as "(set)" or "(unset)".
   std::string Redacted() const;

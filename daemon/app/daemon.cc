@@ -21,6 +21,9 @@ using core::Status;
 
 namespace {
 
+// A waiting event stream gets a comment line this often (api/ban_events.h).
+constexpr std::chrono::milliseconds kEventHeartbeat{15'000};
+
 // The descriptor thread `thread` uses for an inherited socket: thread 0 takes it itself,
 // the others a dup.
 core::StatusOr<int> DupFor(int fd, uint32_t thread) {
@@ -88,6 +91,7 @@ Status Daemon::Start() {
   if (Status s = OpenStore(); !s.ok()) {
     return s;
   }
+  TALLY_RETURN_IF_ERROR(StartBans());
   try {
     table_ = std::make_unique<core::CounterTable>(config_.max_keys);
   } catch (const std::exception& e) {
@@ -99,6 +103,7 @@ Status Daemon::Start() {
   monitor_ = std::make_unique<ServiceMonitor>(*table_, counters_, *flusher_,
                                               [this] { return KernelDrops(); });
   flusher_->SetOnAttempt([m = monitor_.get()](const FlushStats& s) { m->OnFlushAttempt(s); });
+  flusher_->SetFlushDue([b = bans_.get()] { return b->ReleaseDue(core::UnixNowNs()); });
   api_ = std::make_unique<Api>(ApiContextFor());
 
   TALLY_RETURN_IF_ERROR(OpenListeners(*inherited));
@@ -157,6 +162,32 @@ Status Daemon::OpenStore() {
   return Status::Ok();
 }
 
+Status Daemon::StartBans() {
+  bans_ = std::make_unique<persistence::BanKeeper>(config_.bans.policy, &failure_codes_);
+  TALLY_RETURN_IF_ERROR(store_->AddKeyObserver(bans_.get()));
+  store_->AddParticipant(bans_.get());
+  ban_hub_ = std::make_shared<BanEventHub>(*bans_, kEventHeartbeat);
+  bans_->SetOnEvents([hub = ban_hub_.get()] { hub->Notify(); });
+  bans_->SetOnWithheld([](uint64_t key, const std::string& reason) {
+    // At most one line a minute; the count is tallyd_bans_withheld_total.
+    static std::atomic<int64_t> next_log_ns{0};
+    const auto now = static_cast<int64_t>(SteadyNowNs());
+    // Relaxed: a rate limit; a race logs one line more or less.
+    if (now >= next_log_ns.load(std::memory_order_relaxed)) {
+      next_log_ns.store(now + int64_t{60'000'000'000}, std::memory_order_relaxed);
+      LogStore()->warn(
+          "ban of api key {} withheld ({}): it is its provider group's last active key "
+          "(keep_one_active); further ones are counted in tallyd_bans_withheld_total",
+          key, reason);
+    }
+  });
+  ban_hub_->Start();
+  const core::BanPolicy p = bans_->policy();
+  LogStore()->info("ban rule: {} keys banned, policy {}", bans_->stats().banned_now,
+                   p == config_.bans.policy ? "from the options" : "set by PUT /admin/ban-policy");
+  return Status::Ok();
+}
+
 Status Daemon::ClaimAddresses(const InheritedSockets& inherited, Endpoint* udp,
                               Endpoint* http) const {
   *udp = config_.udp_listen;
@@ -192,6 +223,7 @@ core::StatusOr<std::unique_ptr<Daemon::IoThread>> Daemon::NewIoThread(
     t->receivers.push_back(std::make_unique<DatagramReceiver>(t->io, fd, transport, *table_,
                                                               config_.metric_prefix, *t->counters));
     t->receivers.back()->SetMapping(config_.mapping.mapping);
+    t->receivers.back()->SetFailureCodes(&failure_codes_);
     t->shared_socket.push_back(shared);
   };
   // UDP: the inherited sockets, shared by every thread through dup(); else one socket per
@@ -303,12 +335,14 @@ ApiContext Daemon::ApiContextFor() {
       .tokens = {config_.admin_token, config_.internal_token},
       .stopping = stopping_,
       .counting = {config_.metric_prefix, config_.max_keys, *table_, *flusher_, *store_,
-                   counters_.process, config_.mapping.mapping},
+                   counters_.process, config_.mapping.mapping, &failure_codes_},
       .records = {*store_, *table_},
       .ops = {config_.flush_interval_ms, config_.data_dir, config_.checkpoint_root, *table_,
               *store_, *flusher_, counters_, kernel_drops, listening_, stopping_, &group_metrics_,
-              MappingRuleNames(), windows_.get()},
+              MappingRuleNames(), windows_.get(), bans_.get(),
+              [hub = ban_hub_] { return hub->waiting_streams(); }},
       .windows = {*store_, *windows_},
+      .bans = {store_.get(), bans_.get(), ban_hub_},
   };
 }
 
@@ -354,6 +388,10 @@ int Daemon::Stop() {
     monitor_->Stopping();
   }
   stopping_.store(true, std::memory_order_relaxed);
+  // The event streams end first: each holds its connection open until told.
+  if (ban_hub_) {
+    ban_hub_->Stop();
+  }
   // 0: a flush now, so requests waiting for one (?wait=flush) are answered before step 3
   // waits for them: 200 when it commits, 503 at once when flushes fail (a full disk).
   if (flusher_) {

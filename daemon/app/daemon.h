@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "core/counter_table.h"
+#include "core/failure_codes.h"
 #include "core/status.h"
+#include "daemon/api/ban_events.h"
 #include "daemon/api/router.h"
 #include "daemon/app/config.h"
 #include "daemon/http/server.h"
@@ -23,6 +25,7 @@
 #include "daemon/metrics.h"
 #include "daemon/ops/service_monitor.h"
 #include "daemon/ops/socket_activation.h"
+#include "persistence/ban_keeper.h"
 #include "persistence/store.h"
 
 namespace tally::daemon {
@@ -56,6 +59,8 @@ class Daemon {
 
   // Opens the store (--wal-recovery's policy) and logs what it holds.
   core::Status OpenStore();
+  // Registers the ban rule with the store and starts its event hub (app/daemon.cc).
+  core::Status StartBans();
   // Binds (or adopts) every listener onto the I/O threads.
   core::Status OpenListeners(InheritedSockets& inherited);
   // The addresses tallyd binds itself: another process holding one is refused, and with port
@@ -82,6 +87,11 @@ class Daemon {
   std::unique_ptr<persistence::Store> store_;
   // The time windows, a participant of store_'s flushes (destroyed before it).
   std::unique_ptr<persistence::WindowStore> windows_;
+  // The ban rule (issue 16): the codes ingest passes to it, the keeper that commits with each
+  // flush (it outlives the flusher and the Api, declared after it), and the event streams.
+  core::FailureCodes failure_codes_;
+  std::unique_ptr<persistence::BanKeeper> bans_;
+  std::shared_ptr<BanEventHub> ban_hub_;
   std::unique_ptr<core::CounterTable> table_;
   std::unique_ptr<Flusher> flusher_;
   CounterRegistry counters_;

@@ -252,7 +252,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // guard keeps this thread running while a piece is being produced elsewhere.
   using Guard = asio::executor_work_guard<tcp::socket::executor_type>;
   void WriteStream(Response head, BodySource body, Guard guard) {
-    const bool keep_alive = keep_alive_ && !listener_.stopping_;
+    const bool keep_alive = keep_alive_ && head.keep_alive() && !listener_.stopping_;
     listener_.counters_.CountStatus(static_cast<unsigned>(head.result_int()));
     auto header = std::make_shared<http::response<http::empty_body>>(head.result(), version_);
     for (const auto& field : head) {

@@ -72,7 +72,8 @@ using Responder = std::function<void(Response)>;
 using EmitPiece = std::function<void(std::optional<std::string> piece)>;
 using BodySource = std::function<void(EmitPiece emit)>;
 // Answers with `head` (its status and fields; its body is ignored) and a streamed body.
-// Only for HTTP/1.1 requests (chunked encoding).
+// Only for HTTP/1.1 requests (chunked encoding). `head.keep_alive(false)` closes the
+// connection after the body (a long-lived stream: GET /admin/events).
 using StreamResponder = std::function<void(Response head, BodySource body)>;
 
 class Handler {

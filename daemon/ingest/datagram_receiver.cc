@@ -289,7 +289,7 @@ DatagramReceiver::ReadResult DatagramReceiver::Read(size_t max_batches) {
       }
       counts += core::IngestBuffer(
           std::string_view(static_cast<const char*>(iovs_[i].iov_base), msgs_[i].msg_len), prefix_,
-          table_, mapping_.get(), &mapped_);
+          table_, mapping_.get(), &mapped_, codes_);
     }
     if (mapping_ != nullptr) {
       counters_.CountMapped(&mapped_, mapping_->size());

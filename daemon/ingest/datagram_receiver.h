@@ -36,6 +36,7 @@
 
 #include "core/counter_table.h"
 #include "core/mapping.h"
+#include "core/failure_codes.h"
 #include "core/status.h"
 #include "daemon/endpoint.h"
 #include "daemon/log.h"
@@ -76,6 +77,9 @@ class DatagramReceiver {
   // Mapping rules for the lines tallyd's own protocol ignores (--mapping-file); none unless
   // set. Call before Start.
   void SetMapping(std::shared_ptr<const core::Mapping> mapping) { mapping_ = std::move(mapping); }
+  // Failures naming a code the ban rule wants go there too (core/failure_codes.h). Not
+  // owned; call before Start.
+  void SetFailureCodes(core::FailureCodes* codes) { codes_ = codes; }
   // The orderly stop: fences the socket so no new datagram is queued to it (UDP: connect to
   // itself; Unix: shutdown(SHUT_RD), so senders get EPIPE), reads whatever it still holds,
   // and closes it ~20 ms later (a timer on the receiver's io_context keeps the thread running
@@ -120,6 +124,7 @@ class DatagramReceiver {
   bool inherited_ = false;
   Transport transport_;
   core::CounterTable& table_;
+  core::FailureCodes* codes_ = nullptr;
   std::string prefix_;
   std::shared_ptr<const core::Mapping> mapping_;
   core::MappedCounts mapped_;  // this batch's lines per rule, added to counters_ after it

@@ -145,7 +145,7 @@ bool Flusher::FlushOnce() {
   core::Status error;
   FlushOutcome outcome;
   persistence::FlushResult applied;
-  if (!pending_.empty()) {
+  if (!pending_.empty() || (flush_due_ && flush_due_())) {
     core::StatusOr<persistence::FlushResult> result = store_.ApplyFlush(&pending_);
     ok = result.ok();
     if (ok) {

@@ -84,6 +84,9 @@ class Flusher {
   FlushStats stats() const;
   // Observer run on the flusher thread after every attempt (systemd watchdog and status).
   void SetOnAttempt(std::function<void(const FlushStats&)> hook);
+  // Asked on the flusher thread when nothing is pending: true makes the tick flush anyway
+  // (a ban whose deadline has passed is released by a flush). Set before Start.
+  void SetFlushDue(std::function<bool()> due) { flush_due_ = std::move(due); }
 
  private:
   struct Waiter {
@@ -120,6 +123,7 @@ class Flusher {
   bool stopping_ = false;                              // guarded by mu_; BeginStop
   FlushStats stats_;                                   // guarded by mu_
   std::function<void(const FlushStats&)> on_attempt_;  // set before Start
+  std::function<bool()> flush_due_;                    // set before Start
 
   std::vector<core::KeyDelta> pending_;  // flusher thread only
 };

@@ -305,6 +305,31 @@ void RenderFlushMetrics(PromText& p, const OpsContext& ctx) {
   p.Sample("tallyd_flush_duration_seconds_count", "", h.count);
 }
 
+void RenderBanMetrics(PromText& p, const OpsContext& ctx) {
+  if (ctx.bans == nullptr) {
+    return;
+  }
+  const persistence::BanKeeper::Stats s = ctx.bans->stats();
+  p.Family("tallyd_bans_total", "counter", "Keys banned by the ban rule, by the rule that fired.");
+  for (core::BanRule rule : {core::BanRule::kImmediateCode, core::BanRule::kCooldownCode,
+                             core::BanRule::kFailureRate, core::BanRule::kRun}) {
+    p.Sample("tallyd_bans_total", fmt::format("reason=\"{}\"", core::BanRuleName(rule)),
+             s.bans[static_cast<size_t>(rule)]);
+  }
+  p.Single("tallyd_keys_banned", "gauge", "Live keys whose status is auto_disabled.", s.banned_now);
+  p.Single("tallyd_bans_withheld_total", "counter",
+           "Bans not made because keep_one_active kept the group's last active key.", s.withheld);
+  p.Single("tallyd_ban_codes_dropped_total", "counter",
+           "Failure codes the ban rule's side channel had no room for (their failures still "
+           "count).",
+           s.codes_dropped);
+  if (ctx.event_streams) {
+    p.Single("tallyd_event_streams_waiting", "gauge",
+             "GET /admin/events streams waiting for their next event.",
+             static_cast<uint64_t>(ctx.event_streams()));
+  }
+}
+
 }  // namespace
 
 std::string RenderMetrics(const OpsContext& ctx) {
@@ -320,6 +345,7 @@ std::string RenderMetrics(const OpsContext& ctx) {
   RenderHttpMetrics(p, ctx);
   RenderStoreMetrics(p, ctx);
   RenderFlushMetrics(p, ctx);
+  RenderBanMetrics(p, ctx);
   if (std::optional<uint64_t> rss = ResidentMemoryBytes()) {
     p.Single("tallyd_process_resident_memory_bytes", "gauge",
              "Resident memory of the tallyd process (VmRSS), bytes.", *rss);

@@ -20,6 +20,7 @@
 #include "daemon/ingest/flusher.h"
 #include "daemon/metrics.h"
 #include "daemon/ops/group_metrics.h"
+#include "persistence/ban_keeper.h"
 #include "persistence/store.h"
 #include "persistence/window_store.h"
 
@@ -42,6 +43,8 @@ struct OpsContext {
   // The mapping rules' names, by rule index (tallyd_mapped_lines_total); empty: none.
   std::vector<std::string> mapping_rules = {};
   const persistence::WindowStore* windows = nullptr;  // time-window metrics; null: none
+  const persistence::BanKeeper* bans = nullptr;  // the ban rule's counts; null: none
+  std::function<size_t()> event_streams;         // open GET /admin/events streams waiting
 };
 
 // An event loop that has not stamped its heartbeat for this long fails /healthz.
