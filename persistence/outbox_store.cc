@@ -142,6 +142,7 @@ Status OutboxStore::Load() {
     cursors[c] = it == cursors_.end() ? 0 : it->second;
   }
   cursors_ = std::move(cursors);
+  UpdateFullLocked();
   source_ = opts_.source.empty() ? stored_source : opts_.source;
   if (source_.empty() || !ValidSource(source_)) {
     source_ = NewSourceId();
@@ -155,6 +156,12 @@ Status OutboxStore::Load() {
         nullptr));
   }
   return Status::Ok();
+}
+
+void OutboxStore::UpdateFullLocked() {
+  if (opts_.full != nullptr && opts_.max_bytes > 0) {
+    opts_.full->store(batch_bytes_ + dead_bytes_ > opts_.max_bytes, std::memory_order_relaxed);
+  }
 }
 
 uint64_t OutboxStore::CursorLocked(const std::string& consumer) const {
@@ -275,6 +282,7 @@ Status OutboxStore::Advance(const std::string& consumer, uint64_t last, const De
           dead_bytes_ += d.bytes;
           dead_[{consumer, d.id}] = std::move(d);
         }
+        UpdateFullLocked();
       });
   return s;
 }
@@ -349,6 +357,7 @@ Status OutboxStore::RetryDead(const std::string& consumer, uint64_t id) {
         auto it = dead_.find({consumer, id});
         dead_bytes_ -= it->second.bytes;
         dead_.erase(it);
+        UpdateFullLocked();
         ++wakes_;
         ready_.notify_all();
       });
@@ -370,6 +379,7 @@ Status OutboxStore::DeleteDead(const std::string& consumer, uint64_t id) {
         auto it = dead_.find({consumer, id});
         dead_bytes_ -= it->second.bytes;
         dead_.erase(it);
+        UpdateFullLocked();
       });
 }
 
@@ -478,6 +488,7 @@ void OutboxStore::Commit(const FlushView& /*flush*/) {
     tail_first_ = staged_.first;
     tail_deltas_ = std::move(staged_.tail);
     last_sequence_ = staged_.sequence;
+    UpdateFullLocked();
     ready_.notify_all();
   }
   staged_ = Staged{};

@@ -57,6 +57,7 @@
 //   deltas: varint count, then per key (ascending) varint key gap, varint successes, failures
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -80,6 +81,10 @@ struct OutboxOptions {
   std::string source;                  // empty: the stored id, or a new one
   std::vector<std::string> consumers;  // 1..16 names of 1..64 bytes [a-z0-9_-]
   size_t coalesce_after = 16;          // merge new flushes into the tail past this depth
+  // With max_bytes > 0: *full is kept true exactly while bytes() > max_bytes (set under the
+  // outbox's lock whenever the bytes change; relaxed stores: a gate, nothing published).
+  uint64_t max_bytes = 0;
+  std::atomic<bool>* full = nullptr;
 };
 
 // One dead letter, as GET /admin/outbox lists it.
@@ -162,6 +167,8 @@ class OutboxStore : public FlushParticipant {
 
   OutboxStore(Store& store, OutboxOptions options) : store_(store), opts_(std::move(options)) {}
   core::Status Load();
+  // Updates *opts_.full from the bytes held; caller holds mu_.
+  void UpdateFullLocked();
   // Caller holds mu_.
   uint64_t CursorLocked(const std::string& consumer) const;
   // The first batch for `consumer` past its cursor (index_.end() when none).

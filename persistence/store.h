@@ -57,14 +57,14 @@ struct FlushRules {
   // taken in id order and the others are applied. true (POST /internal/apikey-stats/flush):
   // the whole flush is Refused and nothing is applied.
   bool all_or_nothing = false;
-  // The source and sequences of a forwarded batch (Tally-Source, Tally-Sequence), for the
-  // receiver's per-source high-water mark (sources_store.h), which stages its mark in the
-  // same batch as the deltas; nullopt for every other flush.
-  std::optional<FlushSource> source;
   // With all_or_nothing: a flush that would create unknown keys while the store holds this
   // many key records or more (deleted ones included) is Refused. 0: no bound. The flusher
   // needs none: the counter table bounds the keys traffic can bring (--max-keys).
   size_t max_keys = 0;
+  // The source and sequences of a forwarded batch (Tally-Source, Tally-Sequence), for the
+  // receiver's per-source high-water mark (sources_store.h), which stages its mark in the
+  // same batch as the deltas; nullopt for every other flush.
+  std::optional<FlushSource> source = std::nullopt;
 };
 
 struct FlushResult {

@@ -114,7 +114,7 @@ void CountingEndpoints::Ingest(Call call) {
   if (wait && *wait != "flush") {
     return call.done(JsonError(http::status::bad_request, "wait must be 'flush'"));
   }
-  core::LineCounts counts = core::IngestBuffer(call.req.body(), ctx_.metric_prefix, ctx_.table);
+  core::LineCounts counts = IngestOrRefuse(call.req.body(), ctx_.metric_prefix, ctx_.table);
   ThisThreadCounters().CountLines(Transport::kHttp, counts);
   if (!wait) {
     return call.done(Counts(http::status::accepted, counts));
@@ -144,6 +144,10 @@ void CountingEndpoints::InternalFlush(Call call) {
   core::StatusOr<std::vector<core::KeyDelta>> deltas = ParseFlushBody(call.req.body());
   if (!deltas.ok()) {
     return call.done(ErrorResponse(deltas.status()));
+  }
+  if (call.req.count("Tally-Source") + call.req.count("Tally-Sequence") > 0) {
+    // A forwarded batch: its per-source sequence, not an Idempotency-Key, makes it exactly once.
+    return SourcedFlush(std::move(call), std::move(deltas).value());
   }
   std::optional<std::string> key;
   if (auto it = call.req.find("Idempotency-Key"); it != call.req.end()) {

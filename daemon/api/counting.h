@@ -15,6 +15,7 @@
 #include "daemon/api/call.h"
 #include "daemon/ingest/flusher.h"
 #include "daemon/metrics.h"
+#include "persistence/sources_store.h"
 #include "persistence/store.h"
 
 namespace tally::daemon {
@@ -28,6 +29,8 @@ struct CountingContext {
   Flusher& flusher;
   persistence::Store& store;
   ProcessMetrics& process;  // internal_flush_dropped_deleted
+  // The receiver's per-source marks (Tally-Source/Tally-Sequence; sourced_flush.cc).
+  persistence::SourcesStore* sources = nullptr;
 };
 
 class CountingEndpoints {
@@ -41,6 +44,8 @@ class CountingEndpoints {
   void Summary(Call call);
 
  private:
+  // An internal flush that carries Tally-Source and Tally-Sequence (sourced_flush.cc).
+  void SourcedFlush(Call call, std::vector<core::KeyDelta> deltas);
   // Counts what an internal flush dropped (deleted keys) in /metrics.
   void CountDropped(const persistence::FlushResult& r);
 

@@ -49,6 +49,15 @@ const std::vector<Route>& Routes() {
        [](Api& api, Call c) {
          api.workers().RunBlocking([&api, c] { c.done(CheckpointResponse(api.ops(), c.req)); });
        }},
+      // Forwarding (upstream_endpoints.h).
+      {"/admin/outbox", http::verb::get, Auth::kAdmin,
+       [](Api& api, Call c) { api.upstream().Outbox(std::move(c)); }},
+      {"/admin/outbox/dead/{id}/retry", http::verb::post, Auth::kAdmin,
+       [](Api& api, Call c) { api.upstream().RetryDead(std::move(c)); }},
+      {"/admin/outbox/dead/{id}", http::verb::delete_, Auth::kAdmin,
+       [](Api& api, Call c) { api.upstream().DeleteDead(std::move(c)); }},
+      {"/admin/sources", http::verb::get, Auth::kAdmin,
+       [](Api& api, Call c) { api.upstream().Sources(std::move(c)); }},
       {"/admin/provider-groups", http::verb::get, Auth::kAdmin,
        [](Api& api, Call c) { api.records().ListGroups(std::move(c)); }},
       {"/admin/provider-groups", http::verb::post, Auth::kAdmin,
@@ -116,7 +125,8 @@ Api::Api(ApiContext ctx)
       stopping_(ctx.stopping),
       counting_(std::move(ctx.counting), workers_),
       records_(ctx.records, workers_),
-      ops_(std::move(ctx.ops)) {}
+      ops_(std::move(ctx.ops)),
+      upstream_(ctx.upstream, workers_) {}
 
 // The queued store work uses the endpoint groups: it finishes before they go.
 Api::~Api() { workers_.Join(); }

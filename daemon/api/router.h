@@ -23,6 +23,7 @@
 #include "daemon/api/call.h"
 #include "daemon/api/counting.h"
 #include "daemon/api/records.h"
+#include "daemon/api/upstream_endpoints.h"
 #include "daemon/http/server.h"
 #include "daemon/ops/endpoints.h"
 
@@ -43,6 +44,7 @@ struct ApiContext {
   CountingContext counting;
   RecordsContext records;
   OpsContext ops;
+  UpstreamContext upstream;
 };
 
 // Compares in time independent of where the strings differ.
@@ -72,6 +74,7 @@ class Api : public Handler {
   CountingEndpoints& counting() { return counting_; }
   RecordEndpoints& records() { return records_; }
   const OpsContext& ops() const { return ops_; }
+  UpstreamEndpoints& upstream() { return upstream_; }
   Workers& workers() { return workers_; }
 
  private:
@@ -87,6 +90,7 @@ class Api : public Handler {
   CountingEndpoints counting_;
   RecordEndpoints records_;
   OpsContext ops_;
+  UpstreamEndpoints upstream_;
 };
 
 }  // namespace tally::daemon

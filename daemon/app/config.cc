@@ -40,7 +40,8 @@ std::string Config::Redacted() const {
       << " admin-token=" << (admin_token.empty() ? "(unset)" : "(set)")
       << " internal-token=" << (internal_token.empty() ? "(unset)" : "(set)")
       << " wal-recovery=" << wal_recovery
-      << " checkpoint-root=" << (checkpoint_root.empty() ? "(any)" : checkpoint_root);
+      << " checkpoint-root=" << (checkpoint_root.empty() ? "(any)" : checkpoint_root)
+      << RedactedForward(forward);
   return out.str();
 }
 
@@ -64,6 +65,19 @@ const std::vector<NumericRange>& NumericOptions() {
       Numeric<&Config::max_keys>("max-keys", 1, 1'000'000'000),
       Numeric<&Config::max_body_bytes>("max-body-bytes", 1024, uint64_t{1} << 30),
       Numeric<&Config::max_connections>("max-connections", 1, 1'000'000),
+      // Forwarding (config_forward.h).
+      {"forward-timeout-ms", 100, 600'000,
+       [](const Config& c) -> uint64_t { return c.forward.timeout_ms; },
+       [](Config& c, uint64_t v) { c.forward.timeout_ms = static_cast<uint32_t>(v); }},
+      {"forward-retry-min-ms", 10, 600'000,
+       [](const Config& c) -> uint64_t { return c.forward.retry_min_ms; },
+       [](Config& c, uint64_t v) { c.forward.retry_min_ms = static_cast<uint32_t>(v); }},
+      {"forward-retry-max-ms", 10, 3'600'000,
+       [](const Config& c) -> uint64_t { return c.forward.retry_max_ms; },
+       [](Config& c, uint64_t v) { c.forward.retry_max_ms = static_cast<uint32_t>(v); }},
+      {"outbox-max-bytes", uint64_t{1} << 16, uint64_t{1} << 50,
+       [](const Config& c) -> uint64_t { return c.forward.outbox_max_bytes; },
+       [](Config& c, uint64_t v) { c.forward.outbox_max_bytes = v; }},
   };
   return ranges;
 }
@@ -235,8 +249,18 @@ void DescribeOptions(po::options_description& opts, Config& c, RawOptions& raw) 
        "(recover to the last good record, losing what follows)")
       ("checkpoint-root", po::value(&c.checkpoint_root),
        "directory that POST /admin/checkpoint targets must lie under; default: anywhere "
-       "outside the data dir; under systemd the tallyd-checkpoints state directory");
+       "outside the data dir; under systemd the tallyd-checkpoints state directory")
+      ("forward-timeout-ms", numeric("forward-timeout-ms"),
+       "timeout of one forwarded request, connect to answer (100..600000)")
+      ("forward-retry-min-ms", numeric("forward-retry-min-ms"),
+       "first retry delay of a failed forward; doubles, with jitter (10..600000)")
+      ("forward-retry-max-ms", numeric("forward-retry-max-ms"),
+       "longest retry delay of a failed forward (10..3600000)")
+      ("outbox-max-bytes", numeric("outbox-max-bytes"),
+       "outbox size past which /readyz fails and ingestion refuses new lines "
+       "(65536..1125899906842624)");
   // clang-format on
+  DescribeForwardOptions(opts, c.forward);
 }
 
 // Where each option came from: the command line, the --config file (with its line).
@@ -466,6 +490,9 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     return fail(s);
   }
   if (Status s = ReadTokens(raw, sources, c); !s.ok()) {
+    return fail(s);
+  }
+  if (Status s = ValidateForward(c.forward); !s.ok()) {
     return fail(s);
   }
   bool http_public = c.http_listen.enabled() && !IsLoopback(c.http_listen.host);

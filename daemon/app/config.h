@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "daemon/app/config_forward.h"
 #include "daemon/endpoint.h"
 
 namespace tally::daemon {
@@ -46,6 +47,8 @@ struct Config {
   // Empty: anywhere outside the data dir. Under systemd: the tallyd-checkpoints entry of
   // $STATE_DIRECTORY unless given.
   std::string checkpoint_root;
+  // Forwarding committed flushes upstream, and the outbox (config_forward.h).
+  ForwardConfig forward;
 
   // One line per option, tokens shown as "(set)" or "(unset)".
   std::string Redacted() const;

@@ -39,6 +39,7 @@ core::StatusOr<int> DupFor(int fd, uint32_t thread) {
 Daemon::Daemon(Config config) : config_(std::move(config)) {}
 
 Daemon::~Daemon() {
+  forwarder_.reset();
   for (auto& t : threads_) {
     t->io.stop();
     if (t->thread.joinable()) {
@@ -84,6 +85,7 @@ Status Daemon::Start() {
   if (Status s = OpenStore(); !s.ok()) {
     return s;
   }
+  TALLY_RETURN_IF_ERROR(OpenUpstream());
   try {
     table_ = std::make_unique<core::CounterTable>(config_.max_keys);
   } catch (const std::exception& e) {
@@ -102,6 +104,9 @@ Status Daemon::Start() {
   // Relaxed: written before the I/O threads start (see ProcessMetrics).
   counters_.process.started_unix_ns.store(core::UnixNowNs(), std::memory_order_relaxed);
   flusher_->Start();
+  if (forwarder_) {
+    forwarder_->Start();
+  }
   for (auto& t : threads_) {
     IoThread* raw = t.get();
     for (auto& r : raw->receivers) {
@@ -282,10 +287,12 @@ ApiContext Daemon::ApiContextFor() {
       .tokens = {config_.admin_token, config_.internal_token},
       .stopping = stopping_,
       .counting = {config_.metric_prefix, config_.max_keys, *table_, *flusher_, *store_,
-                   counters_.process},
+                   counters_.process, sources_.get()},
       .records = {*store_, *table_},
       .ops = {config_.flush_interval_ms, config_.data_dir, config_.checkpoint_root, *table_,
-              *store_, *flusher_, counters_, kernel_drops, listening_, stopping_},
+              *store_, *flusher_, counters_, kernel_drops, listening_, stopping_, outbox_.get(),
+              sources_.get(), config_.forward.outbox_max_bytes},
+      .upstream = {outbox_.get(), sources_.get(), config_.forward.outbox_max_bytes},
   };
 }
 
@@ -331,6 +338,10 @@ int Daemon::Stop() {
     monitor_->Stopping();
   }
   stopping_.store(true, std::memory_order_relaxed);
+  // The forwarder first: a batch in flight stays in the outbox (sent again at the next start).
+  if (forwarder_) {
+    forwarder_->Stop();
+  }
   // 1-3: on each I/O thread, close the acceptor and idle connections and drain the
   // datagram sockets; the thread ends when its last in-flight request is answered.
   for (auto& t : threads_) {

@@ -23,6 +23,9 @@
 #include "daemon/metrics.h"
 #include "daemon/ops/service_monitor.h"
 #include "daemon/ops/socket_activation.h"
+#include "daemon/upstream/forwarder.h"
+#include "persistence/outbox_store.h"
+#include "persistence/sources_store.h"
 #include "persistence/store.h"
 
 namespace tally::daemon {
@@ -56,6 +59,9 @@ class Daemon {
 
   // Opens the store (--wal-recovery's policy) and logs what it holds.
   core::Status OpenStore();
+  // The receiver's sources and, with --forward-url, the outbox and the forwarder
+  // (upstream_wiring.cc). After OpenStore, before the flusher starts.
+  core::Status OpenUpstream();
   // Binds (or adopts) every listener onto the I/O threads.
   core::Status OpenListeners(InheritedSockets& inherited);
   // The addresses tallyd binds itself: another process holding one is refused, and with port
@@ -77,12 +83,16 @@ class Daemon {
   Config config_;
   uint64_t open_files_ = 0;  // the soft RLIMIT_NOFILE after RaiseOpenFilesLimit
   std::unique_ptr<persistence::Store> store_;
+  // Flush participants: they outlive every flush (the flusher's last one included).
+  std::unique_ptr<persistence::SourcesStore> sources_;
+  std::unique_ptr<persistence::OutboxStore> outbox_;  // null without --forward-url
   std::unique_ptr<core::CounterTable> table_;
   std::unique_ptr<Flusher> flusher_;
   CounterRegistry counters_;
   std::unique_ptr<Api> api_;
   std::unique_ptr<ServiceMonitor> monitor_;
   std::vector<std::unique_ptr<IoThread>> threads_;
+  std::unique_ptr<Forwarder> forwarder_;  // null without --forward-url
   // Relaxed: flags read by /readyz; no data is published through them.
   std::atomic<bool> listening_{false};
   std::atomic<bool> stopping_{false};

@@ -18,6 +18,8 @@
 #include "daemon/http/server.h"
 #include "daemon/ingest/flusher.h"
 #include "daemon/metrics.h"
+#include "persistence/outbox_store.h"
+#include "persistence/sources_store.h"
 #include "persistence/store.h"
 
 namespace tally::daemon {
@@ -35,6 +37,10 @@ struct OpsContext {
   std::function<uint64_t()> kernel_drops;
   const std::atomic<bool>& listening;  // every listener is bound
   const std::atomic<bool>& stopping;
+  // Forwarding (issue 17): the outbox (null when off) and the receiver's sources.
+  const persistence::OutboxStore* outbox = nullptr;
+  const persistence::SourcesStore* sources = nullptr;
+  uint64_t outbox_max_bytes = 0;
 };
 
 // An event loop that has not stamped its heartbeat for this long fails /healthz.
