@@ -8,7 +8,8 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev
   librocksdb-dev libspdlog-dev libfmt-dev
-  libssl-dev  # libcrypto: SHA-256 of idempotent request bodies
+  libssl-dev  # libcrypto: SHA-256 of idempotent request bodies; libssl: https forwarding
+  openssl     # the CLI: the TLS tests make a throwaway CA
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev python3 curl
   systemd  # systemd-analyze, for the unit checks (systemd/check_units.sh)
