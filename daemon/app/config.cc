@@ -261,6 +261,7 @@ void DescribeOptions(po::options_description& opts, Config& c, RawOptions& raw) 
        "(65536..1125899906842624)");
   // clang-format on
   DescribeForwardOptions(opts, c.forward);
+  DescribeHttpTlsOptions(opts, c.http_tls);
 }
 
 // Where each option came from: the command line, the --config file (with its line).
@@ -493,6 +494,9 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     return fail(s);
   }
   if (Status s = ValidateForward(c.forward); !s.ok()) {
+    return fail(s);
+  }
+  if (Status s = ValidateHttpTls(c.http_tls); !s.ok()) {
     return fail(s);
   }
   bool http_public = c.http_listen.enabled() && !IsLoopback(c.http_listen.host);

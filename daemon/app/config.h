@@ -49,6 +49,8 @@ struct Config {
   std::string checkpoint_root;
   // Forwarding committed flushes upstream, and the outbox (config_forward.h).
   ForwardConfig forward;
+  // The HTTP API over TLS (config_forward.h).
+  HttpTlsConfig http_tls;
 
   // One line per option, tokens shown as "(set)" or "(unset)".
   std::string Redacted() const;

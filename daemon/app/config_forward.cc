@@ -77,6 +77,29 @@ Status ValidateForward(ForwardConfig& c) {
   return Status::Ok();
 }
 
+void DescribeHttpTlsOptions(po::options_description& opts, HttpTlsConfig& c) {
+  // clang-format off
+  opts.add_options()
+      ("http-tls-cert", po::value(&c.cert),
+       "PEM certificate chain: the HTTP API serves TLS (with --http-tls-key); default: plain HTTP")
+      ("http-tls-key", po::value(&c.key), "PEM private key of --http-tls-cert");
+  // clang-format on
+}
+
+Status ValidateHttpTls(const HttpTlsConfig& c) {
+  if (c.cert.empty() != c.key.empty()) {
+    return Status::InvalidArgument("--http-tls-cert and --http-tls-key: give both or neither");
+  }
+  for (const auto& [name, path] :
+       {std::pair{"--http-tls-cert", &c.cert}, std::pair{"--http-tls-key", &c.key}}) {
+    std::error_code ec;
+    if (!path->empty() && !std::filesystem::is_regular_file(*path, ec)) {
+      return Status::InvalidArgument(std::string(name) + ": not a readable regular file");
+    }
+  }
+  return Status::Ok();
+}
+
 std::string RedactedForward(const ForwardConfig& c) {
   if (c.url.empty()) {
     return " forward-url=off";

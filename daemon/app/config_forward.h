@@ -35,6 +35,15 @@ struct RawForwardOptions {
   std::string url;
 };
 
+// The HTTP API over TLS (--http-tls-cert, --http-tls-key): both or neither.
+struct HttpTlsConfig {
+  std::string cert;  // PEM certificate chain
+  std::string key;   // PEM private key
+  bool enabled() const { return !cert.empty(); }
+};
+void DescribeHttpTlsOptions(boost::program_options::options_description& opts, HttpTlsConfig& c);
+core::Status ValidateHttpTls(const HttpTlsConfig& c);
+
 // Adds the forwarding options to `opts`, reading into `c`.
 void DescribeForwardOptions(boost::program_options::options_description& opts, ForwardConfig& c);
 // Checks the URL, the source id, the retry range, and reads the token file.

@@ -263,6 +263,7 @@ Status Daemon::OpenListeners(InheritedSockets& inherited) {
     }
     threads_.push_back(std::move(t).value());
   }
+  TALLY_RETURN_IF_ERROR(SetUpHttpTls());
   for (int fd : inherited.udp) {
     uint64_t granted = 0;
     TALLY_RETURN_IF_ERROR(PrepareInheritedUdp(fd, config_.udp_rcvbuf, &granted));

@@ -62,6 +62,8 @@ class Daemon {
   // The receiver's sources and, with --forward-url, the outbox and the forwarder
   // (upstream_wiring.cc). After OpenStore, before the flusher starts.
   core::Status OpenUpstream();
+  // With --http-tls-cert: every HTTP listener serves TLS (upstream_wiring.cc).
+  core::Status SetUpHttpTls();
   // Binds (or adopts) every listener onto the I/O threads.
   core::Status OpenListeners(InheritedSockets& inherited);
   // The addresses tallyd binds itself: another process holding one is refused, and with port

@@ -1,9 +1,38 @@
 // Daemon::OpenUpstream: the receiver's per-source marks, and with --forward-url the outbox
 // and its forwarder (issue 17; daemon/upstream/forwarder.h).
+#include <boost/asio/ssl/context.hpp>
+
 #include "daemon/app/daemon.h"
 #include "daemon/log.h"
 
 namespace tally::daemon {
+
+core::Status Daemon::SetUpHttpTls() {
+  if (!config_.http_tls.enabled()) {
+    return core::Status::Ok();
+  }
+  auto tls = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_server);
+  boost::system::error_code ec;
+  tls->set_options(boost::asio::ssl::context::default_workarounds |
+                       boost::asio::ssl::context::no_sslv2 | boost::asio::ssl::context::no_sslv3 |
+                       boost::asio::ssl::context::no_tlsv1 | boost::asio::ssl::context::no_tlsv1_1,
+                   ec);
+  tls->use_certificate_chain_file(config_.http_tls.cert, ec);
+  if (ec) {
+    return core::Status::InvalidArgument("--http-tls-cert: cannot load: " + ec.message());
+  }
+  tls->use_private_key_file(config_.http_tls.key, boost::asio::ssl::context::pem, ec);
+  if (ec) {
+    return core::Status::InvalidArgument("--http-tls-key: cannot load: " + ec.message());
+  }
+  for (auto& t : threads_) {
+    for (auto& h : t->http) {
+      h->SetTls(tls);
+    }
+  }
+  LogHttp()->info("the HTTP API serves TLS ({})", config_.http_tls.cert);
+  return core::Status::Ok();
+}
 
 core::Status Daemon::OpenUpstream() {
   core::StatusOr<std::unique_ptr<persistence::SourcesStore>> sources =
