@@ -239,7 +239,9 @@ StatusOr<std::optional<core::DeltaBatch>> OutboxStore::Peek(const std::string& c
 
 Status OutboxStore::Advance(const std::string& consumer, uint64_t last, const DeadLetterInfo* dead,
                             const std::vector<core::KeyDelta>* dead_deltas) {
-  if (!cursors_.contains(consumer)) {  // fixed at Open: no lock needed to look
+  // The consumers are fixed at Open (opts_ is const): no lock needed to look.
+  if (std::find(opts_.consumers.begin(), opts_.consumers.end(), consumer) ==
+      opts_.consumers.end()) {
     return Status::InvalidArgument("outbox: unknown consumer '" + consumer + "'");
   }
   std::unique_lock lock(mu_, std::defer_lock);

@@ -31,10 +31,6 @@ Status ValidateForward(ForwardConfig& c) {
     return Status::InvalidArgument(
         "--source-id: must be 1 to 128 visible ASCII characters other than ':'");
   }
-  if (c.retry_min_ms > c.retry_max_ms) {
-    return Status::InvalidArgument(
-        "--forward-retry-min-ms: must not exceed --forward-retry-max-ms");
-  }
   if (c.url.empty()) {
     if (!c.token_file.empty() || !c.ca_file.empty()) {
       return Status::InvalidArgument(

@@ -21,7 +21,7 @@ struct ForwardConfig {
   std::string source_id;   // --source-id; empty: the stored one, or host name + random suffix
   uint32_t timeout_ms = 10'000;
   uint32_t retry_min_ms = 1'000;
-  uint32_t retry_max_ms = 60'000;
+  uint32_t retry_max_ms = 60'000;  // a retry_min_ms above it is taken as it
   uint64_t outbox_max_bytes = uint64_t{1} << 30;
   // Parsed from url.
   bool tls = false;

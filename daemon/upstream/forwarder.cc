@@ -125,8 +125,8 @@ void Forwarder::Pause(std::chrono::milliseconds d) {
 
 std::chrono::milliseconds Forwarder::Backoff(unsigned attempt, const PostResult& r) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
-  const int64_t min = target_.retry_min.count();
   const int64_t max = target_.retry_max.count();
+  const int64_t min = std::min(target_.retry_min.count(), max);
   int64_t d = min;
   for (unsigned i = 0; i < attempt && d < max; ++i) {
     d *= 2;

@@ -53,7 +53,6 @@ TEST(ConfigForward, BadValuesExitTwoNamingTheOption) {
            {"--forward-token-file", "/nonexistent"},
            {"--forward-url", "http://x", "--forward-ca-file", "/etc/hostname"},
            {"--source-id", "a:b"},
-           {"--forward-retry-min-ms", "5000", "--forward-retry-max-ms", "1000"},
            {"--outbox-max-bytes", "10"},
        }) {
     ParsedArgs p = Parse(args);
