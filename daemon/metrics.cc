@@ -22,7 +22,8 @@ std::atomic<ForwardMetrics*> process_forward{&fallback_forward};
 
 ForwardMetrics& ProcessForwardMetrics() { return *process_forward.load(std::memory_order_acquire); }
 void SetProcessForwardMetrics(ForwardMetrics* metrics) {
-  process_forward.store(metrics, std::memory_order_release);
+  process_forward.store(metrics != nullptr ? metrics : &fallback_forward,
+                        std::memory_order_release);
 }
 
 }  // namespace tally::daemon

@@ -171,7 +171,8 @@ struct ProcessMetrics {
 };
 
 // The process's forwarding metrics and outbox gate, for the receivers, which see no registry
-// (set by the Daemon when it forwards; a shared fallback otherwise).
+// (set by the Daemon when it forwards, reset with nullptr when it goes; a shared fallback
+// otherwise).
 ForwardMetrics& ProcessForwardMetrics();
 void SetProcessForwardMetrics(ForwardMetrics* metrics);
 

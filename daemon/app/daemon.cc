@@ -54,6 +54,9 @@ Daemon::~Daemon() {
     monitor_->StopSupervisor();
   }
   flusher_.reset();
+  if (outbox_) {
+    SetProcessForwardMetrics(nullptr);  // the receivers are gone; counters_ goes next
+  }
 }
 
 void Daemon::FlushNow() {
