@@ -3,11 +3,10 @@
 #include "core/clock.h"
 #include "daemon/api/query.h"
 #include "daemon/http/json_writer.h"
+#include "daemon/upstream/forwarder.h"
 
 namespace tally::daemon {
 namespace {
-
-constexpr char kConsumer[] = "forward";  // the forwarder's (daemon/upstream/forwarder.h)
 
 Response ForwardingOff() {
   return JsonError(http::status::not_found, "forwarding is off (--forward-url is not set)");
@@ -16,7 +15,7 @@ Response ForwardingOff() {
 // The consumer named by ?consumer=, "forward" by default.
 std::string ConsumerParam(const std::string& query) {
   std::optional<std::string> c = QueryParam(query, "consumer");
-  return c ? *c : std::string(kConsumer);
+  return c ? *c : std::string(kForwardConsumer);
 }
 
 }  // namespace
