@@ -14,4 +14,16 @@ ThreadCounters& ThisThreadCounters() {
 
 void SetThisThreadCounters(ThreadCounters* counters) { tls_counters = counters; }
 
+namespace {
+ForwardMetrics fallback_forward;
+// Release/acquire: a receiver that sees the Daemon's block sees it constructed.
+std::atomic<ForwardMetrics*> process_forward{&fallback_forward};
+}  // namespace
+
+ForwardMetrics& ProcessForwardMetrics() { return *process_forward.load(std::memory_order_acquire); }
+void SetProcessForwardMetrics(ForwardMetrics* metrics) {
+  process_forward.store(metrics != nullptr ? metrics : &fallback_forward,
+                        std::memory_order_release);
+}
+
 }  // namespace tally::daemon

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 
+#include "core/ingest.h"
 #include "core/line_parser.h"
 #include "core/mapping.h"
 
@@ -153,6 +154,22 @@ struct alignas(64) ThreadCounters {
 };
 static_assert(alignof(ThreadCounters) == 64);
 
+// Forwarding (daemon/upstream/forwarder.h). Writer: the forwarder thread, except
+// lines_refused_outbox_full (every receiving thread). Relaxed everywhere: statistics, nothing
+// is published through them.
+struct ForwardMetrics {
+  static constexpr std::array<const char*, 5> kRetryReasons = {"timeout", "connection", "5xx",
+                                                               "408", "429"};
+  std::atomic<uint64_t> batches{0};  // acknowledged by the upstream (2xx)
+  std::atomic<uint64_t> deltas{0};   // key deltas in those batches
+  std::array<std::atomic<uint64_t>, kRetryReasons.size()> retries{};
+  std::atomic<uint64_t> dead_letters{0};  // batches moved to the dead letters
+  std::atomic<uint64_t> lines_refused_outbox_full{0};
+  // Set while the outbox holds more than --outbox-max-bytes: the receivers and POST /v1/ingest
+  // then refuse new lines (counted above) and /readyz fails.
+  std::atomic<bool> outbox_full{false};
+};
+
 // Process-wide metrics that are not per-thread counters.
 struct ProcessMetrics {
   DurationHistogram flush_seconds;  // writer: the flusher (see DurationHistogram)
@@ -166,7 +183,44 @@ struct ProcessMetrics {
   // API pool's write strand, one at a time; mutable because the Api sees the registry through
   // a const reference. Relaxed: a statistic, nothing is published through it.
   mutable std::atomic<uint64_t> internal_flush_dropped_deleted{0};
+  // Forwarding; mutable for the same reason (the refusals are counted by the receivers).
+  mutable ForwardMetrics forward;
 };
+
+// The process's forwarding metrics and outbox gate, for the receivers, which see no registry
+// (set by the Daemon when it forwards, reset with nullptr when it goes; a shared fallback
+// otherwise).
+ForwardMetrics& ProcessForwardMetrics();
+void SetProcessForwardMetrics(ForwardMetrics* metrics);
+
+// Ingests `buffer` into `table` (with the mapping rules and the ban rule's failure codes
+// when given, as core::IngestBuffer), or, while the outbox is full
+// (ForwardMetrics::outbox_full), counts its valid lines as refused without counting them
+// (lines_refused_outbox_full).
+inline core::LineCounts IngestOrRefuse(std::string_view buffer, std::string_view prefix,
+                                       core::CounterTable& table,
+                                       const core::Mapping* mapping = nullptr,
+                                       core::MappedCounts* mapped = nullptr,
+                                       core::FailureCodes* codes = nullptr) {
+  ForwardMetrics& forward = ProcessForwardMetrics();
+  // Relaxed: a gate; a line racing with its change is either counted or refused, each once.
+  if (!forward.outbox_full.load(std::memory_order_relaxed)) [[likely]] {
+    return core::IngestBuffer(buffer, prefix, table, mapping, mapped, codes);
+  }
+  auto none = [](const core::Increment&) { return true; };
+  core::LineCounts counts =
+      mapping == nullptr
+          ? core::ParseBuffer(buffer, prefix, none)
+          : core::ParseBuffer(buffer, prefix, none,
+                              [mapping, mapped](std::string_view line, core::Increment* inc) {
+                                return mapping->Map(line, inc, mapped);
+                              });
+  counts.refused += counts.accepted;
+  // Relaxed: a statistic.
+  forward.lines_refused_outbox_full.fetch_add(counts.accepted, std::memory_order_relaxed);
+  counts.accepted = 0;
+  return counts;
+}
 
 inline uint64_t SteadyNowNs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -186,7 +186,8 @@ StatusOr<FlushResult> Store::Flush(std::vector<core::KeyDelta>* deltas, Idempote
     idem_.Put(now, *answer, &batch);
   }
 
-  const FlushView view{now, result.epoch, rules.all_or_nothing, applied, db_.get()};
+  const FlushView view{now,     result.epoch, rules.all_or_nothing,
+                       applied, db_.get(),    rules.source ? &*rules.source : nullptr};
   for (size_t i = 0; i < participants_.size(); ++i) {
     if (Status s = participants_[i]->Stage(view, &batch); !s.ok()) {
       for (size_t j = 0; j <= i; ++j) {
@@ -222,6 +223,29 @@ StatusOr<FlushResult> Store::Flush(std::vector<core::KeyDelta>* deltas, Idempote
     idem_.Remember(answer->key, now);
   }
   return result;
+}
+
+Status Store::ReadState(
+    const std::function<Status(const Db& db, const rocksdb::Snapshot* snapshot)>& read) const {
+  Db::ReadView view = db_->Read();
+  TALLY_RETURN_IF_ERROR(db_->CheckOpen());
+  if (view.snapshot() == nullptr) {
+    return Status::IoError("the database is closed");
+  }
+  return read(*db_, view.snapshot());
+}
+
+Status Store::WriteState(const std::function<Status(const Db& db, rocksdb::WriteBatch*)>& build,
+                         const std::function<void()>& commit) {
+  std::unique_lock lock(mu_);
+  TALLY_RETURN_IF_ERROR(db_->PrepareWrite());
+  rocksdb::WriteBatch batch;
+  TALLY_RETURN_IF_ERROR(build(*db_, &batch));
+  TALLY_RETURN_IF_ERROR(db_->Write(&batch));
+  if (commit) {
+    commit();
+  }
+  return Status::Ok();
 }
 
 std::optional<IdempotentAnswer> Store::LookupIdempotent(const std::string& key) const {

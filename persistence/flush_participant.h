@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "core/status.h"
 #include "core/totals.h"
@@ -35,6 +36,14 @@ struct AppliedDelta {
   bool created = false;  // the flush created the key's record (unknown until now)
 };
 
+// Where a forwarded batch came from (core/delta_batch.h): its source and the range of that
+// source's sequences it carries.
+struct FlushSource {
+  std::string source;
+  uint64_t first_sequence = 0;
+  uint64_t last_sequence = 0;
+};
+
 // What a flush applies, as participants see it.
 struct FlushView {
   TimeNs now = 0;                         // the store's clock when the flush took its lock
@@ -42,6 +51,7 @@ struct FlushView {
   bool internal = false;                  // POST /internal/apikey-stats/flush (all or nothing)
   std::span<const AppliedDelta> applied;  // in key order; only deltas that were applied
   const Db* db = nullptr;                 // for column family handles while staging
+  const FlushSource* source = nullptr;    // FlushRules::source, when the flush has one
 };
 
 class FlushParticipant {

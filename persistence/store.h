@@ -38,6 +38,11 @@
 #include "persistence/records.h"
 #include "persistence/store_options.h"
 
+namespace rocksdb {
+class Snapshot;
+class WriteBatch;
+}  // namespace rocksdb
+
 namespace tally::persistence {
 
 class Db;
@@ -57,6 +62,10 @@ struct FlushRules {
   // many key records or more (deleted ones included) is Refused. 0: no bound. The flusher
   // needs none: the counter table bounds the keys traffic can bring (--max-keys).
   size_t max_keys = 0;
+  // The source and sequences of a forwarded batch (Tally-Source, Tally-Sequence), for the
+  // receiver's per-source high-water mark (sources_store.h), which stages its mark in the
+  // same batch as the deltas; nullopt for every other flush.
+  std::optional<FlushSource> source = std::nullopt;
 };
 
 struct FlushResult {
@@ -111,6 +120,20 @@ class Store {
   // beside the records (the ban policy).
   core::Status WriteAside(const std::function<core::Status(const Db&, rocksdb::WriteBatch*)>& stage,
                           const std::function<void()>& commit);
+
+  // For a part that keeps its own state in a column family beside the flushes (the outbox's
+  // acknowledgements, dead letters; flush_participant.h). ReadState runs `read` with a
+  // consistent view of the database (a snapshot that keeps it open) and no store lock: any
+  // thread, beside flushes. WriteState takes the store's write lock, runs `build` to fill a
+  // batch, writes it synced and, once it is durable, runs `commit` (still under the lock, so
+  // no flush stages between the write and the memory that follows it). Nothing is written
+  // when `build` fails; on a failed write `commit` is not run. Write errors as ApplyFlush's.
+  core::Status ReadState(
+      const std::function<core::Status(const Db& db, const rocksdb::Snapshot* snapshot)>& read)
+      const;
+  core::Status WriteState(
+      const std::function<core::Status(const Db& db, rocksdb::WriteBatch*)>& build,
+      const std::function<void()>& commit);
 
   // As ApplyFlush, and records `answer` in the same batch, so a retry can be answered from
   // LookupIdempotent without applying the deltas twice. `answer.response` may be filled in

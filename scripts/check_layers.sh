@@ -21,6 +21,7 @@ declare -A rank=(
   [http]=1
   [ops]=2
   [web]=2
+  [upstream]=2
   [api]=3
   [app]=4
 )

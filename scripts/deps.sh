@@ -9,7 +9,8 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev
   librocksdb-dev libspdlog-dev libfmt-dev
-  libssl-dev  # libcrypto: SHA-256 of idempotent request bodies
+  libssl-dev  # libcrypto: SHA-256 of idempotent request bodies; libssl: https forwarding
+  openssl     # the CLI: the TLS tests make a throwaway CA
   libyaml-cpp-dev  # --mapping-file and the mapping presets (daemon/app/mapping_file.cc)
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev python3 curl

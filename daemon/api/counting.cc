@@ -115,8 +115,8 @@ void CountingEndpoints::Ingest(Call call) {
     return call.done(JsonError(http::status::bad_request, "wait must be 'flush'"));
   }
   core::MappedCounts mapped;
-  core::LineCounts counts = core::IngestBuffer(call.req.body(), ctx_.metric_prefix, ctx_.table,
-                                               ctx_.mapping.get(), &mapped, ctx_.failure_codes);
+  core::LineCounts counts = IngestOrRefuse(call.req.body(), ctx_.metric_prefix, ctx_.table,
+                                           ctx_.mapping.get(), &mapped, ctx_.failure_codes);
   ThisThreadCounters().CountLines(Transport::kHttp, counts);
   if (ctx_.mapping != nullptr) {
     ThisThreadCounters().CountMapped(&mapped, ctx_.mapping->size());
@@ -149,6 +149,10 @@ void CountingEndpoints::InternalFlush(Call call) {
   core::StatusOr<std::vector<core::KeyDelta>> deltas = ParseFlushBody(call.req.body());
   if (!deltas.ok()) {
     return call.done(ErrorResponse(deltas.status()));
+  }
+  if (call.req.count("Tally-Source") + call.req.count("Tally-Sequence") > 0) {
+    // A forwarded batch: its per-source sequence, not an Idempotency-Key, makes it exactly once.
+    return SourcedFlush(std::move(call), std::move(deltas).value());
   }
   std::optional<std::string> key;
   if (auto it = call.req.find("Idempotency-Key"); it != call.req.end()) {

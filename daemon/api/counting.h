@@ -17,6 +17,7 @@
 #include "daemon/api/call.h"
 #include "daemon/ingest/flusher.h"
 #include "daemon/metrics.h"
+#include "persistence/sources_store.h"
 #include "persistence/store.h"
 
 namespace tally::daemon {
@@ -33,6 +34,8 @@ struct CountingContext {
   // --mapping-file / --mapping-preset: rules for lines the own protocol ignores; null: none.
   std::shared_ptr<const core::Mapping> mapping = nullptr;
   core::FailureCodes* failure_codes = nullptr;  // the ban rule's codes (core/failure_codes.h)
+  // The receiver's per-source marks (Tally-Source/Tally-Sequence; sourced_flush.cc).
+  persistence::SourcesStore* sources = nullptr;
 };
 
 class CountingEndpoints {
@@ -46,6 +49,8 @@ class CountingEndpoints {
   void Summary(Call call);
 
  private:
+  // An internal flush that carries Tally-Source and Tally-Sequence (sourced_flush.cc).
+  void SourcedFlush(Call call, std::vector<core::KeyDelta> deltas);
   // Counts what an internal flush dropped (deleted keys) in /metrics.
   void CountDropped(const persistence::FlushResult& r);
 

@@ -64,6 +64,15 @@ const std::vector<Route>& Routes() {
        [](Api& api, Call c) {
          api.workers().RunBlocking([&api, c] { c.done(CheckpointResponse(api.ops(), c.req)); });
        }},
+      // Forwarding (upstream_endpoints.h).
+      {"/admin/outbox", http::verb::get, Auth::kAdmin,
+       [](Api& api, Call c) { api.upstream().Outbox(std::move(c)); }},
+      {"/admin/outbox/dead/{id}/retry", http::verb::post, Auth::kAdmin,
+       [](Api& api, Call c) { api.upstream().RetryDead(std::move(c)); }},
+      {"/admin/outbox/dead/{id}", http::verb::delete_, Auth::kAdmin,
+       [](Api& api, Call c) { api.upstream().DeleteDead(std::move(c)); }},
+      {"/admin/sources", http::verb::get, Auth::kAdmin,
+       [](Api& api, Call c) { api.upstream().Sources(std::move(c)); }},
       {"/admin/provider-groups", http::verb::get, Auth::kAdmin,
        [](Api& api, Call c) { api.records().ListGroups(std::move(c)); }},
       {"/admin/provider-groups", http::verb::post, Auth::kAdmin,
@@ -154,7 +163,8 @@ Api::Api(ApiContext ctx)
       records_(ctx.records, workers_),
       bans_(std::move(ctx.bans), workers_),
       ops_(std::move(ctx.ops)),
-      windows_(ctx.windows, workers_, counting_) {}
+      windows_(ctx.windows, workers_, counting_),
+      upstream_(ctx.upstream, workers_) {}
 
 // The queued store work uses the endpoint groups: it finishes before they go.
 Api::~Api() { workers_.Join(); }

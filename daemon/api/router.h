@@ -28,6 +28,7 @@
 #include "daemon/api/counting.h"
 #include "daemon/api/records.h"
 #include "daemon/api/windows_api.h"
+#include "daemon/api/upstream_endpoints.h"
 #include "daemon/http/server.h"
 #include "daemon/ops/endpoints.h"
 
@@ -50,6 +51,7 @@ struct ApiContext {
   OpsContext ops;
   WindowsContext windows;
   BansContext bans;
+  UpstreamContext upstream;
 };
 
 // Compares in time independent of where the strings differ.
@@ -81,6 +83,7 @@ class Api : public Handler {
   WindowEndpoints& windows() { return windows_; }
   BanEndpoints& bans() { return bans_; }
   const OpsContext& ops() const { return ops_; }
+  UpstreamEndpoints& upstream() { return upstream_; }
   Workers& workers() { return workers_; }
 
  private:
@@ -98,6 +101,7 @@ class Api : public Handler {
   BanEndpoints bans_;
   OpsContext ops_;
   WindowEndpoints windows_;
+  UpstreamEndpoints upstream_;
 };
 
 }  // namespace tally::daemon

@@ -43,7 +43,7 @@ std::string Config::Redacted() const {
       << " checkpoint-root=" << (checkpoint_root.empty() ? "(any)" : checkpoint_root) << " "
       << mapping.Redacted() << " retention-minute=" << windows.retention_minute
       << " retention-hour=" << windows.retention_hour << " retention-day=" << windows.retention_day
-      << BanOptionsText(bans);
+      << BanOptionsText(bans) << RedactedForward(forward);
   return out.str();
 }
 
@@ -69,6 +69,7 @@ const std::vector<NumericRange>& NumericOptions() {
         Numeric<&Config::max_body_bytes>("max-body-bytes", 1024, uint64_t{1} << 30),
         Numeric<&Config::max_connections>("max-connections", 1, 1'000'000),
     };
+    AppendForwardNumericOptions(&r);
     AppendBanNumericOptions(&r);
     return r;
   }();
@@ -243,7 +244,16 @@ void DescribeOptions(po::options_description& opts, Config& c, RawOptions& raw) 
        "(recover to the last good record, losing what follows)")
       ("checkpoint-root", po::value(&c.checkpoint_root),
        "directory that POST /admin/checkpoint targets must lie under; default: anywhere "
-       "outside the data dir; under systemd the tallyd-checkpoints state directory");
+       "outside the data dir; under systemd the tallyd-checkpoints state directory")
+      ("forward-timeout-ms", numeric("forward-timeout-ms"),
+       "timeout of one forwarded request, connect to answer (100..600000)")
+      ("forward-retry-min-ms", numeric("forward-retry-min-ms"),
+       "first retry delay of a failed forward; doubles, with jitter (10..600000)")
+      ("forward-retry-max-ms", numeric("forward-retry-max-ms"),
+       "longest retry delay of a failed forward (10..3600000)")
+      ("outbox-max-bytes", numeric("outbox-max-bytes"),
+       "outbox size past which /readyz fails and ingestion refuses new lines "
+       "(65536..1125899906842624)");
   // clang-format on
   DescribeMappingOptions(opts, c.mapping);
   DescribeWindowsOptions(opts, c.windows);
@@ -256,6 +266,8 @@ void DescribeOptions(po::options_description& opts, Config& c, RawOptions& raw) 
     }
   }
   DescribeBanOptions(opts, c.bans, raw.bans);
+  DescribeForwardOptions(opts, c.forward);
+  DescribeHttpTlsOptions(opts, c.http_tls);
 }
 
 // Where each option came from: the command line, the --config file (with its line).
@@ -503,6 +515,12 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     return fail(s);
   }
   if (Status s = ValidateBanOptions(raw.bans, c.bans); !s.ok()) {
+    return fail(s);
+  }
+  if (Status s = ValidateForward(c.forward); !s.ok()) {
+    return fail(s);
+  }
+  if (Status s = ValidateHttpTls(c.http_tls); !s.ok()) {
     return fail(s);
   }
   bool http_public = c.http_listen.enabled() && !IsLoopback(c.http_listen.host);

@@ -23,6 +23,7 @@
 #include "daemon/app/config_mapping.h"
 #include "daemon/app/config_windows.h"
 #include "daemon/app/config_bans.h"
+#include "daemon/app/config_forward.h"
 #include "daemon/endpoint.h"
 
 namespace tally::daemon {
@@ -52,6 +53,10 @@ struct Config {
   MappingOptions mapping;  // --mapping-file, --mapping-preset (config_mapping.h)
   WindowsConfig windows;  // --retention-* (config_windows.h)
   BanConfig bans;  // --ban-* (config_bans.h)
+  // Forwarding committed flushes upstream, and the outbox (config_forward.h).
+  ForwardConfig forward;
+  // The HTTP API over TLS (config_forward.h).
+  HttpTlsConfig http_tls;
 
   // One line per option, tokens shown as "(set)" or "(unset)".
   std::string Redacted() const;

@@ -42,6 +42,7 @@ core::StatusOr<int> DupFor(int fd, uint32_t thread) {
 Daemon::Daemon(Config config) : config_(std::move(config)) {}
 
 Daemon::~Daemon() {
+  forwarder_.reset();
   for (auto& t : threads_) {
     t->io.stop();
     if (t->thread.joinable()) {
@@ -56,6 +57,9 @@ Daemon::~Daemon() {
     monitor_->StopSupervisor();
   }
   flusher_.reset();
+  if (outbox_) {
+    SetProcessForwardMetrics(nullptr);  // the receivers are gone; counters_ goes next
+  }
 }
 
 void Daemon::FlushNow() {
@@ -92,6 +96,7 @@ Status Daemon::Start() {
     return s;
   }
   TALLY_RETURN_IF_ERROR(StartBans());
+  TALLY_RETURN_IF_ERROR(OpenUpstream());
   try {
     table_ = std::make_unique<core::CounterTable>(config_.max_keys);
   } catch (const std::exception& e) {
@@ -111,6 +116,9 @@ Status Daemon::Start() {
   // Relaxed: written before the I/O threads start (see ProcessMetrics).
   counters_.process.started_unix_ns.store(core::UnixNowNs(), std::memory_order_relaxed);
   flusher_->Start();
+  if (forwarder_) {
+    forwarder_->Start();
+  }
   for (auto& t : threads_) {
     IoThread* raw = t.get();
     for (auto& r : raw->receivers) {
@@ -302,6 +310,7 @@ Status Daemon::OpenListeners(InheritedSockets& inherited) {
     }
     threads_.push_back(std::move(t).value());
   }
+  TALLY_RETURN_IF_ERROR(SetUpHttpTls());
   for (int fd : inherited.udp) {
     uint64_t granted = 0;
     TALLY_RETURN_IF_ERROR(PrepareInheritedUdp(fd, config_.udp_rcvbuf, &granted));
@@ -335,14 +344,16 @@ ApiContext Daemon::ApiContextFor() {
       .tokens = {config_.admin_token, config_.internal_token},
       .stopping = stopping_,
       .counting = {config_.metric_prefix, config_.max_keys, *table_, *flusher_, *store_,
-                   counters_.process, config_.mapping.mapping, &failure_codes_},
+                   counters_.process, config_.mapping.mapping, &failure_codes_, sources_.get()},
       .records = {*store_, *table_},
       .ops = {config_.flush_interval_ms, config_.data_dir, config_.checkpoint_root, *table_,
               *store_, *flusher_, counters_, kernel_drops, listening_, stopping_, &group_metrics_,
               MappingRuleNames(), windows_.get(), bans_.get(),
-              [hub = ban_hub_] { return hub->waiting_streams(); }},
+              [hub = ban_hub_] { return hub->waiting_streams(); }, outbox_.get(), sources_.get(),
+              config_.forward.outbox_max_bytes},
       .windows = {*store_, *windows_},
       .bans = {store_.get(), bans_.get(), ban_hub_},
+      .upstream = {outbox_.get(), sources_.get(), config_.forward.outbox_max_bytes},
   };
 }
 
@@ -396,6 +407,10 @@ int Daemon::Stop() {
   // waits for them: 200 when it commits, 503 at once when flushes fail (a full disk).
   if (flusher_) {
     flusher_->BeginStop();
+  }
+  // The forwarder: a batch in flight stays in the outbox (sent again at the next start).
+  if (forwarder_) {
+    forwarder_->Stop();
   }
   // 1-3: on each I/O thread, close the acceptor and idle connections and drain the
   // datagram sockets; the thread ends when its last in-flight request is answered.

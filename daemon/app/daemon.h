@@ -26,6 +26,9 @@
 #include "daemon/ops/service_monitor.h"
 #include "daemon/ops/socket_activation.h"
 #include "persistence/ban_keeper.h"
+#include "daemon/upstream/forwarder.h"
+#include "persistence/outbox_store.h"
+#include "persistence/sources_store.h"
 #include "persistence/store.h"
 
 namespace tally::daemon {
@@ -61,6 +64,11 @@ class Daemon {
   core::Status OpenStore();
   // Registers the ban rule with the store and starts its event hub (app/daemon.cc).
   core::Status StartBans();
+  // The receiver's sources and, with --forward-url, the outbox and the forwarder
+  // (upstream_wiring.cc). After OpenStore, before the flusher starts.
+  core::Status OpenUpstream();
+  // With --http-tls-cert: every HTTP listener serves TLS (upstream_wiring.cc).
+  core::Status SetUpHttpTls();
   // Binds (or adopts) every listener onto the I/O threads.
   core::Status OpenListeners(InheritedSockets& inherited);
   // The addresses tallyd binds itself: another process holding one is refused, and with port
@@ -92,12 +100,16 @@ class Daemon {
   core::FailureCodes failure_codes_;
   std::unique_ptr<persistence::BanKeeper> bans_;
   std::shared_ptr<BanEventHub> ban_hub_;
+  // Flush participants: they outlive every flush (the flusher's last one included).
+  std::unique_ptr<persistence::SourcesStore> sources_;
+  std::unique_ptr<persistence::OutboxStore> outbox_;  // null without --forward-url
   std::unique_ptr<core::CounterTable> table_;
   std::unique_ptr<Flusher> flusher_;
   CounterRegistry counters_;
   std::unique_ptr<Api> api_;
   std::unique_ptr<ServiceMonitor> monitor_;
   std::vector<std::unique_ptr<IoThread>> threads_;
+  std::unique_ptr<Forwarder> forwarder_;  // null without --forward-url
   // Relaxed: flags read by /readyz; no data is published through them.
   std::atomic<bool> listening_{false};
   std::atomic<bool> stopping_{false};

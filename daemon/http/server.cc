@@ -4,8 +4,10 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "daemon/http/framing.h"
@@ -17,80 +19,80 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
-Response JsonResponse(http::status status, std::string body) {
-  Response res{status, 11};
-  res.set(http::field::content_type, "application/json");
-  res.body() = std::move(body);
-  res.prepare_payload();
-  return res;
-}
-
-Response JsonError(http::status status, std::string_view message) {
-  JsonWriter w;
-  w.BeginObject().Key("error").String(message).EndObject();
-  return JsonResponse(status, w.Take());
-}
-
-core::StatusOr<int> OpenTcpListener(const Endpoint& ep) {
-  boost::system::error_code ec;
-  tcp::endpoint endpoint(asio::ip::make_address(ep.host, ec), ep.port);
-  if (ec) {
-    return core::Status::InvalidArgument("bad address " + ep.host);
-  }
-  asio::io_context scratch;
-  tcp::acceptor acceptor(scratch);
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) {
-    acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  }
-  if (!ec) {
-    int one = 1;
-    ::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    acceptor.bind(endpoint, ec);
-  }
-  if (!ec) {
-    acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  }
-  if (ec) {
-    return core::Status::IoError("http listen " + ep.ToString() + ": " + ec.message());
-  }
-  return acceptor.release();
-}
-
 using RequestParser = http::request_parser<IncrementalBody>;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
+// What the listener holds of a session, whatever its stream (plain TCP or TLS).
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, HttpListener& listener)
-      : stream_(std::move(socket)), listener_(listener), connections_(listener.connections_) {}
+  virtual ~Session() = default;
+  virtual void Start() = 0;
+  virtual void OnStop() = 0;
+};
+
+// One connection over `Stream`: beast::tcp_stream, or beast::ssl_stream over it (the TLS
+// listener, --http-tls-cert), which first completes the handshake within the request timeout.
+template <typename Stream>
+class SessionOf : public Session {
+ public:
+  SessionOf(tcp::socket socket, HttpListener& listener)
+      : stream_(MakeStream(std::move(socket), listener)),
+        listener_(listener),
+        connections_(listener.connections_) {}
 
   // Touches only the Daemon-owned connection count, not the listener: a session whose
   // handler was still pending when its io_context was cut short (the stop's deadline) is
   // destroyed with the io_context, after the listener.
-  ~Session() {
+  ~SessionOf() override {
     // Relaxed: a bound on connections; nothing is published through it.
     connections_.fetch_sub(1, std::memory_order_relaxed);
   }
 
-  void Start() { DoRead(); }
+  void Start() override {
+    if constexpr (kTls) {
+      Lowest().expires_after(listener_.limits_.request_timeout);
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = Self()](beast::error_code ec) {
+                                if (ec) {
+                                  return self->Close();
+                                }
+                                self->DoRead();
+                              });
+    } else {
+      DoRead();
+    }
+  }
 
   // Called when the listener stops. A connection waiting for a new request closes now; one
   // in the middle of a request gets a short deadline to finish sending it; one whose request
   // is being handled closes after its answer (keep-alive is off once stopping).
-  void OnStop() {
+  void OnStop() override {
     if (busy_) {
       return;
     }
     if (!parser_->got_some() && buffer_.size() == 0) {
       beast::error_code ec;
-      stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-      stream_.close();
+      Lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+      Lowest().close();
       return;
     }
-    stream_.expires_after(kStopGrace);
+    Lowest().expires_after(kStopGrace);
   }
 
  private:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  static Stream MakeStream(tcp::socket socket, HttpListener& listener) {
+    if constexpr (kTls) {
+      return Stream(std::move(socket), *listener.tls_);
+    } else {
+      return Stream(std::move(socket));
+    }
+  }
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+  std::shared_ptr<SessionOf> Self() {
+    return std::static_pointer_cast<SessionOf>(shared_from_this());
+  }
+
   static constexpr std::chrono::seconds kStopGrace{5};
   static constexpr std::chrono::seconds kLinger{2};
   static constexpr size_t kLingerBytes = 8 * 1024 * 1024;
@@ -102,10 +104,9 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(listener_.limits_.header_limit);
     parser_->body_limit(listener_.limits_.max_body_bytes);
-    stream_.expires_after(listener_.limits_.request_timeout);
-    http::async_read_header(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+    Lowest().expires_after(listener_.limits_.request_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = Self()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   // The header is in: check its framing, then read the body, after "100 Continue" when the
@@ -144,7 +145,7 @@ class Session : public std::enable_shared_from_this<Session> {
         beast::iequals(expect->value(), "100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       return asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
-                               [self = shared_from_this()](beast::error_code ec, size_t) {
+                               [self = Self()](beast::error_code ec, size_t) {
                                  if (ec) {
                                    return self->Close();
                                  }
@@ -183,7 +184,7 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
     stream_.async_read_some(buffer_.prepare(kReadSize),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            [self = Self()](beast::error_code ec, size_t n) {
                               if (ec) {
                                 return self->OnRead(ec);
                               }
@@ -218,7 +219,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // The work guard keeps this thread's io_context running until the answer is written,
     // even when the handler answers later from another thread and nothing else is pending
     // (the orderly stop waits for exactly that).
-    auto self = shared_from_this();
+    auto self = Self();
     // Exactly one of the two is called; each carries a guard (a copy of the same work).
     auto guard = asio::make_work_guard(stream_.get_executor());
     listener_.handler_.HandleStreaming(
@@ -264,25 +265,25 @@ class Session : public std::enable_shared_from_this<Session> {
     header->keep_alive(keep_alive);
     header->chunked(true);
     auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*header);
-    stream_.expires_after(listener_.limits_.request_timeout);
-    http::async_write_header(
-        stream_, *sr,
-        [self = shared_from_this(), header, sr, body = std::move(body), keep_alive,
-         guard = std::move(guard)](beast::error_code ec, size_t) mutable {
-          if (ec) {
-            return self->Close();
-          }
-          if (self->head_) {
-            // HEAD: the GET's header (chunked) without its body; the source is never asked.
-            return keep_alive ? self->DoRead() : self->Close();
-          }
-          self->NextPiece(std::make_shared<BodySource>(std::move(body)), keep_alive,
-                          std::move(guard));
-        });
+    Lowest().expires_after(listener_.limits_.request_timeout);
+    http::async_write_header(stream_, *sr,
+                             [self = Self(), header, sr, body = std::move(body), keep_alive,
+                              guard = std::move(guard)](beast::error_code ec, size_t) mutable {
+                               if (ec) {
+                                 return self->Close();
+                               }
+                               if (self->head_) {
+                                 // HEAD: the GET's header (chunked) without its body; the source is
+                                 // never asked.
+                                 return keep_alive ? self->DoRead() : self->Close();
+                               }
+                               self->NextPiece(std::make_shared<BodySource>(std::move(body)),
+                                               keep_alive, std::move(guard));
+                             });
   }
 
   void NextPiece(std::shared_ptr<BodySource> body, bool keep_alive, Guard guard) {
-    auto self = shared_from_this();
+    auto self = Self();
     (*body)([self, body, keep_alive, guard](std::optional<std::string> piece) mutable {
       asio::post(self->stream_.get_executor(), [self, body, keep_alive, guard,
                                                 piece = std::move(piece)]() mutable {
@@ -296,20 +297,20 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!piece) {
       return Close();  // aborted: no last chunk, the client sees a truncated body
     }
-    stream_.expires_after(listener_.limits_.request_timeout);
+    Lowest().expires_after(listener_.limits_.request_timeout);
     if (piece->empty()) {
-      return asio::async_write(stream_, http::make_chunk_last(),
-                               [self = shared_from_this(), keep_alive, guard = std::move(guard)](
-                                   beast::error_code ec, size_t) {
-                                 if (ec || !keep_alive) {
-                                   return self->Close();
-                                 }
-                                 self->DoRead();
-                               });
+      return asio::async_write(
+          stream_, http::make_chunk_last(),
+          [self = Self(), keep_alive, guard = std::move(guard)](beast::error_code ec, size_t) {
+            if (ec || !keep_alive) {
+              return self->Close();
+            }
+            self->DoRead();
+          });
     }
     auto data = std::make_shared<std::string>(std::move(*piece));
     asio::async_write(stream_, http::make_chunk(asio::buffer(*data)),
-                      [self = shared_from_this(), body = std::move(body), data, keep_alive,
+                      [self = Self(), body = std::move(body), data, keep_alive,
                        guard = std::move(guard)](beast::error_code ec, size_t) mutable {
                         if (ec) {
                           return self->Close();
@@ -337,7 +338,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     listener_.counters_.CountStatus(status);
     auto sp = std::make_shared<Response>(std::move(res));
-    auto on_written = [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+    auto on_written = [self = Self(), keep_alive](beast::error_code ec, size_t) {
       if (ec) {
         return self->Close();
       }
@@ -346,7 +347,7 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       self->DoRead();
     };
-    stream_.expires_after(listener_.limits_.request_timeout);
+    Lowest().expires_after(listener_.limits_.request_timeout);
     if (head_) {
       // The GET's header, Content-Length included, without its body (RFC 9110 §9.3.2).
       auto serializer = std::make_shared<http::response_serializer<http::string_body>>(*sp);
@@ -367,8 +368,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // buffer: many refused clients still sending cost no memory each.
   void Linger() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.expires_after(kLinger);
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+    Lowest().expires_after(kLinger);
     buffer_.clear();
     buffer_.shrink_to_fit();
     parser_.reset();
@@ -378,23 +379,22 @@ class Session : public std::enable_shared_from_this<Session> {
   void DiscardSome() {
     // Per thread: a session's reads all run on its own thread (one io_context each).
     thread_local std::array<char, 64 * 1024> discard;
-    stream_.async_read_some(asio::buffer(discard),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
-                              self->discarded_ += n;
-                              if (ec || self->discarded_ > kLingerBytes) {
-                                return self->Close();
-                              }
-                              self->DiscardSome();
-                            });
+    stream_.async_read_some(asio::buffer(discard), [self = Self()](beast::error_code ec, size_t n) {
+      self->discarded_ += n;
+      if (ec || self->discarded_ > kLingerBytes) {
+        return self->Close();
+      }
+      self->DiscardSome();
+    });
   }
 
   void Close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.close();
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+    Lowest().close();
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   HttpListener& listener_;
   std::atomic<uint32_t>& connections_;
   beast::flat_buffer buffer_;
@@ -476,7 +476,10 @@ void HttpListener::Accept() {
       socket.shutdown(tcp::socket::shutdown_send, ignored);
       socket.close(ignored);
     } else {
-      auto session = std::make_shared<Session>(std::move(socket), *this);
+      std::shared_ptr<Session> session =
+          tls_ ? std::shared_ptr<Session>(
+                     std::make_shared<SessionOf<TlsStream>>(std::move(socket), *this))
+               : std::make_shared<SessionOf<beast::tcp_stream>>(std::move(socket), *this);
       sessions_.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
       sessions_.push_back(session);
       session->Start();

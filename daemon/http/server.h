@@ -42,6 +42,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -115,6 +116,10 @@ class HttpListener {
                std::atomic<uint32_t>& connections, ThreadCounters& counters);
   ~HttpListener();
 
+  // Serves TLS with `tls` (a server context holding the certificate and key); call before
+  // Start. Shared by every listener of the process.
+  void SetTls(std::shared_ptr<boost::asio::ssl::context> tls) { tls_ = std::move(tls); }
+
   void Start();
   // Closes the acceptor and every idle connection; busy ones close after their answer.
   // Call on the listener's own thread.
@@ -122,6 +127,8 @@ class HttpListener {
 
  private:
   friend class Session;
+  template <typename Stream>
+  friend class SessionOf;
   void Accept();
 
   boost::asio::io_context& io_;
@@ -134,7 +141,8 @@ class HttpListener {
 
   boost::asio::steady_timer backoff_;  // delays the next accept after an accept error
   bool stopping_ = false;
-  std::list<std::weak_ptr<Session>> sessions_;  // this thread only
+  std::list<std::weak_ptr<Session>> sessions_;      // this thread only
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // null: plain HTTP
 };
 
 // Builds a JSON error answer: {"error":"<message>"}.

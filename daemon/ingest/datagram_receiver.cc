@@ -287,7 +287,7 @@ DatagramReceiver::ReadResult DatagramReceiver::Read(size_t max_batches) {
         counters_.truncated_datagrams.Add(1);
         continue;
       }
-      counts += core::IngestBuffer(
+      counts += IngestOrRefuse(
           std::string_view(static_cast<const char*>(iovs_[i].iov_base), msgs_[i].msg_len), prefix_,
           table_, mapping_.get(), &mapped_, codes_);
     }

@@ -14,6 +14,7 @@
 #include "daemon/http/json_writer.h"
 #include "daemon/log.h"
 #include "daemon/ops/process_stats.h"
+#include "daemon/ops/upstream_metrics.h"
 
 #ifndef TALLYD_VERSION
 #define TALLYD_VERSION "0.0.0"
@@ -125,6 +126,14 @@ Response ReadyResponse(const OpsContext& ctx) {
   in.interval_ns = int64_t{ctx.flush_interval_ms} * 1'000'000;
   if (std::optional<std::string> reason = NotReadyReason(in)) {
     return JsonError(http::status::service_unavailable, *reason);
+  }
+  // Relaxed: a gate (ForwardMetrics).
+  if (ctx.outbox != nullptr &&
+      ctx.counters.process.forward.outbox_full.load(std::memory_order_relaxed)) {
+    return JsonError(http::status::service_unavailable,
+                     fmt::format("the outbox holds {} bytes, past --outbox-max-bytes {}: new "
+                                 "lines are refused until the upstream takes batches",
+                                 ctx.outbox->bytes(), ctx.outbox_max_bytes));
   }
   return JsonResponse(http::status::ok, R"({"status":"ready"})");
 }
@@ -357,6 +366,7 @@ std::string RenderMetrics(const OpsContext& ctx) {
   if (ctx.group_metrics != nullptr) {
     ctx.group_metrics->Render(&text);
   }
+  RenderUpstreamMetrics(&text, reg.process.forward, ctx.outbox, ctx.sources);
   return text;
 }
 

@@ -21,6 +21,8 @@
 #include "daemon/metrics.h"
 #include "daemon/ops/group_metrics.h"
 #include "persistence/ban_keeper.h"
+#include "persistence/outbox_store.h"
+#include "persistence/sources_store.h"
 #include "persistence/store.h"
 #include "persistence/window_store.h"
 
@@ -45,6 +47,10 @@ struct OpsContext {
   const persistence::WindowStore* windows = nullptr;  // time-window metrics; null: none
   const persistence::BanKeeper* bans = nullptr;  // the ban rule's counts; null: none
   std::function<size_t()> event_streams;         // open GET /admin/events streams waiting
+  // Forwarding (issue 17): the outbox (null when off) and the receiver's sources.
+  const persistence::OutboxStore* outbox = nullptr;
+  const persistence::SourcesStore* sources = nullptr;
+  uint64_t outbox_max_bytes = 0;
 };
 
 // An event loop that has not stamped its heartbeat for this long fails /healthz.
