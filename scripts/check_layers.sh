@@ -20,6 +20,7 @@ declare -A rank=(
   [ingest]=1
   [http]=1
   [ops]=2
+  [upstream]=2
   [api]=3
   [app]=4
 )

@@ -20,6 +20,9 @@ packages=(
   prometheus   # promtool (check rules, test rules); its own service starts only where
                # systemd runs: `systemctl disable --now prometheus` there if unwanted
   python3-yaml # monitoring/check_metric_names.py reads the rules
+  # The PostgreSQL sink (daemon/upstream/pg_*): the client library, and a server for its
+  # tests and benchmark (tests/support/pg_cluster.h starts a throwaway cluster).
+  libpq-dev libpqxx-dev postgresql
 )
 
 missing=()
