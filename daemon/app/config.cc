@@ -17,6 +17,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "daemon/app/config_postgres.h"
 #include "daemon/app/tokens.h"
 
 namespace tally::daemon {
@@ -40,7 +41,8 @@ std::string Config::Redacted() const {
       << " admin-token=" << (admin_token.empty() ? "(unset)" : "(set)")
       << " internal-token=" << (internal_token.empty() ? "(unset)" : "(set)")
       << " wal-recovery=" << wal_recovery
-      << " checkpoint-root=" << (checkpoint_root.empty() ? "(any)" : checkpoint_root);
+      << " checkpoint-root=" << (checkpoint_root.empty() ? "(any)" : checkpoint_root)
+      << " postgres-url=" << (postgres.url.empty() ? "(unset)" : "(set)");
   return out.str();
 }
 
@@ -180,6 +182,7 @@ struct RawOptions {
   // Numeric options by name (NumericOptions()), read as text: a program_options unsigned
   // would wrap "-1" around.
   std::map<std::string, std::string> numeric;
+  RawPostgresOptions postgres;
 };
 
 // The option table of --help, reading into `c` and `raw`.
@@ -237,6 +240,7 @@ void DescribeOptions(po::options_description& opts, Config& c, RawOptions& raw) 
        "directory that POST /admin/checkpoint targets must lie under; default: anywhere "
        "outside the data dir; under systemd the tallyd-checkpoints state directory");
   // clang-format on
+  DescribePostgresOptions(opts, c.postgres, raw.postgres);
 }
 
 // Where each option came from: the command line, the --config file (with its line).
@@ -466,6 +470,14 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     return fail(s);
   }
   if (Status s = ReadTokens(raw, sources, c); !s.ok()) {
+    return fail(s);
+  }
+  for (auto [name, given] :
+       {std::pair{"postgres-password-file", &raw.postgres.password_file_given},
+        std::pair{"postgres-create-schema", &raw.postgres.create_schema_given}}) {
+    *given = sources.OnCommandLine(name) || sources.InFile(name);
+  }
+  if (Status s = ValidatePostgresOptions(raw.postgres, c.postgres); !s.ok()) {
     return fail(s);
   }
   bool http_public = c.http_listen.enabled() && !IsLoopback(c.http_listen.host);

@@ -21,6 +21,7 @@
 
 #include "core/status.h"
 #include "daemon/endpoint.h"
+#include "daemon/upstream/pg_conninfo.h"
 
 namespace tally::daemon {
 
@@ -46,6 +47,8 @@ struct Config {
   // Empty: anywhere outside the data dir. Under systemd: the tallyd-checkpoints entry of
   // $STATE_DIRECTORY unless given.
   std::string checkpoint_root;
+  // The PostgreSQL sink (daemon/app/config_postgres.h); url empty: none.
+  PgSinkOptions postgres;
 
   // One line per option, tokens shown as "(set)" or "(unset)".
   std::string Redacted() const;

@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "daemon/app/descriptors.h"
 #include "daemon/app/listen_guard.h"
+#include "daemon/app/postgres_start.h"
 #include "daemon/app/store_log.h"
 #include "daemon/log.h"
 
@@ -84,6 +85,14 @@ Status Daemon::Start() {
   if (Status s = OpenStore(); !s.ok()) {
     return s;
   }
+  // --postgres-url: the schema checked now (exit 1 naming a missing column).
+  // TODO(coordinator, issues 17/18): start a PgConsumer(pg_sink_.get(), <the outbox's cursor
+  // for "postgres">, &counters_.process.postgres) once the outbox exists, Wake() it after
+  // each committed flush, and Stop() it in Stop() before the final flush.
+  core::StatusOr<std::unique_ptr<PgSink>> pg =
+      StartPostgresSink(config_.postgres, &counters_.process.postgres);
+  TALLY_RETURN_IF_ERROR(pg.status());
+  pg_sink_ = std::move(pg).value();
   try {
     table_ = std::make_unique<core::CounterTable>(config_.max_keys);
   } catch (const std::exception& e) {

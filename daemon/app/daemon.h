@@ -23,6 +23,7 @@
 #include "daemon/metrics.h"
 #include "daemon/ops/service_monitor.h"
 #include "daemon/ops/socket_activation.h"
+#include "daemon/upstream/pg_sink.h"
 #include "persistence/store.h"
 
 namespace tally::daemon {
@@ -79,6 +80,7 @@ class Daemon {
   std::unique_ptr<persistence::Store> store_;
   std::unique_ptr<core::CounterTable> table_;
   std::unique_ptr<Flusher> flusher_;
+  std::unique_ptr<PgSink> pg_sink_;  // --postgres-url; null without it
   CounterRegistry counters_;
   std::unique_ptr<Api> api_;
   std::unique_ptr<ServiceMonitor> monitor_;

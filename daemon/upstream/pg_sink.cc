@@ -103,10 +103,19 @@ core::Status PgSink::Open(bool create_schema) {
       return s;
     }
   }
+  return CheckOnce();
+}
+
+core::Status PgSink::CheckOnce() {
+  if (schema_checked_) {
+    return core::Status::Ok();
+  }
   if (core::Status s = EnsureSourcesTable(*conn_); !s.ok()) {
     return s;
   }
-  return CheckSchema(*conn_);
+  core::Status s = CheckSchema(*conn_);
+  schema_checked_ = s.ok();
+  return s;
 }
 
 int PgSink::BackendPid() const { return conn_ ? conn_->backendpid() : 0; }
@@ -148,6 +157,11 @@ core::StatusOr<PgApplyResult> PgSink::Apply(const core::DeltaBatch& batch) {
         metrics_->retries_connection.Add(1);
         return s;
       }
+    }
+    if (core::Status s = CheckOnce(); !s.ok()) {
+      conn_.reset();  // whatever failed, the next call starts over
+      metrics_->connected.Set(0);
+      return s;
     }
     std::string why;
     try {

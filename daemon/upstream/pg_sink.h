@@ -74,12 +74,15 @@ class PgSink {
 
  private:
   core::Status Connect();
+  // tallyd_sources created and the schema checked, once per sink (on conn_).
+  core::Status CheckOnce();
   core::StatusOr<PgApplyResult> ApplyOnce(const core::DeltaBatch& batch);
   void LogSkipped(const std::string& source, uint64_t key);
 
   std::string conninfo_;
   PostgresSinkMetrics* metrics_;
   std::unique_ptr<pqxx::connection_base> conn_;
+  bool schema_checked_ = false;
   std::unordered_set<uint64_t> logged_skips_;  // keys already logged as skipped
   uint64_t unlogged_skips_ = 0;                // skips past the logged set's cap
 };
