@@ -13,13 +13,13 @@ namespace {
 // Keys remembered as logged; past it, skipped keys are counted and summarised.
 constexpr size_t kMaxLoggedSkips = 100'000;
 
-// One statement for every key and its group. d: the batch; k: the live keys it updated,
-// with their group; g: each group once, with the sums of its keys' deltas. Returns the ids
-// of d that k did not update (missing or soft-deleted). Data-modifying CTEs run to
-// completion whatever the final SELECT reads.
+// One statement for every key and its group. k: the live keys of the batch, updated, with
+// their group and deltas; the groups updated once each, with the sums of their keys'
+// deltas (data-modifying CTEs run to completion whatever the final SELECT reads). Returns
+// how many keys were updated; fewer than the batch's means some were missing or
+// soft-deleted (kSkippedSql names them, in the same transaction).
 constexpr const char* kApplySql = R"(
-WITH d(id, s, f) AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])),
-k AS (
+WITH k AS (
   UPDATE api_keys AS t SET
     total_requests = t.total_requests + d.s + d.f,
     success_requests = t.success_requests + d.s,
@@ -29,8 +29,9 @@ k AS (
     failure_rate = CASE WHEN t.total_requests + d.s + d.f = 0 THEN 0 ELSE
       (t.failure_requests + d.f)::double precision / (t.total_requests + d.s + d.f) END,
     updated_at = now()
-  FROM d WHERE t.id = d.id AND t.deleted_at IS NULL
-  RETURNING t.id, t.group_id, d.s, d.f),
+  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS d(id, s, f)
+  WHERE t.id = d.id AND t.deleted_at IS NULL
+  RETURNING t.group_id, d.s, d.f),
 x AS (SELECT group_id, sum(s)::bigint AS s, sum(f)::bigint AS f FROM k GROUP BY group_id),
 g AS (
   UPDATE provider_groups AS t SET
@@ -44,8 +45,13 @@ g AS (
     updated_at = now()
   FROM x WHERE t.id = x.group_id
   RETURNING t.id)
-SELECT d.id FROM d WHERE NOT EXISTS (SELECT 1 FROM k WHERE k.id = d.id)
+SELECT count(*) FROM k
 )";
+
+// The batch's keys that are missing or soft-deleted (so kApplySql did not update them).
+constexpr const char* kSkippedSql =
+    "SELECT d.id FROM unnest($1::bigint[]) AS d(id) WHERE NOT EXISTS "
+    "(SELECT 1 FROM api_keys AS t WHERE t.id = d.id AND t.deleted_at IS NULL)";
 
 // A PostgreSQL array literal of the values picked from every delta: "{1,2,3}".
 template <typename Pick>
@@ -224,13 +230,14 @@ core::StatusOr<PgApplyResult> PgSink::ApplyOnce(const core::DeltaBatch& batch) {
   }
   std::vector<uint64_t> skipped;
   if (!batch.deltas.empty()) {
-    pqxx::result r = tx.exec_params(
-        kApplySql, ArrayLiteral(batch, [](const core::KeyDelta& d) { return d.key; }),
-        ArrayLiteral(batch, [](const core::KeyDelta& d) { return d.successes; }),
+    std::string ids = ArrayLiteral(batch, [](const core::KeyDelta& d) { return d.key; });
+    pqxx::row updated = tx.exec_params1(
+        kApplySql, ids, ArrayLiteral(batch, [](const core::KeyDelta& d) { return d.successes; }),
         ArrayLiteral(batch, [](const core::KeyDelta& d) { return d.failures; }));
-    skipped.reserve(r.size());
-    for (const pqxx::row& row : r) {
-      skipped.push_back(row[0].as<uint64_t>());
+    if (updated[0].as<uint64_t>() < batch.deltas.size()) {
+      for (const pqxx::row& row : tx.exec_params(kSkippedSql, ids)) {
+        skipped.push_back(row[0].as<uint64_t>());
+      }
     }
   }
   tx.exec_params0(
