@@ -9,6 +9,8 @@
 //           per-request counter update through gorm does), for --ezapi-seconds; requests per
 //           second.
 // Prints the load average before and after. Figures: docs/performance.md, "PostgreSQL".
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -33,6 +35,21 @@ std::string LoadAverage() {
   std::string a, b, c;
   in >> a >> b >> c;
   return a + " " + b + " " + c;
+}
+
+// CPU seconds (user + system) process `pid` has used: the PostgreSQL backend's own work,
+// which the machine's other load does not inflate the way it inflates wall time.
+double CpuSeconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string field;
+  for (int i = 1; i <= 13 && in >> field; ++i) {
+    if (field.back() == ')') {
+      continue;  // the command may hold spaces; its fields end with ')'
+    }
+  }
+  unsigned long long utime = 0, stime = 0;
+  in >> utime >> stime;
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 double Median(std::vector<double> v) {
@@ -108,13 +125,17 @@ int main(int argc, char** argv) {
   };
   auto run = [&](int batch_keys, int batches) {
     std::vector<double> times;
+    std::vector<double> cpu;
     for (int i = 0; i < batches; ++i) {
       int first = 1 + (i * batch_keys) % keys;
       first = std::min(first, keys - batch_keys + 1);
       core::DeltaBatch b = batch_of(first, batch_keys);
+      int backend = sink.BackendPid();
+      double cpu0 = CpuSeconds(backend);
       Clock::time_point t0 = Clock::now();
       core::StatusOr<daemon::PgApplyResult> r = sink.Apply(b);
       times.push_back(Seconds(t0));
+      cpu.push_back(CpuSeconds(backend) - cpu0);
       if (!r.ok() || r->deltas_applied != static_cast<uint64_t>(batch_keys)) {
         std::fprintf(stderr, "apply failed: %s\n",
                      r.ok() ? "keys skipped" : r.status().ToString().c_str());
@@ -122,9 +143,13 @@ int main(int argc, char** argv) {
       }
     }
     double median = Median(times);
-    std::printf("sink: batch of %d keys: median %.3f s (min %.3f, max %.3f), %.0f key-deltas/s\n",
-                batch_keys, median, *std::min_element(times.begin(), times.end()),
-                *std::max_element(times.begin(), times.end()), batch_keys / median);
+    double median_cpu = Median(cpu);
+    std::printf(
+        "sink: batch of %d keys: median %.3f s (min %.3f, max %.3f), %.0f key-deltas/s; "
+        "backend CPU median %.3f s, %.0f key-deltas per CPU second\n",
+        batch_keys, median, *std::min_element(times.begin(), times.end()),
+        *std::max_element(times.begin(), times.end()), batch_keys / median, median_cpu,
+        median_cpu > 0 ? batch_keys / median_cpu : 0.0);
   };
   run(keys, rounds);
   run(keys / 10, rounds * 10);

@@ -190,21 +190,34 @@ TEST_F(PgFaultFixture, ADeadlockIsRetriedWhole) {
   auto sink = OpenSink(&m);
   Seed(1, 2);
   pqxx::connection other(cluster_->ConnInfo(db_));
+  pqxx::nontransaction(other).exec("SET deadlock_timeout = '60s'");  // the sink checks first
   pqxx::work holder(other);
   holder.exec("UPDATE provider_groups SET status = status WHERE id = 1");
   std::thread applier([&] {
     core::StatusOr<daemon::PgApplyResult> r = sink->Apply(PgTest::Batch("edge-a", 1, {{1, 2, 1}}));
     EXPECT_TRUE(r.ok()) << r.status().ToString();
   });
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        return Int("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tallyd' "
-                   "AND wait_event_type = 'Lock'") == 1;
-      },
-      10'000));
-  holder.exec("UPDATE api_keys SET weight = 5 WHERE id = 1");  // waits until the sink gives up
-  holder.commit();
+  bool waiting = false;
+  bool committed = false;
+  try {
+    waiting = WaitUntil(
+        [&] {
+          return Int("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tallyd' "
+                     "AND wait_event_type = 'Lock'") == 1;
+        },
+        10'000);
+    EXPECT_TRUE(waiting);
+    holder.exec("UPDATE api_keys SET weight = 5 WHERE id = 1");  // waits until the sink gives up
+    holder.commit();
+    committed = true;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << e.what();
+  }
+  if (!committed) {
+    holder.abort();  // lets the sink finish, so the thread can be joined
+  }
   applier.join();
+  ASSERT_TRUE(waiting);
   EXPECT_EQ(m.retries_deadlock.Get(), 1u);
   EXPECT_EQ(m.batches_applied.Get(), 1u);
   EXPECT_EQ(Int("SELECT total_requests FROM api_keys WHERE id = 1"), 3);
