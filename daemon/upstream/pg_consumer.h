@@ -80,7 +80,8 @@ class PgConsumer {
   bool stopping_ = false;  // guarded by mu_
   bool woken_ = false;     // guarded by mu_
   std::thread thread_;
-  // The head batch's last_sequence and since when it waits (steady ns); loop thread only.
+  // The last_sequence of the head batch whose wait metrics_->oldest_pending_since_ns
+  // measures; the consumer's thread only.
   std::optional<uint64_t> pending_head_;
 };
 
