@@ -169,6 +169,8 @@ int main(int argc, char** argv) {
                "(total_requests + 1), failure_rate = (failure_requests + 1 - $2)::double "
                "precision / (total_requests + 1), updated_at = now() WHERE id = $1");
   uint64_t requests = 0;
+  int backend = conn.backendpid();
+  double cpu0 = CpuSeconds(backend);
   Clock::time_point t0 = Clock::now();
   while (Seconds(t0) < ezapi_seconds) {
     int key = static_cast<int>(rng() % static_cast<uint32_t>(keys)) + 1;
@@ -179,8 +181,12 @@ int main(int argc, char** argv) {
     ++requests;
   }
   double elapsed = Seconds(t0);
-  std::printf("ez-api approach: %llu requests in %.1f s, %.0f requests (key-deltas of 1) /s\n",
-              static_cast<unsigned long long>(requests), elapsed, requests / elapsed);
+  double cpu = CpuSeconds(backend) - cpu0;
+  std::printf(
+      "ez-api approach: %llu requests in %.1f s, %.0f requests (key-deltas of 1) /s; backend "
+      "CPU %.2f s, %.0f requests per CPU second\n",
+      static_cast<unsigned long long>(requests), elapsed, requests / elapsed, cpu,
+      cpu > 0 ? requests / cpu : 0.0);
   std::printf("load average after: %s\n", LoadAverage().c_str());
   return 0;
 }
