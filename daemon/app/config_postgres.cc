@@ -18,7 +18,7 @@ void DescribePostgresOptions(po::options_description& opts, PgSinkOptions& optio
        "file holding the PostgreSQL password (a regular file of at most 4096 bytes); "
        "default: libpq's own ($PGPASSFILE, ~/.pgpass)")
       ("postgres-create-schema",
-       po::value(&options.create_schema)->default_value(false)->implicit_value(true),
+       po::value(&options.create_schema)->default_value(false, "false")->implicit_value(true, "true"),
        "create ez-api's api_keys and provider_groups when missing, as gorm would (for trials "
        "and tests)");
   // clang-format on

@@ -49,4 +49,18 @@ core::StatusOr<std::string> BuildConninfo(const PgSinkOptions& options) {
   return out;
 }
 
+std::string PgMessage(const std::exception& e) {
+  std::string out;
+  for (const char* c = e.what(); *c != 0; ++c) {
+    char ch = (*c == '\n' || *c == '\t' || *c == '\r') ? ' ' : *c;
+    if (ch != ' ' || (!out.empty() && out.back() != ' ')) {
+      out += ch;
+    }
+  }
+  while (!out.empty() && out.back() == ' ') {
+    out.pop_back();
+  }
+  return out;
+}
+
 }  // namespace tally::daemon

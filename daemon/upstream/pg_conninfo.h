@@ -5,6 +5,7 @@
 // refused at start-up (exit 2), never later. Thread-safe.
 #pragma once
 
+#include <exception>
 #include <string>
 
 #include "core/status.h"
@@ -24,5 +25,10 @@ struct PgSinkOptions {
 // naming --postgres-url when libpq cannot parse it; the message never repeats the url,
 // which may hold a password.
 core::StatusOr<std::string> BuildConninfo(const PgSinkOptions& options);
+
+// An exception's message from libpq or libpqxx on one line: newlines and tabs become
+// spaces, trailing blanks go (libpq's messages end in newlines and carry hints on their own
+// lines; a log line must stay one line).
+std::string PgMessage(const std::exception& e);
 
 }  // namespace tally::daemon

@@ -5,6 +5,8 @@
 #include <pqxx/pqxx>
 #include <vector>
 
+#include "daemon/upstream/pg_conninfo.h"
+
 namespace tally::daemon {
 namespace {
 
@@ -92,7 +94,7 @@ core::Status Run(pqxx::connection_base& conn, const char* const* begin, const ch
     tx.commit();
     return core::Status::Ok();
   } catch (const std::exception& e) {
-    return core::Status::Unavailable(std::string("PostgreSQL: ") + e.what());
+    return core::Status::Unavailable(std::string("PostgreSQL: ") + PgMessage(e));
   }
 }
 
@@ -129,7 +131,7 @@ core::Status CheckSchema(pqxx::connection_base& conn) {
     }
     tx.commit();
   } catch (const std::exception& e) {
-    return core::Status::Unavailable(std::string("PostgreSQL: ") + e.what());
+    return core::Status::Unavailable(std::string("PostgreSQL: ") + PgMessage(e));
   }
   for (const Need& need : Needs()) {
     if (std::find(tables.begin(), tables.end(), need.table) == tables.end()) {

@@ -5,6 +5,7 @@
 #include <pqxx/pqxx>
 
 #include "daemon/log.h"
+#include "daemon/upstream/pg_conninfo.h"
 #include "daemon/upstream/pg_schema.h"
 
 namespace tally::daemon {
@@ -94,7 +95,7 @@ core::Status PgSink::Connect() {
   try {
     conn_ = std::make_unique<pqxx::connection>(conninfo_);
   } catch (const std::exception& e) {
-    return core::Status::Unavailable(std::string("PostgreSQL: cannot connect: ") + e.what());
+    return core::Status::Unavailable(std::string("PostgreSQL: cannot connect: ") + PgMessage(e));
   }
   metrics_->connected.Set(1);
   return core::Status::Ok();
@@ -141,7 +142,7 @@ core::StatusOr<uint64_t> PgSink::Mark(const std::string& source) {
   } catch (const std::exception& e) {
     conn_.reset();
     metrics_->connected.Set(0);
-    return core::Status::Unavailable(std::string("PostgreSQL: ") + e.what());
+    return core::Status::Unavailable(std::string("PostgreSQL: ") + PgMessage(e));
   }
 }
 
@@ -174,29 +175,29 @@ core::StatusOr<PgApplyResult> PgSink::Apply(const core::DeltaBatch& batch) {
       return ApplyOnce(batch);
     } catch (const pqxx::deadlock_detected& e) {
       metrics_->retries_deadlock.Add(1);
-      why = e.what();
+      why = PgMessage(e);
     } catch (const pqxx::serialization_failure& e) {
       metrics_->retries_serialization.Add(1);
-      why = e.what();
+      why = PgMessage(e);
     } catch (const pqxx::transaction_rollback& e) {
       // Another rollback class (40000, 40002, 40003): the outcome is known to be nothing.
       metrics_->retries_serialization.Add(1);
-      why = e.what();
+      why = PgMessage(e);
     } catch (const pqxx::sql_error& e) {
       if (!ConnectionState(e.sqlstate()) && conn_->is_open()) {
-        return core::Status::IoError(std::string("PostgreSQL: ") + e.what());
+        return core::Status::IoError(std::string("PostgreSQL: ") + PgMessage(e));
       }
       conn_.reset();
       metrics_->connected.Set(0);
       metrics_->retries_connection.Add(1);
-      return core::Status::Unavailable(std::string("PostgreSQL: connection lost: ") + e.what());
+      return core::Status::Unavailable(std::string("PostgreSQL: connection lost: ") + PgMessage(e));
     } catch (const std::exception& e) {
       // broken_connection, in_doubt_error (the commit's outcome unknown: the next attempt
       // reads the mark and finds out), or anything on a connection that is gone.
       conn_.reset();
       metrics_->connected.Set(0);
       metrics_->retries_connection.Add(1);
-      return core::Status::Unavailable(std::string("PostgreSQL: connection lost: ") + e.what());
+      return core::Status::Unavailable(std::string("PostgreSQL: connection lost: ") + PgMessage(e));
     }
     if (attempt >= kMaxTransactionAttempts) {
       return core::Status::Unavailable("PostgreSQL: " + std::to_string(attempt) +
