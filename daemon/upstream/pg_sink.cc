@@ -180,7 +180,8 @@ core::StatusOr<PgApplyResult> PgSink::Apply(const core::DeltaBatch& batch) {
       metrics_->retries_serialization.Add(1);
       why = PgMessage(e);
     } catch (const pqxx::transaction_rollback& e) {
-      // Another rollback class (40000, 40002, 40003): the outcome is known to be nothing.
+      // Another rollback class (40000, 40002, 40003): retried like a serialization failure;
+      // should the commit have happened after all, the retry finds the mark moved.
       metrics_->retries_serialization.Add(1);
       why = PgMessage(e);
     } catch (const pqxx::sql_error& e) {
