@@ -7,7 +7,9 @@
 // server command runs as the unprivileged `postgres` user the package creates (runuser),
 // and the directory is handed to it. The superuser is `tally` (trust over the socket); the
 // role `tally_pw` must give its password (scram-sha-256), for tests of password options.
-// The destructor stops the server (-m immediate) and removes the directory.
+// The destructor stops the server (-m immediate) and removes the directory. Built with
+// TALLY_PG_TEMPLATE (a path in the build tree), the first cluster's fresh initdb is kept
+// there and later clusters copy it instead of running initdb again.
 //
 // Not thread-safe: one thread drives a cluster (other threads may connect to it).
 #pragma once
@@ -42,6 +44,8 @@ class PgCluster {
 
  private:
   PgCluster() = default;
+  // data_dir_ made by initdb, or copied from the build tree's template (TALLY_PG_TEMPLATE).
+  bool MakeDataDir(const std::string& pwfile, std::string* error);
   // Runs a server binary (pg_ctl, initdb, ...) as the cluster's user; true on exit 0.
   bool RunAs(const std::string& command) const;
 
