@@ -4,6 +4,8 @@
 
 #include "daemon/upstream/pg_conninfo.h"
 #include "tests/postgres/pg_fixture.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/wait_until.h"
 
 namespace tally::testing {
 
@@ -194,6 +196,39 @@ TEST_F(PgSinkTest, PasswordFromTheOptionsNotTheUrl) {
       EXPECT_EQ(s.code(), core::Status::Code::kUnavailable);
     }
   }
+}
+
+// PostgreSQL unreachable: the consumer's thread keeps the batch, backs off (a Wake does not
+// cut a backoff short), and Stop() ends it without waiting for the backoff to run out.
+TEST(PgConsumerTest, UnreachableServerKeepsTheBatchAndStopIsPrompt) {
+  TempDir dir;
+  PostgresSinkMetrics m;
+  PgSink sink("host=" + dir.Sub("nowhere") + " dbname=x connect_timeout=2", &m);
+  MemoryOutbox outbox;
+  outbox.Push(core::DeltaBatch{"edge-a", 1, 1, {{1, 1, 0}}});
+  daemon::PgConsumer consumer(&sink, &outbox, &m,
+                              {std::chrono::milliseconds(10), std::chrono::milliseconds(20),
+                               std::chrono::milliseconds(60'000)});
+  consumer.Start();
+  ASSERT_TRUE(WaitUntil([&] { return m.retries_connection.Get() >= 3; }, 10'000));
+  // Backoff doubles from 20 ms: 4 attempts take 20 + 40 + 80 ms of waits, the next ones 160,
+  // 320, 640 ms. Wakes every 5 ms for 400 ms would start ~80 attempts if they cut backoffs.
+  uint64_t before = m.retries_connection.Get();
+  WaitUntil(
+      [&] {
+        consumer.Wake();
+        return false;
+      },
+      400, 5);
+  uint64_t seen = m.retries_connection.Get();
+  EXPECT_LE(seen, before + 4);
+  auto t0 = std::chrono::steady_clock::now();
+  consumer.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+  EXPECT_EQ(outbox.Depth(), 1u);
+  EXPECT_EQ(outbox.acks(), 0u);
+  EXPECT_GT(m.oldest_pending_since_ns.Get(), 0u);
+  EXPECT_EQ(m.connected.Get(), 0u);
 }
 
 TEST(PgConninfoTest, UrlsAndKeywordStringsParseBadOnesAreNamed) {
