@@ -2,6 +2,7 @@
 // at start-up (exit 1 naming the column), --postgres-create-schema, an unreachable server
 // (tallyd still starts and counts), the password file.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <fstream>
 
@@ -53,7 +54,7 @@ TEST_F(PgDaemonTest, AnUnreachableServerDoesNotStopCounting) {
   EXPECT_EQ(tallyd.Stop(), 0);
 }
 
-TEST_F(PgDaemonTest, PasswordFileIsUsedAndNeverLogged) {
+TEST_F(PgDaemonTest, PasswordFromTheFileOrPgpassfileNeverLogged) {
   Exec("CREATE ROLE tally_pw LOGIN PASSWORD 'sekret-17'");
   daemon::PostgresSinkMetrics m;
   OpenSink(&m);
@@ -73,6 +74,13 @@ TEST_F(PgDaemonTest, PasswordFileIsUsedAndNeverLogged) {
   EXPECT_NE(refused.Log().find("password authentication failed"), std::string::npos)
       << refused.Log();
   EXPECT_EQ(refused.Stop(), 0);
+  // No password file: libpq's own PGPASSFILE (host:port:database:user:password, mode 0600).
+  std::ofstream(dir.Sub("pgpass")) << "*:*:*:tally_pw:sekret-17\n";
+  ASSERT_EQ(chmod(dir.Sub("pgpass").c_str(), 0600), 0);
+  TallydProcess from_env(dir.Sub("data3"), {"--postgres-url", conninfo},
+                         {{"PGPASSFILE", dir.Sub("pgpass")}});
+  EXPECT_NE(from_env.Log().find("PostgreSQL schema checked"), std::string::npos) << from_env.Log();
+  EXPECT_EQ(from_env.Stop(), 0);
 }
 
 }  // namespace
