@@ -80,8 +80,10 @@ class Daemon {
   std::unique_ptr<persistence::Store> store_;
   std::unique_ptr<core::CounterTable> table_;
   std::unique_ptr<Flusher> flusher_;
-  std::unique_ptr<PgSink> pg_sink_;  // --postgres-url; null without it
   CounterRegistry counters_;
+  // --postgres-url; null without it. After counters_, whose metrics it writes: destroyed
+  // before them.
+  std::unique_ptr<PgSink> pg_sink_;
   std::unique_ptr<Api> api_;
   std::unique_ptr<ServiceMonitor> monitor_;
   std::vector<std::unique_ptr<IoThread>> threads_;

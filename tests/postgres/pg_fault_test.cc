@@ -218,7 +218,9 @@ TEST_F(PgFaultFixture, ADeadlockIsRetriedWhole) {
   }
   applier.join();
   ASSERT_TRUE(waiting);
-  EXPECT_EQ(m.retries_deadlock.Get(), 1u);
+  // At least once: when the aborted transaction's retry takes the key's row before the other
+  // session wakes up to take it, the two deadlock again and the sink retries again.
+  EXPECT_GE(m.retries_deadlock.Get(), 1u);
   EXPECT_EQ(m.batches_applied.Get(), 1u);
   EXPECT_EQ(Int("SELECT total_requests FROM api_keys WHERE id = 1"), 3);
   EXPECT_EQ(Int("SELECT weight FROM api_keys WHERE id = 1"), 5);
