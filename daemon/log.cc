@@ -17,7 +17,7 @@ std::shared_ptr<spdlog::logger> Get(const char* name) {
 
 void InitLogging(const std::string& level) {
   spdlog::level::level_enum lvl = spdlog::level::from_str(level == "warn" ? "warning" : level);
-  for (const char* name : {"main", "udp", "http", "flush", "store", "upstream"}) {
+  for (const char* name : {"main", "udp", "http", "flush", "store", "upstream", "postgres"}) {
     Get(name)->set_level(lvl);
   }
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
@@ -41,6 +41,10 @@ std::shared_ptr<spdlog::logger> LogFlush() {
 }
 std::shared_ptr<spdlog::logger> LogStore() {
   static auto l = Get("store");
+  return l;
+}
+std::shared_ptr<spdlog::logger> LogPostgres() {
+  static auto l = Get("postgres");
   return l;
 }
 

@@ -19,6 +19,7 @@ std::shared_ptr<spdlog::logger> LogHttp();
 std::shared_ptr<spdlog::logger> LogFlush();
 std::shared_ptr<spdlog::logger> LogStore();
 std::shared_ptr<spdlog::logger> LogUpstream();  // forwarding, the outbox, the sources
+std::shared_ptr<spdlog::logger> LogPostgres();  // the PostgreSQL sink (daemon/upstream/pg_*)
 
 // Lets one message through per `period` and reports how many were held back meanwhile.
 // Thread-safe; the cost of a suppressed call is two relaxed atomics.

@@ -170,8 +170,27 @@ struct ForwardMetrics {
   std::atomic<bool> outbox_full{false};
 };
 
+// The PostgreSQL sink's counters (daemon/upstream/pg_sink.h). Writer: the sink's consumer
+// thread, one at a time (a test may drive a sink from its own thread instead).
+struct PostgresSinkMetrics {
+  OwnedCounter batches_applied;   // committed in PostgreSQL
+  OwnedCounter batches_replayed;  // at or below the source's mark: skipped whole, acked
+  OwnedCounter deltas_applied;    // key deltas written (skipped keys not included)
+  OwnedCounter keys_skipped;      // unknown or soft-deleted in PostgreSQL
+  // Whole-transaction retries by cause: serialization failure (40001), deadlock (40P01),
+  // connection lost or refused (then a reconnect with backoff).
+  OwnedCounter retries_serialization;
+  OwnedCounter retries_deadlock;
+  OwnedCounter retries_connection;
+  // Steady-clock ns since the oldest batch not yet applied has waited (first seen by the
+  // consumer); 0 when none is waiting. The lag is now minus this.
+  OwnedGauge oldest_pending_since_ns;
+  OwnedGauge connected;  // 1 while the sink holds a working connection
+};
+
 // Process-wide metrics that are not per-thread counters.
 struct ProcessMetrics {
+  PostgresSinkMetrics postgres;     // all zero unless --postgres-url is set
   DurationHistogram flush_seconds;  // writer: the flusher (see DurationHistogram)
   // Open HTTP connections; the HttpListeners' shared connection cap counts in it. Relaxed:
   // a gauge, nothing is published through it.

@@ -16,7 +16,9 @@ file=$3
 
 # "--name arg (=default)" or "--name" at the start of a --help line: one "name default" per line
 # (default "-" when none is shown).
-options=$("$tallyd" --help | sed -En 's/^  --([a-z0-9-]+)( arg)?( \(=([^)]*)\))?.*/\1 \4/p' |
+# A flag whose value is optional shows "[=arg(=implicit)]" where others show " arg".
+options=$("$tallyd" --help |
+  sed -En 's/^  --([a-z0-9-]+)( arg| \[=arg\(=[^)]*\)\])?( \(=([^)]*)\))?.*/\1 \4/p' |
   awk '{ print $1, ($2 == "" ? "-" : $2) }')
 count=$(printf '%s\n' "$options" | grep -c .)
 if [ "$count" -lt 10 ]; then

@@ -25,6 +25,9 @@ packages=(
   python3-yaml # monitoring/check_metric_names.py reads the rules
   # The status page's browser test (tests/browser/): the browser and the driver's runtime.
   chromium nodejs
+  # The PostgreSQL sink (daemon/upstream/pg_*): the client library, and a server for its
+  # tests and benchmark (tests/support/pg_cluster.h starts a throwaway cluster).
+  libpq-dev libpqxx-dev postgresql
 )
 
 missing=()

@@ -17,6 +17,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "daemon/app/config_postgres.h"
 #include "daemon/app/tokens.h"
 
 namespace tally::daemon {
@@ -43,7 +44,8 @@ std::string Config::Redacted() const {
       << " checkpoint-root=" << (checkpoint_root.empty() ? "(any)" : checkpoint_root) << " "
       << mapping.Redacted() << " retention-minute=" << windows.retention_minute
       << " retention-hour=" << windows.retention_hour << " retention-day=" << windows.retention_day
-      << BanOptionsText(bans) << RedactedForward(forward);
+      << BanOptionsText(bans) << RedactedForward(forward)
+      << " postgres-url=" << (postgres.url.empty() ? "(unset)" : "(set)");
   return out.str();
 }
 
@@ -189,6 +191,7 @@ struct RawOptions {
   // would wrap "-1" around.
   std::map<std::string, std::string> numeric;
   BanRawOptions bans;
+  RawPostgresOptions postgres;
 };
 
 // The option table of --help, reading into `c` and `raw`.
@@ -268,6 +271,7 @@ void DescribeOptions(po::options_description& opts, Config& c, RawOptions& raw) 
   DescribeBanOptions(opts, c.bans, raw.bans);
   DescribeForwardOptions(opts, c.forward);
   DescribeHttpTlsOptions(opts, c.http_tls);
+  DescribePostgresOptions(opts, c.postgres, raw.postgres);
 }
 
 // Where each option came from: the command line, the --config file (with its line).
@@ -521,6 +525,14 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     return fail(s);
   }
   if (Status s = ValidateHttpTls(c.http_tls); !s.ok()) {
+    return fail(s);
+  }
+  for (auto [name, given] :
+       {std::pair{"postgres-password-file", &raw.postgres.password_file_given},
+        std::pair{"postgres-create-schema", &raw.postgres.create_schema_given}}) {
+    *given = sources.OnCommandLine(name) || sources.InFile(name);
+  }
+  if (Status s = ValidatePostgresOptions(raw.postgres, c.postgres); !s.ok()) {
     return fail(s);
   }
   bool http_public = c.http_listen.enabled() && !IsLoopback(c.http_listen.host);

@@ -25,6 +25,7 @@
 #include "daemon/app/config_bans.h"
 #include "daemon/app/config_forward.h"
 #include "daemon/endpoint.h"
+#include "daemon/upstream/pg_conninfo.h"
 
 namespace tally::daemon {
 
@@ -57,6 +58,8 @@ struct Config {
   ForwardConfig forward;
   // The HTTP API over TLS (config_forward.h).
   HttpTlsConfig http_tls;
+  // The PostgreSQL sink (daemon/app/config_postgres.h); url empty: none.
+  PgSinkOptions postgres;
 
   // One line per option, tokens shown as "(set)" or "(unset)".
   std::string Redacted() const;

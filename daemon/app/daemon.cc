@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "daemon/app/descriptors.h"
 #include "daemon/app/listen_guard.h"
+#include "daemon/app/postgres_start.h"
 #include "daemon/app/store_log.h"
 #include "daemon/log.h"
 
@@ -43,6 +44,7 @@ Daemon::Daemon(Config config) : config_(std::move(config)) {}
 
 Daemon::~Daemon() {
   forwarder_.reset();
+  pg_consumer_.reset();
   for (auto& t : threads_) {
     t->io.stop();
     if (t->thread.joinable()) {
@@ -96,6 +98,12 @@ Status Daemon::Start() {
     return s;
   }
   TALLY_RETURN_IF_ERROR(StartBans());
+  // --postgres-url: the schema checked now (exit 1 naming a missing column); the sink reads
+  // the outbox that OpenUpstream opens.
+  core::StatusOr<std::unique_ptr<PgSink>> pg =
+      StartPostgresSink(config_.postgres, &counters_.process.postgres);
+  TALLY_RETURN_IF_ERROR(pg.status());
+  pg_sink_ = std::move(pg).value();
   TALLY_RETURN_IF_ERROR(OpenUpstream());
   try {
     table_ = std::make_unique<core::CounterTable>(config_.max_keys);
@@ -118,6 +126,9 @@ Status Daemon::Start() {
   flusher_->Start();
   if (forwarder_) {
     forwarder_->Start();
+  }
+  if (pg_consumer_) {
+    pg_consumer_->Start();
   }
   for (auto& t : threads_) {
     IoThread* raw = t.get();
@@ -408,9 +419,13 @@ int Daemon::Stop() {
   if (flusher_) {
     flusher_->BeginStop();
   }
-  // The forwarder: a batch in flight stays in the outbox (sent again at the next start).
+  // The forwarder and the PostgreSQL sink: a batch in flight stays in the outbox (sent or
+  // applied again at the next start; the receiver's mark makes that a replay).
   if (forwarder_) {
     forwarder_->Stop();
+  }
+  if (pg_consumer_) {
+    pg_consumer_->Stop();
   }
   // 1-3: on each I/O thread, close the acceptor and idle connections and drain the
   // datagram sockets; the thread ends when its last in-flight request is answered.

@@ -29,6 +29,9 @@
 #include "daemon/upstream/forwarder.h"
 #include "persistence/outbox_store.h"
 #include "persistence/sources_store.h"
+#include "daemon/upstream/pg_consumer.h"
+#include "daemon/upstream/pg_outbox_source.h"
+#include "daemon/upstream/pg_sink.h"
 #include "persistence/store.h"
 
 namespace tally::daemon {
@@ -102,14 +105,21 @@ class Daemon {
   std::shared_ptr<BanEventHub> ban_hub_;
   // Flush participants: they outlive every flush (the flusher's last one included).
   std::unique_ptr<persistence::SourcesStore> sources_;
-  std::unique_ptr<persistence::OutboxStore> outbox_;  // null without --forward-url
+  std::unique_ptr<persistence::OutboxStore> outbox_;  // null without --forward-url or --postgres-url
   std::unique_ptr<core::CounterTable> table_;
   std::unique_ptr<Flusher> flusher_;
   CounterRegistry counters_;
+  // --postgres-url; null without it. After counters_, whose metrics it writes: destroyed
+  // before them.
+  std::unique_ptr<PgSink> pg_sink_;
   std::unique_ptr<Api> api_;
   std::unique_ptr<ServiceMonitor> monitor_;
   std::vector<std::unique_ptr<IoThread>> threads_;
   std::unique_ptr<Forwarder> forwarder_;  // null without --forward-url
+  // The PostgreSQL sink's cursor in the outbox and its consumer thread; null without
+  // --postgres-url. Declared after the outbox and the sink: destroyed before them.
+  std::unique_ptr<OutboxBatchSource> pg_source_;
+  std::unique_ptr<PgConsumer> pg_consumer_;
   // Relaxed: flags read by /readyz; no data is published through them.
   std::atomic<bool> listening_{false};
   std::atomic<bool> stopping_{false};

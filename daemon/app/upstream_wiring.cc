@@ -1,5 +1,6 @@
-// Daemon::OpenUpstream: the receiver's per-source marks, and with --forward-url the outbox
-// and its forwarder (issue 17; daemon/upstream/forwarder.h).
+// Daemon::OpenUpstream: the receiver's per-source marks, and with --forward-url or
+// --postgres-url the outbox with a consumer for each: the forwarder (issue 17;
+// daemon/upstream/forwarder.h) and the PostgreSQL sink (issue 18; daemon/upstream/pg_consumer.h).
 #include <boost/asio/ssl/context.hpp>
 
 #include "daemon/app/daemon.h"
@@ -42,13 +43,19 @@ core::Status Daemon::OpenUpstream() {
   }
   sources_ = std::move(sources).value();
   const ForwardConfig& f = config_.forward;
-  if (f.url.empty()) {
+  if (f.url.empty() && pg_sink_ == nullptr) {
     return core::Status::Ok();
   }
   ForwardMetrics& metrics = counters_.process.forward;
   persistence::OutboxOptions options;
   options.source = f.source_id;
-  options.consumers = {kForwardConsumer};
+  // Each consumer keeps its own cursor; a batch goes once every one has it.
+  if (!f.url.empty()) {
+    options.consumers.push_back(kForwardConsumer);
+  }
+  if (pg_sink_ != nullptr) {
+    options.consumers.push_back(kPostgresConsumer);
+  }
   options.max_bytes = f.outbox_max_bytes;
   options.full = &metrics.outbox_full;
   core::StatusOr<std::unique_ptr<persistence::OutboxStore>> outbox =
@@ -58,6 +65,15 @@ core::Status Daemon::OpenUpstream() {
   }
   outbox_ = std::move(outbox).value();
   SetProcessForwardMetrics(&metrics);  // before the receivers start
+  if (pg_sink_ != nullptr) {
+    pg_source_ = std::make_unique<OutboxBatchSource>(*outbox_);
+    pg_consumer_ =
+        std::make_unique<PgConsumer>(pg_sink_.get(), pg_source_.get(), &counters_.process.postgres);
+    LogPostgres()->info("applying the outbox of source {} to PostgreSQL", outbox_->source());
+  }
+  if (f.url.empty()) {
+    return core::Status::Ok();
+  }
   ForwardTarget target;
   target.upstream = {f.tls, f.host, f.port, f.ca_file, std::chrono::milliseconds(f.timeout_ms)};
   target.base_path = f.base_path;
