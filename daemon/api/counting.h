@@ -12,8 +12,8 @@
 #include <string>
 
 #include "core/counter_table.h"
-#include "core/mapping.h"
 #include "core/failure_codes.h"
+#include "core/mapping.h"
 #include "daemon/api/call.h"
 #include "daemon/ingest/flusher.h"
 #include "daemon/metrics.h"

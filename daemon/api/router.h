@@ -27,8 +27,8 @@
 #include "daemon/api/call.h"
 #include "daemon/api/counting.h"
 #include "daemon/api/records.h"
-#include "daemon/api/windows_api.h"
 #include "daemon/api/upstream_endpoints.h"
+#include "daemon/api/windows_api.h"
 #include "daemon/http/server.h"
 #include "daemon/ops/endpoints.h"
 

@@ -25,13 +25,13 @@
 #include "daemon/metrics.h"
 #include "daemon/ops/service_monitor.h"
 #include "daemon/ops/socket_activation.h"
-#include "persistence/ban_keeper.h"
 #include "daemon/upstream/forwarder.h"
-#include "persistence/outbox_store.h"
-#include "persistence/sources_store.h"
 #include "daemon/upstream/pg_consumer.h"
 #include "daemon/upstream/pg_outbox_source.h"
 #include "daemon/upstream/pg_sink.h"
+#include "persistence/ban_keeper.h"
+#include "persistence/outbox_store.h"
+#include "persistence/sources_store.h"
 #include "persistence/store.h"
 
 namespace tally::daemon {
@@ -105,7 +105,8 @@ class Daemon {
   std::shared_ptr<BanEventHub> ban_hub_;
   // Flush participants: they outlive every flush (the flusher's last one included).
   std::unique_ptr<persistence::SourcesStore> sources_;
-  std::unique_ptr<persistence::OutboxStore> outbox_;  // null without --forward-url or --postgres-url
+  std::unique_ptr<persistence::OutboxStore>
+      outbox_;  // null without --forward-url or --postgres-url
   std::unique_ptr<core::CounterTable> table_;
   std::unique_ptr<Flusher> flusher_;
   CounterRegistry counters_;

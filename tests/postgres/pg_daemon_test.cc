@@ -2,6 +2,7 @@
 // at start-up (exit 1 naming the column), --postgres-create-schema, an unreachable server
 // (tallyd still starts and counts), the password file.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -9,6 +10,7 @@
 #include "tests/postgres/pg_fixture.h"
 #include "tests/support/tallyd_process.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/wait_until.h"
 
 namespace tally::testing {
 namespace {
@@ -81,6 +83,55 @@ TEST_F(PgDaemonTest, PasswordFromTheFileOrPgpassfileNeverLogged) {
                          {{"PGPASSFILE", dir.Sub("pgpass")}});
   EXPECT_NE(from_env.Log().find("PostgreSQL schema checked"), std::string::npos) << from_env.Log();
   EXPECT_EQ(from_env.Stop(), 0);
+}
+
+// The whole path: lines into tallyd, committed flushes into the outbox, the outbox into
+// PostgreSQL by the sink's own cursor; exactly once across a kill -9 of tallyd (a batch
+// applied but not yet acknowledged is a replay after the restart, never a second count).
+TEST_F(PgDaemonTest, CountedLinesReachPostgresExactlyOnceAcrossAKill) {
+  daemon::PostgresSinkMetrics m;
+  OpenSink(&m);
+  Seed(2, 10);
+  TempDir dir;
+  auto key_total = [&](int key) {
+    return Int("SELECT total_requests FROM api_keys WHERE id = " + std::to_string(key));
+  };
+  auto all = [&] { return Int("SELECT coalesce(sum(total_requests), 0) FROM api_keys"); };
+  {
+    TallydProcess tallyd(dir.Sub("data"), {"--postgres-url", ConnInfo()});
+    ASSERT_EQ(Http(tallyd.http_port(), "POST", "/v1/ingest?wait=flush",
+                   "apikey.1.success:5|c\napikey.2.failure:3|c\napikey.3.success:1|c\n"
+                   "apikey.3.failure:1|c\napikey.99.success:4|c\n")
+                  .status,
+              200);
+    ASSERT_TRUE(WaitUntil([&] { return all() == 10; }, 20000)) << all() << "\n" << tallyd.Log();
+    EXPECT_EQ(key_total(1), 5);
+    EXPECT_EQ(Int("SELECT failure_requests FROM api_keys WHERE id = 2"), 3);
+    EXPECT_EQ(Int("SELECT success_requests FROM api_keys WHERE id = 3"), 1);
+    EXPECT_EQ(GroupInvariantViolations(), 0);
+    // Key 99 is not a control-plane record: skipped and counted, never created.
+    EXPECT_EQ(Int("SELECT count(*) FROM api_keys WHERE id = 99"), 0);
+    EXPECT_TRUE(WaitUntil(
+        [&] {
+          return ScrapeMetric(tallyd.http_port(), "tallyd_postgres_keys_skipped_total")
+                     .value_or(0) >= 1;
+        },
+        10000));
+    ASSERT_EQ(
+        Http(tallyd.http_port(), "POST", "/v1/ingest?wait=flush", "apikey.4.success:7|c\n").status,
+        200);
+    tallyd.Stop(SIGKILL);  // the batch of key 4 may be applied, acknowledged, or neither
+  }
+  TallydProcess again(dir.Sub("data"), {"--postgres-url", ConnInfo()});
+  ASSERT_EQ(
+      Http(again.http_port(), "POST", "/v1/ingest?wait=flush", "apikey.1.failure:2|c\n").status,
+      200);
+  ASSERT_TRUE(WaitUntil([&] { return all() == 19; }, 20000)) << all() << "\n" << again.Log();
+  EXPECT_EQ(key_total(4), 7);
+  EXPECT_EQ(key_total(1), 7);
+  EXPECT_EQ(GroupInvariantViolations(), 0);
+  EXPECT_EQ(Int("SELECT count(*) FROM tallyd_sources"), 1);
+  EXPECT_EQ(again.Stop(), 0);
 }
 
 }  // namespace
