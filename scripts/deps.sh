@@ -21,6 +21,10 @@ packages=(
   prometheus   # promtool (check rules, test rules); its own service starts only where
                # systemd runs: `systemctl disable --now prometheus` there if unwanted
   python3-yaml # monitoring/check_metric_names.py reads the rules
+  # bench/compare.sh and bench/cost_curves.sh (bench/README.md):
+  nginx        # the HTTP floor (`return 202`); its own service starts only where systemd runs
+  gnuplot-nox  # bench/cost_curves.sh draws the cost curves as PNG
+  linux-perf   # bench/stall_profile.sh: the receiving thread's scheduler profile
 )
 
 missing=()
