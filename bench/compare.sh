@@ -73,7 +73,8 @@ wanted() { [[ ,$ONLY, == *,$1,* ]]; }
 
 cleanup() {  # on every exit, failures and interrupts included
   local p
-  for p in "$PID" "$SINK_PID"; do
+  # A run in progress lives in a subshell (its own trap stops its peer), then our daemons.
+  for p in $(pgrep -P $$ 2>/dev/null || true) "$PID" "$SINK_PID"; do
     if [[ -n $p ]] && kill -0 "$p" 2>/dev/null; then
       kill "$p" 2>/dev/null || true
       wait "$p" 2>/dev/null || true

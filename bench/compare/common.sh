@@ -172,6 +172,9 @@ run_once() {
       ;;
     *)
       local d0 d1 drain rss own=""
+      # run_once runs in a subshell (measure reads its output), which has no EXIT trap of
+      # compare.sh's: this one stops the peer if anything below fails.
+      trap stop_pid EXIT
       "start_$sys"
       read -r _ d0 < <(udp_queue "$UDP_PORT")
       c0=$(cpu_ticks "$PID")
