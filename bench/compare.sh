@@ -51,7 +51,7 @@ while (($#)); do
     --duration) DUR=$2; shift ;;
     --rmem) RMEM=$2; shift ;;
     --peers-src) PEERS_SRC=$2; shift ;;
-    -h | --help) sed -n 2,32p "$0"; exit 0 ;;
+    -h | --help) sed -n 2,34p "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
