@@ -56,6 +56,10 @@ while (($#)); do
   esac
   shift
 done
+for s in ${ONLY//,/ }; do
+  [[ ,floor,tallyd,brubeck,statsite,nginx,statsd,collectd,redis, == *,$s,* ]] ||
+    { echo "compare.sh: --only: unknown system $s" >&2; exit 2; }
+done
 RUNS=3 STEPS=5 KEYS=100000 REDIS_N=3000000 REDIS_N1=300000
 if ((QUICK)); then
   RUNS=1 STEPS=2 DUR=1 REDIS_N=300000 REDIS_N1=30000
