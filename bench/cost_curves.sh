@@ -174,7 +174,9 @@ else:
     lost = [k for k, v in by.items() if any(x["lost"] for x in v)]
     zero = max((statistics.median([x["sent_eps"] for x in by[k]]) for k in ok), default=0)
     above = [k for k in lost if k > max(ok, default=0)]
-    zero_note = f"lost at {int(min(above))}/s" if above else ""
+    worst = max(cap, key=lambda r: r["lost"]) if cap else None
+    zero_note = (f"lost at {int(min(above))}/s" if above else
+                 f"flat out ({worst['sent_eps']}/s) lost {worst['lost']}" if worst and worst["lost"] else "")
 print(json.dumps({
     "keys": $N, "max_keys": $MAXK, "date": "$(date -u +%Y-%m-%dT%H:%MZ)",
     "commit": "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- core persistence daemon || echo +dirty)",
