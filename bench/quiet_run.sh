@@ -5,7 +5,8 @@
 #   2. bench/cost_curves.sh, all four key counts (writes "## Cost curves" and the chart)
 #   3. bench/memory_breakdown.sh at 100k keys (printed; copy it into "Memory at 100,000 keys")
 #   4. bench/stall_profile.sh just above the zero-loss rate of the last compare run
-# Logs and raw results go to OUT (default /tmp/tally-quiet-run). About 2 hours in all.
+# Logs and raw results go to OUT (default /tmp/tally-quiet-run), the three runs' target
+# tables side by side in OUT/summary.md. About 2 hours in all.
 #
 #   bench/quiet_run.sh [--out DIR] [--force] [--skip compare,curves,memory,stall]
 # --force: run even when the 1-minute load average is above 1 (the figures are then
@@ -40,6 +41,14 @@ if ! skip compare; then
     log "compare run $i of 3"
     bench/compare.sh --ref HEAD >"$OUT/compare-$i.md" 2>"$OUT/compare-$i.log"
   done
+  # Goal 1 counts 3 of 3 runs: each run's target table side by side in summary.md.
+  for i in 1 2 3; do
+    runs=$(grep -o 'raw runs in [^ ]*' "$OUT/compare-$i.log" | tail -1 | cut -d' ' -f4)
+    [[ -n $runs ]] || continue
+    echo "## compare run $i ($runs)"
+    python3 bench/compare_table.py "$runs" - 3 | grep -E '^\| (target|UDP|HTTP|CPU)' || true
+    echo
+  done >"$OUT/summary.md"
 fi
 if ! skip curves; then
   log "cost curves: 10k, 100k, 1M, 10M keys"
