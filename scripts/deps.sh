@@ -14,6 +14,10 @@ packages=(
   libyaml-cpp-dev  # --mapping-file and the mapping presets (daemon/app/mapping_file.cc)
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev python3 curl
+  # Benchmarks (bench/README.md): bench/compare.sh, cost_curves.sh, stall_profile.sh:
+  nginx        # the HTTP floor (`return 202`); its own service starts only where systemd runs
+  gnuplot-nox  # bench/cost_curves.sh draws the cost curves as PNG
+  linux-perf   # bench/stall_profile.sh: the receiving thread's scheduler profile
   systemd  # systemd-analyze, for the unit checks (systemd/check_units.sh)
   # The Debian package and its checks (packaging/, tests/package/, monitoring/):
   dpkg-dev     # dpkg-shlibdeps, for the package's dependencies
