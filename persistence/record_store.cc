@@ -265,8 +265,22 @@ StatusOr<ApiKey> Store::PutKey(ApiKey k) {
   return WriteKeyLocked(std::move(k), /*create=*/it == keys_.end());
 }
 
-StatusOr<ApiKey> Store::WriteKeyLocked(ApiKey k, bool create) {
-  TALLY_RETURN_IF_ERROR(ValidateKey(&k));
+StatusOr<ApiKey> Store::UnbanKey(uint64_t id) {
+  std::unique_lock lock(mu_);
+  StatusOr<ApiKey> k = ReadKeyLocked(id);
+  if (!k.ok()) {
+    return k.status();
+  }
+  k->status = kDefaultStatus;
+  k->ban_reason.clear();
+  k->ban_until.reset();
+  return WriteKeyLocked(std::move(k).value(), /*create=*/false, /*validate=*/false);
+}
+
+StatusOr<ApiKey> Store::WriteKeyLocked(ApiKey k, bool create, bool validate) {
+  if (validate) {
+    TALLY_RETURN_IF_ERROR(ValidateKey(&k));
+  }
   TALLY_RETURN_IF_ERROR(db_->PrepareWrite());  // before the batch takes the handles
   if (k.group_id != kUnassignedGroup) {
     auto g = groups_.find(k.group_id);

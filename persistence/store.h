@@ -194,6 +194,11 @@ class Store {
   // Creates or replaces the key at k.id, keeping its totals; a new group_id moves the
   // totals from the old group to the new one in the same batch.
   core::StatusOr<ApiKey> PutKey(ApiKey k);
+  // POST /admin/api-keys/{id}/unban: status back to active, ban_reason and ban_until
+  // cleared (the ban rule's key observer resets the backoff), whatever else the record holds:
+  // a key first seen through traffic has no api_key, and it is the usual one to unban.
+  // NotFound for an unknown or deleted key.
+  core::StatusOr<ApiKey> UnbanKey(uint64_t id);
   // Soft-deletes the key and takes its totals out of its group. Later increments for it are
   // dropped (FlushResult::dropped_deleted).
   core::Status DeleteKey(uint64_t id);
@@ -254,7 +259,9 @@ class Store {
   core::StatusOr<ApiKey> ReadKeyLocked(uint64_t id) const;
   core::Status CheckGroupNameLocked(const ProviderGroup& g) const;
   core::StatusOr<ProviderGroup> WriteGroupLocked(ProviderGroup g, bool create);
-  core::StatusOr<ApiKey> WriteKeyLocked(ApiKey k, bool create);
+  // `validate` false: k was read from the store (a key created by traffic has no api_key,
+  // which ValidateKey requires of an admin write); only its status fields changed.
+  core::StatusOr<ApiKey> WriteKeyLocked(ApiKey k, bool create, bool validate = true);
   // Stages the key observers' writes into `batch`, writes it, then commits or aborts them.
   core::Status WriteKeyBatchLocked(const ApiKey* old, const ApiKey& next, TimeNs now,
                                    rocksdb::WriteBatch* batch);

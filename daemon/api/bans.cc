@@ -151,15 +151,8 @@ void BanEndpoints::Unban(Call call) {
     return call.done(Unavailable());
   }
   workers_.RunWrite([ctx = ctx_, id = call.id, done = std::move(call.done)] {
-    StatusOr<persistence::ApiKey> k = ctx.store->GetKey(id);
-    if (!k.ok()) {
-      return done(ErrorResponse(k.status()));
-    }
-    k->status = persistence::kDefaultStatus;
-    k->ban_reason.clear();
-    k->ban_until.reset();
-    StatusOr<persistence::ApiKey> put = ctx.store->PutKey(std::move(*k));
-    done(put.ok() ? JsonResponse(http::status::ok, RenderKey(*put)) : ErrorResponse(put.status()));
+    StatusOr<persistence::ApiKey> k = ctx.store->UnbanKey(id);
+    done(k.ok() ? JsonResponse(http::status::ok, RenderKey(*k)) : ErrorResponse(k.status()));
   });
 }
 

@@ -144,6 +144,29 @@ TEST(Bans, StreamResumesAfterAReconnectWithLastEventId) {
   EXPECT_EQ(Http(port, "GET", "/admin/ban-policy").status, 401);
 }
 
+// The usual key to unban is one first seen through traffic: it has no api_key, which an
+// admin PUT requires, and the unban must not (it changes the status fields only).
+TEST(Bans, AKeyFirstSeenThroughTrafficCanBeUnbanned) {
+  TempDir dir;
+  TallydProcess tallyd(dir.Sub("db"), Tokens({"--flush-interval-ms", "100"}));
+  const uint16_t port = tallyd.http_port();
+  SendUdp(tallyd.udp_port(), "apikey.7.failure.401:1|c");
+  auto banned = [&] {  // no record before the first flush: not Status(), which expects one
+    HttpResult got = Http(port, "GET", "/admin/api-keys/7", {}, kAdmin);
+    return got.status == 200 && got.body.find("\"auto_disabled\"") != std::string::npos;
+  };
+  ASSERT_TRUE(WaitUntil(banned, 10000));
+  HttpResult r = Http(port, "POST", "/admin/api-keys/7/unban", {}, kAdmin);
+  ASSERT_EQ(r.status, 200) << r.body;
+  json::object k = GetKey(port, 7);
+  EXPECT_EQ(k.at("status").as_string(), "active");
+  EXPECT_EQ(k.at("ban_reason").as_string(), "");
+  EXPECT_TRUE(k.at("ban_until").is_null());
+  EXPECT_EQ(k.at("api_key").as_string(), "");
+  EXPECT_EQ(k.at("total_requests").to_number<int64_t>(), 1);
+  EXPECT_EQ(Http(port, "POST", "/admin/api-keys/8/unban", {}, kAdmin).status, 404);
+}
+
 TEST(Bans, RestartKeepsBansDeadlinesAndPolicy) {
   TempDir dir;
   std::string until;
