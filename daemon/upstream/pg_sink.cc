@@ -89,11 +89,15 @@ PgSink::PgSink(std::string conninfo, PostgresSinkMetrics* metrics)
 
 PgSink::~PgSink() = default;
 
+void PgSink::ConnectionDeleter::operator()(pqxx::connection_base* conn) const {
+  delete static_cast<pqxx::connection*>(conn);  // made as one in Connect()
+}
+
 core::Status PgSink::Connect() {
   conn_.reset();
   metrics_->connected.Set(0);
   try {
-    conn_ = std::make_unique<pqxx::connection>(conninfo_);
+    conn_.reset(new pqxx::connection(conninfo_));
   } catch (const std::exception& e) {
     return core::Status::Unavailable(std::string("PostgreSQL: cannot connect: ") + PgMessage(e));
   }

@@ -81,7 +81,12 @@ class PgSink {
 
   std::string conninfo_;
   PostgresSinkMetrics* metrics_;
-  std::unique_ptr<pqxx::connection_base> conn_;
+  // libpqxx 6's connection_base has no virtual destructor: the connection is deleted as the
+  // pqxx::connection it was made as (ASan: new-delete-type-mismatch otherwise).
+  struct ConnectionDeleter {
+    void operator()(pqxx::connection_base* conn) const;
+  };
+  std::unique_ptr<pqxx::connection_base, ConnectionDeleter> conn_;
   bool schema_checked_ = false;
   std::unordered_set<uint64_t> logged_skips_;  // keys already logged as skipped
   uint64_t unlogged_skips_ = 0;                // skips past the logged set's cap
