@@ -121,6 +121,21 @@ std::vector<std::pair<uint64_t, core::Totals>> Sorted(
 }  // namespace
 
 Status WindowStore::Load() {
+  // Read everything first, then take pending_mu_ with the database's read view released:
+  // the queries take pending_mu_ and then the view (window_reads.cc), never the reverse.
+  std::map<core::UnixSeconds, std::pair<KeySums, uint64_t>> minutes;  // sums, progress
+  TALLY_RETURN_IF_ERROR(ReadJournal(&minutes));
+  std::unique_lock lock(pending_mu_);
+  for (const auto& [minute, entry] : minutes) {
+    closed_[minute].keys = Sorted(entry.first);
+  }
+  PublishPendingKeys();
+  return Status::Ok();
+}
+
+Status WindowStore::ReadJournal(
+    std::map<core::UnixSeconds, std::pair<KeySums, uint64_t>>* minutes_out) {
+  auto& minutes = *minutes_out;
   Db::ReadView view = db_.Read();
   TALLY_RETURN_IF_ERROR(db_.CheckOpen());
   const std::string begin = JournalBegin(), end = JournalEnd();
@@ -132,7 +147,6 @@ Status WindowStore::Load() {
   std::vector<JournalDelta> deltas;
   // Every journal minute is closed at a start: the next flush rolls up what is left of each
   // (keys above its stored progress).
-  std::map<core::UnixSeconds, std::pair<KeySums, uint64_t>> minutes;  // sums, progress
   for (it->Seek(begin); it->Valid(); it->Next()) {
     const std::string_view key(it->key().data(), it->key().size());
     const std::string_view value(it->value().data(), it->value().size());
@@ -157,13 +171,7 @@ Status WindowStore::Load() {
       }
     }
   }
-  TALLY_RETURN_IF_ERROR(FromRocks(it->status(), "reading the window journal"));
-  std::unique_lock lock(pending_mu_);
-  for (const auto& [minute, entry] : minutes) {
-    closed_[minute].keys = Sorted(entry.first);
-  }
-  PublishPendingKeys();
-  return Status::Ok();
+  return FromRocks(it->status(), "reading the window journal");
 }
 
 Status WindowStore::StageRollup(core::UnixSeconds minute, const Closed& c, size_t to,

@@ -132,6 +132,9 @@ class WindowStore final : public FlushParticipant {
     std::vector<std::pair<uint64_t, core::Totals>> keys;
     size_t next = 0;
   };
+  // Load's read of the journal: each journal minute's per-key sums above its stored
+  // progress, and that progress. Holds the database's read view, never pending_mu_.
+  core::Status ReadJournal(std::map<core::UnixSeconds, std::pair<KeySums, uint64_t>>* minutes);
   // What a staged batch rolls up of one closed minute: keys [from, to) of it.
   struct StagedRollup {
     core::UnixSeconds minute = 0;
