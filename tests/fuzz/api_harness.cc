@@ -99,7 +99,7 @@ ApiHarness::ApiHarness() : state_(new State) {
       .records = {*st.store, *st.table},
       .ops = {st.config.flush_interval_ms, st.config.data_dir, st.config.checkpoint_root, *st.table,
               *st.store, *st.flusher, st.counters, [] { return uint64_t{0}; }, st.listening,
-              st.stopping, st.windows.get()},
+              st.stopping, /*group_metrics=*/nullptr, /*mapping_rules=*/{}, st.windows.get()},
       .windows = {*st.store, *st.windows},
   });
 }
