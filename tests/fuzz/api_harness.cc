@@ -147,9 +147,10 @@ daemon::Response ApiHarness::Call(daemon::Request req) {
   daemon::Response res = std::move(*slot->res);
 
   unsigned code = res.result_int();
-  // The statuses README.md documents: the ones /metrics counts by code, and 422 (an
-  // Idempotency-Key reused with another body), which /metrics counts under "other".
-  bool known = code == 422;
+  // The statuses README.md documents: the ones /metrics counts by code, and, counted under
+  // "other": 422 (an Idempotency-Key reused with another body), 302 (`/` to the status page)
+  // and 304 (a status page file unchanged since its ETag).
+  bool known = code == 422 || code == 302 || code == 304;
   for (unsigned c : daemon::kHttpCodes) {
     known = known || c == code;
   }
