@@ -20,7 +20,7 @@
 namespace tally::core {
 
 struct DeltaBatch {
-  std::string source;        // the committing host's id (--source-id), 1..128 bytes
+  std::string source;  // the committing host's id (--source-id), 1..128 bytes
   uint64_t first_sequence = 0;
   uint64_t last_sequence = 0;
   std::vector<KeyDelta> deltas;  // in key order, each key at most once

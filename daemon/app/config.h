@@ -20,10 +20,10 @@
 #include <vector>
 
 #include "core/status.h"
-#include "daemon/app/config_mapping.h"
-#include "daemon/app/config_windows.h"
 #include "daemon/app/config_bans.h"
 #include "daemon/app/config_forward.h"
+#include "daemon/app/config_mapping.h"
+#include "daemon/app/config_windows.h"
 #include "daemon/endpoint.h"
 #include "daemon/upstream/pg_conninfo.h"
 
@@ -52,8 +52,8 @@ struct Config {
   // $STATE_DIRECTORY unless given.
   std::string checkpoint_root;
   MappingOptions mapping;  // --mapping-file, --mapping-preset (config_mapping.h)
-  WindowsConfig windows;  // --retention-* (config_windows.h)
-  BanConfig bans;  // --ban-* (config_bans.h)
+  WindowsConfig windows;   // --retention-* (config_windows.h)
+  BanConfig bans;          // --ban-* (config_bans.h)
   // Forwarding committed flushes upstream, and the outbox (config_forward.h).
   ForwardConfig forward;
   // The HTTP API over TLS (config_forward.h).

@@ -35,8 +35,8 @@
 #include <vector>
 
 #include "core/counter_table.h"
-#include "core/mapping.h"
 #include "core/failure_codes.h"
+#include "core/mapping.h"
 #include "core/status.h"
 #include "daemon/endpoint.h"
 #include "daemon/log.h"
