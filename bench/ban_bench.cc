@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/raw_db.h"
 #include "core/clock.h"
 #include "persistence/ban_keeper.h"
 #include "persistence/record_codec.h"
@@ -36,21 +37,8 @@ constexpr uint64_t kGroups = 100;
 constexpr uint64_t kKeys = 100'000;
 
 void Populate(const std::string& dir) {
-  rocksdb::DBOptions options;
-  options.create_if_missing = true;
-  options.create_missing_column_families = true;
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const char* name : {"default", "groups", "keys", "key_totals", "meta", "windows", "bans",
-                           "outbox", "sources"}) {
-    cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
-  }
   std::vector<rocksdb::ColumnFamilyHandle*> h;
-  rocksdb::DB* raw = nullptr;
-  if (!rocksdb::DB::Open(options, dir, cfs, &h, &raw).ok()) {
-    std::fprintf(stderr, "cannot create %s\n", dir.c_str());
-    std::exit(1);
-  }
-  std::unique_ptr<rocksdb::DB> db(raw);
+  std::unique_ptr<rocksdb::DB> db = OpenRawForPopulate(dir, &h);
   rocksdb::WriteBatch batch;
   for (uint64_t g = 1; g <= kGroups; ++g) {
     ProviderGroup group;

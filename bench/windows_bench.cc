@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/raw_db.h"
 #include "core/windows.h"
 #include "persistence/db.h"
 #include "persistence/record_codec.h"
@@ -63,21 +64,8 @@ std::string MakeTemp() {
 
 // kKeys key records (no windows), raw, as bench/persistence_bench.cc does.
 void PopulateKeys(const std::string& dir) {
-  rocksdb::DBOptions options;
-  options.create_if_missing = true;
-  options.create_missing_column_families = true;
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const char* name : {"default", "groups", "keys", "key_totals", "meta", "windows", "bans",
-                           "outbox", "sources"}) {
-    cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
-  }
   std::vector<rocksdb::ColumnFamilyHandle*> h;
-  rocksdb::DB* raw = nullptr;
-  if (!rocksdb::DB::Open(options, dir, cfs, &h, &raw).ok()) {
-    std::fprintf(stderr, "cannot create %s\n", dir.c_str());
-    std::exit(1);
-  }
-  std::unique_ptr<rocksdb::DB> db(raw);
+  std::unique_ptr<rocksdb::DB> db = OpenRawForPopulate(dir, &h);
   rocksdb::WriteOptions wo;
   wo.disableWAL = true;
   std::vector<Totals> group_totals(kGroups + 1);
