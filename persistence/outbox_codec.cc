@@ -42,7 +42,7 @@ bool GetString(std::string_view* in, std::string* s) {
   return true;
 }
 
-void PutDeltas(const std::vector<core::KeyDelta>& deltas, std::string* out) {
+void PutDeltas(std::span<const core::KeyDelta> deltas, std::string* out) {
   PutVarint(deltas.size(), out);
   uint64_t previous = 0;
   for (const core::KeyDelta& d : deltas) {
@@ -108,8 +108,7 @@ std::string OutboxDeadKey(const std::string& consumer, uint64_t id) {
   return "d/" + consumer + std::string(1, '\0') + Be64(id);
 }
 
-std::string EncodeOutboxBatch(const OutboxBatchHead& head,
-                              const std::vector<core::KeyDelta>& deltas) {
+std::string EncodeOutboxBatch(const OutboxBatchHead& head, std::span<const core::KeyDelta> deltas) {
   std::string out(1, static_cast<char>(kOutboxVersion));
   PutVarint(head.last_sequence, &out);
   PutVarint(static_cast<uint64_t>(head.created_at), &out);

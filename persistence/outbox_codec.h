@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,8 +32,7 @@ struct OutboxBatchHead {
   std::string only_for;
   uint64_t keys = 0;
 };
-std::string EncodeOutboxBatch(const OutboxBatchHead& head,
-                              const std::vector<core::KeyDelta>& deltas);
+std::string EncodeOutboxBatch(const OutboxBatchHead& head, std::span<const core::KeyDelta> deltas);
 core::Status DecodeOutboxBatch(std::string_view value, OutboxBatchHead* head,
                                std::vector<core::KeyDelta>* deltas);  // deltas may be null
 

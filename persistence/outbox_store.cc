@@ -9,7 +9,6 @@
 #include <random>
 
 #include "core/clock.h"
-#include "core/totals.h"
 #include "persistence/db.h"
 #include "persistence/db_internal.h"
 #include "persistence/outbox_codec.h"
@@ -28,27 +27,6 @@ bool ValidConsumer(const std::string& name) {
   return std::all_of(name.begin(), name.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
   });
-}
-
-// Adds `more` into `into`, both in key order, each key once; counts saturate.
-void MergeDeltas(std::vector<core::KeyDelta>* into, const std::vector<core::KeyDelta>& more) {
-  std::vector<core::KeyDelta> out;
-  out.reserve(into->size() + more.size());
-  size_t i = 0;
-  size_t j = 0;
-  while (i < into->size() || j < more.size()) {
-    if (j == more.size() || (i < into->size() && (*into)[i].key < more[j].key)) {
-      out.push_back((*into)[i++]);
-    } else if (i == into->size() || more[j].key < (*into)[i].key) {
-      out.push_back(more[j++]);
-    } else {
-      core::KeyDelta d = (*into)[i++];
-      d.successes = core::SaturatingAdd(d.successes, more[j].successes);
-      d.failures = core::SaturatingAdd(d.failures, more[j++].failures);
-      out.push_back(d);
-    }
-  }
-  *into = std::move(out);
 }
 
 }  // namespace
@@ -181,16 +159,6 @@ std::map<uint64_t, OutboxStore::BatchInfo>::const_iterator OutboxStore::HeadLock
   return index_.end();
 }
 
-bool OutboxStore::IsAnyHeadLocked(uint64_t first) const {
-  for (const auto& [consumer, cursor] : cursors_) {
-    auto head = HeadLocked(consumer);
-    if (head != index_.end() && head->first == first) {
-      return true;
-    }
-  }
-  return false;
-}
-
 std::vector<uint64_t> OutboxStore::DeletableLocked(
     const std::map<std::string, uint64_t>& cursors) const {
   std::vector<uint64_t> out;
@@ -270,10 +238,6 @@ Status OutboxStore::Advance(const std::string& consumer, uint64_t last, const De
         for (uint64_t first : deletable) {
           batch_bytes_ -= index_[first].bytes;
           index_.erase(first);
-          if (first == tail_first_) {
-            tail_first_ = 0;
-            tail_deltas_.clear();
-          }
         }
         if (dead != nullptr) {
           DeadLetterInfo d = *dead;
@@ -428,82 +392,6 @@ OutboxStats OutboxStore::stats() const {
 uint64_t OutboxStore::bytes() const {
   std::lock_guard lock(mu_);
   return batch_bytes_ + dead_bytes_;
-}
-
-Status OutboxStore::Stage(const FlushView& flush, rocksdb::WriteBatch* batch) {
-  flush_lock_ = std::unique_lock(mu_);  // until Commit or Abort
-  staged_ = Staged{};
-  if (flush.applied.empty()) {
-    return Status::Ok();  // nothing applied, nothing to forward
-  }
-  std::vector<core::KeyDelta> deltas;
-  deltas.reserve(flush.applied.size());
-  for (const AppliedDelta& a : flush.applied) {  // in key order (flush_participant.h)
-    deltas.push_back(
-        {a.key, static_cast<uint64_t>(a.delta.success), static_cast<uint64_t>(a.delta.failure)});
-  }
-  const uint64_t sequence = last_sequence_ + 1;
-  auto tail = index_.empty() ? index_.end() : std::prev(index_.end());
-  const bool merge = tail != index_.end() && index_.size() >= opts_.coalesce_after &&
-                     tail->second.only_for.empty() && !IsAnyHeadLocked(tail->first);
-  staged_.sequence = sequence;
-  if (merge) {
-    if (tail_first_ != tail->first) {  // e.g. after a restart: read it once
-      std::string value;
-      rocksdb::Status s = flush.db->rocks()->Get(rocksdb::ReadOptions(), flush.db->outbox(),
-                                                 OutboxBatchKey(tail->first), &value);
-      if (!s.ok()) {
-        return FromRocks(s, "outbox: read the last batch");
-      }
-      OutboxBatchHead head;
-      TALLY_RETURN_IF_ERROR(DecodeOutboxBatch(value, &head, &staged_.tail));
-    } else {
-      staged_.tail = tail_deltas_;
-    }
-    MergeDeltas(&staged_.tail, deltas);
-    staged_.first = tail->first;
-    staged_.merged = true;
-    staged_.info = tail->second;
-    staged_.info.last = sequence;
-  } else {
-    staged_.tail = std::move(deltas);
-    staged_.first = sequence;
-    staged_.info = {sequence, "", 0, flush.now};
-  }
-  std::string value =
-      EncodeOutboxBatch({sequence, staged_.info.created, "", staged_.tail.size()}, staged_.tail);
-  staged_.info.bytes = value.size();
-  batch->Put(flush.db->outbox(), OutboxBatchKey(staged_.first), value);
-  batch->Put(flush.db->outbox(), kOutboxSequenceKey, Be64(sequence));
-  staged_.active = true;
-  return Status::Ok();
-}
-
-void OutboxStore::Commit(const FlushView& /*flush*/) {
-  if (staged_.active) {
-    if (staged_.merged) {
-      batch_bytes_ -= index_[staged_.first].bytes;
-      ++coalesced_;
-    }
-    index_[staged_.first] = staged_.info;
-    batch_bytes_ += staged_.info.bytes;
-    tail_first_ = staged_.first;
-    tail_deltas_ = std::move(staged_.tail);
-    last_sequence_ = staged_.sequence;
-    UpdateFullLocked();
-    ready_.notify_all();
-  }
-  staged_ = Staged{};
-  if (flush_lock_.owns_lock()) {
-    flush_lock_.unlock();
-  }
-}
-
-void OutboxStore::Abort() {
-  staged_ = Staged{};
-  if (flush_lock_.owns_lock()) {
-    flush_lock_.unlock();
-  }
 }
 
 }  // namespace tally::persistence

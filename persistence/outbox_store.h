@@ -3,11 +3,14 @@
 // its own pace.
 //
 // Writing. The outbox is a FlushParticipant (flush_participant.h): every committed flush that
-// applied something adds its applied deltas as one batch, in the flush's own synced
-// WriteBatch, numbered by the next sequence of this host's source (so a batch is durable
-// exactly when the totals it reports are). The source id is created once (the host name and a
+// applied something adds its applied deltas to the outbox in the flush's own synced
+// WriteBatch (so a batch is durable exactly when the totals it reports are): as one batch, or
+// as several when it changed more than OutboxOptions::max_batch_keys keys (consecutive key
+// ranges, so one upstream request stays under the upstream's body limit: an ez-api body
+// entry is at most ~100 bytes, 2 MB at the default 20,000). Each batch is numbered by the
+// next sequence of this host's source. The source id is created once (the host name and a
 // random suffix, or OutboxOptions::source) and kept in the database; sequences grow by one per
-// batch, restarts included.
+// batch, restarts included, with no holes.
 //
 // Reading, per consumer (the API the daemon's consumers use):
 //   Peek(c)           the next batch for consumer c (its head): the first batch past c's
@@ -31,13 +34,16 @@
 // next Peek only after Ack or DeadLetter. So each consumer has at most one batch that may have
 // been sent and not acknowledged: its head.
 //
-// Coalescing (bounded growth during an outage): a new flush's deltas are added into the last
-// batch instead of making a new one when the outbox holds at least
-// OutboxOptions::coalesce_after batches and the last batch is no consumer's head (so never
-// sent: see above) and is for every consumer. The merged batch keeps its first_sequence and
-// takes the new last_sequence; deltas add per key. So during a long outage the outbox grows
-// with the number of distinct keys, not with time. A batch that may have been sent is never
-// merged or renumbered.
+// Coalescing (bounded growth during an outage): when the outbox holds at least
+// OutboxOptions::coalesce_after batches, a new flush's deltas are merged with the outbox's
+// never-sent suffix: the run of last batches that are for every consumer and no consumer's
+// head (so never sent: see above). Deltas add per key, and the merged deltas are written
+// back as batches of at most max_batch_keys keys that replace the suffix: they take the
+// sequences from the suffix's first to the new last one (each batch one sequence, the last
+// batch the rest of the range), so the sequences stay without holes. So during a long outage
+// the outbox grows with the number of distinct keys, not with time (each flush then rewrites
+// the suffix: its cost grows with the distinct keys held). A batch that may have been sent is
+// never merged or renumbered.
 //
 // Bytes: the encoded size of every batch and dead letter held (bytes()), for
 // --outbox-max-bytes, which the daemon enforces at ingestion (never here: a committed flush
@@ -80,7 +86,8 @@ class Store;
 struct OutboxOptions {
   std::string source;                  // empty: the stored id, or a new one
   std::vector<std::string> consumers;  // 1..16 names of 1..64 bytes [a-z0-9_-]
-  size_t coalesce_after = 16;          // merge new flushes into the tail past this depth
+  size_t coalesce_after = 16;          // merge new flushes into the never-sent suffix past this
+  size_t max_batch_keys = 20000;       // keys per batch, >= 1
   // With max_bytes > 0: *full is kept true exactly while bytes() > max_bytes (set under the
   // outbox's lock whenever the bytes change; relaxed stores: a gate, nothing published).
   uint64_t max_bytes = 0;
@@ -158,11 +165,10 @@ class OutboxStore : public FlushParticipant {
   };
   struct Staged {
     bool active = false;
-    uint64_t first = 0;  // the batch's key: new, or the tail merged into
-    uint64_t sequence = 0;
-    bool merged = false;
-    BatchInfo info;
-    std::vector<core::KeyDelta> tail;  // the tail's deltas after this flush
+    uint64_t sequence = 0;           // the last sequence after this flush
+    bool merged = false;             // the flush was coalesced into the never-sent suffix
+    std::vector<uint64_t> replaced;  // the suffix's batches (by first_sequence) it replaces
+    std::vector<std::pair<uint64_t, BatchInfo>> parts;  // the batches written, by first
   };
 
   OutboxStore(Store& store, OutboxOptions options) : store_(store), opts_(std::move(options)) {}
@@ -173,7 +179,8 @@ class OutboxStore : public FlushParticipant {
   uint64_t CursorLocked(const std::string& consumer) const;
   // The first batch for `consumer` past its cursor (index_.end() when none).
   std::map<uint64_t, BatchInfo>::const_iterator HeadLocked(const std::string& consumer) const;
-  bool IsAnyHeadLocked(uint64_t first) const;
+  // The first batch of the never-sent suffix (coalescing, above); index_.end() when empty.
+  std::map<uint64_t, BatchInfo>::const_iterator SuffixLocked() const;
   // Batches every consumer they are for has passed, with `cursors` applied.
   std::vector<uint64_t> DeletableLocked(const std::map<std::string, uint64_t>& cursors) const;
   // Moves `consumer`'s cursor to `last` and, with `dead` set, writes that dead letter.
@@ -190,14 +197,12 @@ class OutboxStore : public FlushParticipant {
   std::map<uint64_t, BatchInfo> index_;      // guarded by mu_; by first_sequence
   std::map<std::string, uint64_t> cursors_;  // guarded by mu_; every configured consumer
   std::map<std::pair<std::string, uint64_t>, DeadLetterInfo> dead_;  // guarded by mu_
-  std::vector<core::KeyDelta> tail_deltas_;  // guarded by mu_; the last batch's, if loaded
-  uint64_t tail_first_ = 0;                  // guarded by mu_; whose tail_deltas_ (0: none)
-  uint64_t last_sequence_ = 0;               // guarded by mu_
-  uint64_t batch_bytes_ = 0;                 // guarded by mu_
-  uint64_t dead_bytes_ = 0;                  // guarded by mu_
-  uint64_t coalesced_ = 0;                   // guarded by mu_
-  uint64_t wakes_ = 0;                       // guarded by mu_; counts Wake()s
-  Staged staged_;                            // guarded by flush_lock_
+  uint64_t last_sequence_ = 0;                                       // guarded by mu_
+  uint64_t batch_bytes_ = 0;                                         // guarded by mu_
+  uint64_t dead_bytes_ = 0;                                          // guarded by mu_
+  uint64_t coalesced_ = 0;                                           // guarded by mu_
+  uint64_t wakes_ = 0;  // guarded by mu_; counts Wake()s
+  Staged staged_;       // guarded by flush_lock_
 };
 
 }  // namespace tally::persistence

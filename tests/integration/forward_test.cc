@@ -175,6 +175,28 @@ TEST_F(ForwardTest, AnEdgeKilledWithANonEmptyOutboxResumesWhereItStopped) {
   EXPECT_EQ(sources.at("sources").at(0).at("gaps").to_number<int>(), 0);
 }
 
+TEST_F(ForwardTest, AFlushOfManyKeysGoesAsSeveralBatchesUnderTheCentralsBodyLimit) {
+  // 100,000 keys in one flush: as one request, ez-api's body would be ~6 MB, past the
+  // central's default --max-body-bytes (4 MiB), and every such flush would be dead-lettered
+  // with a 413. The outbox cuts it into batches of at most 20,000 keys.
+  TallydProcess central(dir_.Sub("central"), Tokens());
+  proxy_.SetUpstream(central.http_port());
+  TallydProcess edge(dir_.Sub("edge"), EdgeArgs(token_, proxy_.port()));
+  constexpr int kKeys = 100000;
+  std::string lines;
+  for (int key = 1; key <= kKeys; ++key) {
+    lines += "apikey." + std::to_string(key) + ".success:1|c\n";
+  }
+  IngestFlushed(edge.http_port(), lines);
+  ASSERT_TRUE(
+      WaitUntil([&] { return Metric(edge.http_port(), "tallyd_outbox_batches") == 0; }, 60000))
+      << edge.Log();
+  EXPECT_EQ(Metric(edge.http_port(), "tallyd_outbox_dead_letters"), 0);
+  EXPECT_EQ(Metric(edge.http_port(), "tallyd_forward_deltas_total"), kKeys);
+  EXPECT_GE(Metric(edge.http_port(), "tallyd_forward_batches_total"), 5);
+  EXPECT_EQ(TotalRequests(central.http_port()), kKeys);
+}
+
 TEST_F(ForwardTest, PastTheBoundReadyzFailsAndLinesAreRefusedUntilTheOutboxDrains) {
   TallydProcess central(dir_.Sub("central"), Tokens());
   TallydProcess edge(dir_.Sub("edge"),

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "persistence/sources_store.h"
@@ -23,11 +25,13 @@ class OutboxTest : public StoreTest {
     outbox_.reset();
     store_.reset();
   }
-  void Open(std::vector<std::string> consumers, size_t coalesce_after = 16,
-            std::string source = "") {
+  void Open(std::vector<std::string> consumers, size_t coalesce_after = 16, std::string source = "",
+            size_t max_batch_keys = 20000) {
     outbox_.reset();
     Reopen();
-    auto o = OutboxStore::Open(*store_, {source, std::move(consumers), coalesce_after});
+    OutboxOptions options{source, std::move(consumers), coalesce_after};
+    options.max_batch_keys = max_batch_keys;
+    auto o = OutboxStore::Open(*store_, std::move(options));
     ASSERT_TRUE(o.ok()) << o.status().ToString();
     outbox_ = std::move(*o);
   }
@@ -41,8 +45,39 @@ class OutboxTest : public StoreTest {
     return b.ok() ? *b : std::nullopt;
   }
 
+  // Takes every batch of `consumer` in order: checks that the sequences follow each other
+  // without holes from `first_sequence` and that no batch has more than `max_keys` keys;
+  // returns the per-key sums (successes, failures).
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> Drain(const std::string& consumer,
+                                                          uint64_t first_sequence,
+                                                          size_t max_keys) {
+    std::map<uint64_t, std::pair<uint64_t, uint64_t>> sums;
+    uint64_t next = first_sequence;
+    while (auto b = Peek(consumer)) {
+      EXPECT_EQ(b->first_sequence, next);
+      EXPECT_LE(b->first_sequence, b->last_sequence);
+      EXPECT_LE(b->deltas.size(), max_keys);
+      for (const KeyDelta& d : b->deltas) {
+        sums[d.key].first += d.successes;
+        sums[d.key].second += d.failures;
+      }
+      next = b->last_sequence + 1;
+      EXPECT_TRUE(outbox_->Ack(consumer, b->last_sequence).ok());
+    }
+    EXPECT_EQ(next, outbox_->stats().last_sequence + 1);
+    return sums;
+  }
+
   std::unique_ptr<OutboxStore> outbox_;
 };
+
+std::vector<KeyDelta> Keys(uint64_t from, uint64_t to, uint64_t successes) {
+  std::vector<KeyDelta> out;
+  for (uint64_t k = from; k <= to; ++k) {
+    out.push_back({k, successes, k % 2});
+  }
+  return out;
+}
 
 TEST_F(OutboxTest, EachFlushIsOneBatchNumberedFromOneAndAckRemovesIt) {
   Flush({{1, 2, 1}, {5, 0, 3}});
@@ -128,6 +163,45 @@ TEST_F(OutboxTest, NeverSentBatchesCoalesceAndTheHeadIsNeverMerged) {
   EXPECT_EQ(b->first_sequence, 5u);
   EXPECT_EQ(b->last_sequence, 6u);
   EXPECT_EQ(b->deltas, (std::vector<KeyDelta>{{3, 2, 0}}));
+}
+
+TEST_F(OutboxTest, AFlushOverTheKeyCapIsSplitIntoBatchesWithConsecutiveSequences) {
+  Open({"forward"}, 16, "", /*max_batch_keys=*/3);
+  Flush(Keys(1, 7, 2));  // 1: keys 1-3, 2: 4-6, 3: 7
+  Flush(Keys(2, 3, 1));  // 4
+  EXPECT_EQ(outbox_->stats().batches, 4u);
+  EXPECT_EQ(outbox_->stats().last_sequence, 4u);
+  auto b = Peek();
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->last_sequence, 1u);
+  EXPECT_EQ(b->deltas, (std::vector<KeyDelta>{{1, 2, 1}, {2, 2, 0}, {3, 2, 1}}));
+  auto sums = Drain("forward", 1, 3);
+  ASSERT_EQ(sums.size(), 7u);
+  for (uint64_t k = 1; k <= 7; ++k) {
+    EXPECT_EQ(sums[k], std::make_pair(k == 2 || k == 3 ? 3ul : 2ul, (k % 2) * (k == 3 ? 2 : 1)))
+        << k;
+  }
+  EXPECT_EQ(outbox_->stats().batches, 0u);
+}
+
+TEST_F(OutboxTest, DuringAnOutageTheOutboxGrowsWithTheKeysNotWithTime) {
+  // The consumer never acknowledges (its upstream is down): batch 1 is its head, and every
+  // later flush is coalesced into the never-sent suffix once 2 batches are held.
+  Open({"forward"}, /*coalesce_after=*/2, "", /*max_batch_keys=*/3);
+  for (int flush = 0; flush < 40; ++flush) {
+    Flush(Keys(1, 8, 1));
+    if (flush == 20) {
+      Open({"forward"}, 2, "", 3);  // a restart: the suffix is read back from disk
+    }
+  }
+  // Head (3 keys) + the 8 keys in batches of 3: at most 1 + 3 batches, whatever the time.
+  EXPECT_LE(outbox_->stats().batches, 4u);
+  EXPECT_GE(outbox_->stats().coalesced, 19u);  // since the restart
+  auto sums = Drain("forward", 1, 3);
+  ASSERT_EQ(sums.size(), 8u);
+  for (uint64_t k = 1; k <= 8; ++k) {
+    EXPECT_EQ(sums[k], std::make_pair(40ul, 40 * (k % 2))) << k;
+  }
 }
 
 TEST_F(OutboxTest, ADeadLetterIsSkippedAndARetryComesBackRenumberedForItsConsumerOnly) {
