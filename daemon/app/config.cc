@@ -1,22 +1,16 @@
 #include "daemon/app/config.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <boost/program_options.hpp>
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 #include <thread>
 #include <type_traits>
 #include <utility>
 
+#include "daemon/app/config_file.h"
 #include "daemon/app/config_postgres.h"
 #include "daemon/app/tokens.h"
 
@@ -44,7 +38,7 @@ std::string Config::Redacted() const {
       << " checkpoint-root=" << (checkpoint_root.empty() ? "(any)" : checkpoint_root) << " "
       << mapping.Redacted() << " retention-minute=" << windows.retention_minute
       << " retention-hour=" << windows.retention_hour << " retention-day=" << windows.retention_day
-      << BanOptionsText(bans) << RedactedForward(forward)
+      << " " << BanOptionsText(bans) << RedactedForward(forward)
       << " postgres-url=" << (postgres.url.empty() ? "(unset)" : "(set)");
   return out.str();
 }
@@ -76,6 +70,11 @@ const std::vector<NumericRange>& NumericOptions() {
     return r;
   }();
   return ranges;
+}
+
+po::typed_value<std::string>* NumericValue(NumericText& text, const std::string& name) {
+  std::string& value = text[name];
+  return po::value(&value)->default_value(value);
 }
 
 bool ValidMetricPrefix(const std::string& prefix) {
@@ -115,70 +114,6 @@ StatusOr<uint64_t> ParseRanged(const NumericRange& range, const std::string& tex
   return value;
 }
 
-// One `name = value` line of the --config file.
-struct FileOption {
-  std::string name;
-  std::string value;
-  int line = 0;
-};
-
-// Reads the INI file: `name = value` lines, whole-line comments starting with '#' or ';',
-// blank lines. An error names the file, the line number and (when it is a known option) the
-// option, never the rest of the line: it may hold a token.
-StatusOr<std::vector<FileOption>> ReadConfigFile(const std::string& path,
-                                                 const po::options_description& opts) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return Status::InvalidArgument("--config: '" + path + "' is a directory");
-  }
-  std::ifstream in(path);
-  if (!in) {
-    return Status::InvalidArgument("--config: cannot read '" + path + "': " + std::strerror(errno));
-  }
-  auto trim = [](std::string s) {
-    size_t b = s.find_first_not_of(" \t\r");
-    size_t e = s.find_last_not_of(" \t\r");
-    return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-  };
-  auto known = [&](const std::string& name) {
-    return !name.empty() && name != "config" && name != "help" && name != "version" &&
-           name != "print-mapping-preset" && opts.find_nothrow(name, false) != nullptr;
-  };
-  std::vector<FileOption> out;
-  std::string line;
-  for (int number = 1; std::getline(in, line); ++number) {
-    std::string where = "--config " + path + " line " + std::to_string(number);
-    line = trim(line);
-    if (line.empty() || line[0] == '#' || line[0] == ';') {
-      continue;
-    }
-    size_t eq = line.find('=');
-    // The leading option-name characters, named only if they are a real option.
-    std::string name = trim(line.substr(0, eq));
-    if (eq == std::string::npos) {
-      size_t end = line.find_first_not_of("abcdefghijklmnopqrstuvwxyz-");
-      std::string lead = line.substr(0, end);
-      return Status::InvalidArgument(where + (known(lead) ? " (" + lead + ")" : std::string()) +
-                                     ": expected `option = value`");
-    }
-    if (!known(name)) {
-      bool printable =
-          name.size() <= 64 && name.find_first_not_of(
-                                   "abcdefghijklmnopqrstuvwxyz"
-                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == std::string::npos;
-      return Status::InvalidArgument(where + ": unknown option" +
-                                     (printable ? " '" + name + "'" : std::string()));
-    }
-    for (const FileOption& o : out) {
-      if (o.name == name) {
-        return Status::InvalidArgument(where + ": " + name + " is given twice");
-      }
-    }
-    out.push_back({name, trim(line.substr(eq + 1)), number});
-  }
-  return out;
-}
-
 // The options as read, before they are checked into a Config: endpoints, numbers and token
 // files are text until then.
 struct RawOptions {
@@ -187,9 +122,7 @@ struct RawOptions {
   std::string admin_token_file;
   std::string internal_token_file;
   std::string config_file;
-  // Numeric options by name (NumericOptions()), read as text: a program_options unsigned
-  // would wrap "-1" around.
-  std::map<std::string, std::string> numeric;
+  NumericText numeric;
   BanRawOptions bans;
   RawPostgresOptions postgres;
 };
@@ -201,9 +134,7 @@ void DescribeOptions(po::options_description& opts, Config& c, RawOptions& raw) 
   for (const NumericRange& r : NumericOptions()) {
     raw.numeric[r.name] = std::to_string(r.get(c));
   }
-  auto numeric = [&raw](const char* name) {
-    return po::value(&raw.numeric[name])->default_value(raw.numeric[name]);
-  };
+  auto numeric = [&raw](const char* name) { return NumericValue(raw.numeric, name); };
   // clang-format off
   opts.add_options()
       ("help", "print this help and exit")
@@ -247,28 +178,12 @@ void DescribeOptions(po::options_description& opts, Config& c, RawOptions& raw) 
        "(recover to the last good record, losing what follows)")
       ("checkpoint-root", po::value(&c.checkpoint_root),
        "directory that POST /admin/checkpoint targets must lie under; default: anywhere "
-       "outside the data dir; under systemd the tallyd-checkpoints state directory")
-      ("forward-timeout-ms", numeric("forward-timeout-ms"),
-       "timeout of one forwarded request, connect to answer (100..600000)")
-      ("forward-retry-min-ms", numeric("forward-retry-min-ms"),
-       "first retry delay of a failed forward; doubles, with jitter (10..600000)")
-      ("forward-retry-max-ms", numeric("forward-retry-max-ms"),
-       "longest retry delay of a failed forward (10..3600000)")
-      ("outbox-max-bytes", numeric("outbox-max-bytes"),
-       "outbox size past which /readyz fails and ingestion refuses new lines "
-       "(65536..1125899906842624)");
+       "outside the data dir; under systemd the tallyd-checkpoints state directory");
   // clang-format on
+  DescribeForwardNumericOptions(opts, raw.numeric);
   DescribeMappingOptions(opts, c.mapping);
   DescribeWindowsOptions(opts, c.windows);
-  for (const NumericRange& r : NumericOptions()) {
-    if (std::string_view(r.name).starts_with("ban-")) {
-      opts.add_options()(r.name, numeric(r.name),
-                         ("ban rule: " + std::string(r.name + 4) + " (" + std::to_string(r.min) +
-                          ".." + std::to_string(r.max) + ")")
-                             .c_str());
-    }
-  }
-  DescribeBanOptions(opts, c.bans, raw.bans);
+  DescribeBanOptions(opts, c.bans, raw.bans, raw.numeric);
   DescribeForwardOptions(opts, c.forward);
   DescribeHttpTlsOptions(opts, c.http_tls);
   DescribePostgresOptions(opts, c.postgres, raw.postgres);

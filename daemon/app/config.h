@@ -14,7 +14,9 @@
 // the option only.
 #pragma once
 
+#include <boost/program_options/value_semantic.hpp>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -75,6 +77,14 @@ struct NumericRange {
 };
 // Every numeric option with its range, in --help order: the one table ParseArgs reads.
 const std::vector<NumericRange>& NumericOptions();
+
+// The numeric options' values by name, as read: text until checked against their range (a
+// program_options unsigned would wrap "-1" around). ParseArgs presets each to its default.
+using NumericText = std::map<std::string, std::string>;
+// The value of the numeric option `name` in an options_description (config_*.cc describe
+// their own): reads into text[name], whose preset is shown as the default in --help.
+boost::program_options::typed_value<std::string>* NumericValue(NumericText& text,
+                                                               const std::string& name);
 
 inline constexpr size_t kMaxMetricPrefixBytes = 64;
 

@@ -71,7 +71,16 @@ void AppendBanNumericOptions(std::vector<NumericRange>* r) {
                 [](Config& c, uint64_t v) { c.bans.policy.max_cooldown_seconds = int64_t(v); }});
 }
 
-void DescribeBanOptions(po::options_description& opts, const BanConfig& bans, BanRawOptions& raw) {
+void DescribeBanOptions(po::options_description& opts, const BanConfig& bans, BanRawOptions& raw,
+                        NumericText& numeric) {
+  std::vector<NumericRange> ranges;
+  AppendBanNumericOptions(&ranges);
+  for (const NumericRange& r : ranges) {
+    opts.add_options()(r.name, NumericValue(numeric, r.name),
+                       ("ban rule: " + std::string(r.name + 4) + " (" + std::to_string(r.min) +
+                        ".." + std::to_string(r.max) + ")")
+                           .c_str());
+  }
   raw.failure_rate = RateText(bans.policy.failure_rate);
   raw.immediate_codes = CodesText(bans.policy.immediate_codes);
   raw.cooldown_codes = CodesText(bans.policy.cooldown_codes);

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <boost/program_options/options_description.hpp>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -36,9 +37,11 @@ struct BanRawOptions {
 
 // The integer options, for NumericOptions().
 void AppendBanNumericOptions(std::vector<NumericRange>* ranges);
-// The text options' lines of --help, reading into `raw` (defaults from `bans`).
+// The ban options' lines of --help: the integer ones reading into `numeric` (NumericText,
+// config.h, preset to their defaults), then the text ones reading into `raw` (defaults from
+// `bans`).
 void DescribeBanOptions(boost::program_options::options_description& opts, const BanConfig& bans,
-                        BanRawOptions& raw);
+                        BanRawOptions& raw, std::map<std::string, std::string>& numeric);
 // Parses `raw` into `bans` and validates the policy; InvalidArgument naming the option.
 core::Status ValidateBanOptions(const BanRawOptions& raw, BanConfig& bans);
 // "ban-window-seconds=60 ..." for the start-up log line.

@@ -106,6 +106,22 @@ std::string RedactedForward(const ForwardConfig& c) {
          " outbox-max-bytes=" + std::to_string(c.outbox_max_bytes);
 }
 
+void DescribeForwardNumericOptions(po::options_description& opts, NumericText& numeric) {
+  auto value = [&numeric](const char* name) { return NumericValue(numeric, name); };
+  // clang-format off
+  opts.add_options()
+      ("forward-timeout-ms", value("forward-timeout-ms"),
+       "timeout of one forwarded request, connect to answer (100..600000)")
+      ("forward-retry-min-ms", value("forward-retry-min-ms"),
+       "first retry delay of a failed forward; doubles, with jitter (10..600000)")
+      ("forward-retry-max-ms", value("forward-retry-max-ms"),
+       "longest retry delay of a failed forward (10..3600000)")
+      ("outbox-max-bytes", value("outbox-max-bytes"),
+       "outbox size past which /readyz fails and ingestion refuses new lines "
+       "(65536..1125899906842624)");
+  // clang-format on
+}
+
 void AppendForwardNumericOptions(std::vector<NumericRange>* r) {
   r->push_back({"forward-timeout-ms", 100, 600'000,
                 [](const Config& c) -> uint64_t { return c.forward.timeout_ms; },

@@ -5,6 +5,7 @@
 
 #include <boost/program_options.hpp>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,10 @@ struct NumericRange;
 // Appends the forwarding options' numeric ranges (--forward-timeout-ms, --forward-retry-min-ms,
 // --forward-retry-max-ms, --outbox-max-bytes) to NumericOptions()'s table.
 void AppendForwardNumericOptions(std::vector<NumericRange>* ranges);
+// Their lines of --help, reading into `numeric` (NumericText, config.h, preset to their
+// defaults).
+void DescribeForwardNumericOptions(boost::program_options::options_description& opts,
+                                   std::map<std::string, std::string>& numeric);
 // " forward-url=... source-id=..." for Config::Redacted (no token).
 std::string RedactedForward(const ForwardConfig& c);
 

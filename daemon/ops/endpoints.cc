@@ -13,7 +13,10 @@
 #include "core/clock.h"
 #include "daemon/http/json_writer.h"
 #include "daemon/log.h"
+#include "daemon/ops/ban_metrics.h"
+#include "daemon/ops/postgres_metrics.h"
 #include "daemon/ops/process_stats.h"
+#include "daemon/ops/prom_text.h"
 #include "daemon/ops/upstream_metrics.h"
 
 #ifndef TALLYD_VERSION
@@ -22,32 +25,6 @@
 
 namespace tally::daemon {
 namespace {
-
-// Prometheus text format 0.0.4: a HELP and a TYPE line per family, then its samples.
-class PromText {
- public:
-  void Family(std::string_view name, std::string_view type, std::string_view help) {
-    out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-  }
-  void Sample(std::string_view name, std::string_view labels, uint64_t value) {
-    out_ += fmt::format("{}{}{}{} {}\n", name, labels.empty() ? "" : "{", labels,
-                        labels.empty() ? "" : "}", value);
-  }
-  void Sample(std::string_view name, std::string_view labels, double value) {
-    out_ += fmt::format("{}{}{}{} {}\n", name, labels.empty() ? "" : "{", labels,
-                        labels.empty() ? "" : "}", value);
-  }
-  // A family with a single unlabelled sample.
-  template <typename T>
-  void Single(std::string_view name, std::string_view type, std::string_view help, T value) {
-    Family(name, type, help);
-    Sample(name, "", value);
-  }
-  std::string Take() { return std::move(out_); }
-
- private:
-  std::string out_;
-};
 
 constexpr std::array<const char*, 4> kResults = {"accepted", "ignored", "malformed", "refused"};
 
@@ -314,62 +291,6 @@ void RenderFlushMetrics(PromText& p, const OpsContext& ctx) {
   p.Sample("tallyd_flush_duration_seconds_count", "", h.count);
 }
 
-void RenderBanMetrics(PromText& p, const OpsContext& ctx) {
-  if (ctx.bans == nullptr) {
-    return;
-  }
-  const persistence::BanKeeper::Stats s = ctx.bans->stats();
-  p.Family("tallyd_bans_total", "counter", "Keys banned by the ban rule, by the rule that fired.");
-  for (core::BanRule rule : {core::BanRule::kImmediateCode, core::BanRule::kCooldownCode,
-                             core::BanRule::kFailureRate, core::BanRule::kRun}) {
-    p.Sample("tallyd_bans_total", fmt::format("reason=\"{}\"", core::BanRuleName(rule)),
-             s.bans[static_cast<size_t>(rule)]);
-  }
-  p.Single("tallyd_keys_banned", "gauge", "Live keys whose status is auto_disabled.", s.banned_now);
-  p.Single("tallyd_bans_withheld_total", "counter",
-           "Bans not made because keep_one_active kept the group's last active key.", s.withheld);
-  p.Single("tallyd_ban_codes_dropped_total", "counter",
-           "Failure codes the ban rule's side channel had no room for (their failures still "
-           "count).",
-           s.codes_dropped);
-  if (ctx.event_streams) {
-    p.Single("tallyd_event_streams_waiting", "gauge",
-             "GET /admin/events streams waiting for their next event.",
-             static_cast<uint64_t>(ctx.event_streams()));
-  }
-}
-
-// The PostgreSQL sink (daemon/upstream/pg_sink.h); all zero without --postgres-url.
-void RenderPostgresMetrics(PromText& p, const OpsContext& ctx) {
-  const PostgresSinkMetrics& pg = ctx.counters.process.postgres;
-  p.Family("tallyd_postgres_batches_total", "counter",
-           "Outbox batches the PostgreSQL sink finished, by result: applied (committed) or "
-           "replayed (at or below the source's mark in tallyd_sources: nothing written).");
-  p.Sample("tallyd_postgres_batches_total", "result=\"applied\"", pg.batches_applied.Get());
-  p.Sample("tallyd_postgres_batches_total", "result=\"replayed\"", pg.batches_replayed.Get());
-  p.Single("tallyd_postgres_deltas_applied_total", "counter",
-           "Key deltas written to api_keys (and their groups) in PostgreSQL.",
-           pg.deltas_applied.Get());
-  p.Single("tallyd_postgres_keys_skipped_total", "counter",
-           "Key deltas not written: the key is missing or soft-deleted in PostgreSQL.",
-           pg.keys_skipped.Get());
-  p.Family("tallyd_postgres_retries_total", "counter",
-           "PostgreSQL transactions retried whole, by cause (serialization, deadlock, "
-           "connection: lost or refused, then reconnected with backoff).");
-  p.Sample("tallyd_postgres_retries_total", "cause=\"serialization\"",
-           pg.retries_serialization.Get());
-  p.Sample("tallyd_postgres_retries_total", "cause=\"deadlock\"", pg.retries_deadlock.Get());
-  p.Sample("tallyd_postgres_retries_total", "cause=\"connection\"", pg.retries_connection.Get());
-  uint64_t since = pg.oldest_pending_since_ns.Get();
-  uint64_t now = SteadyNowNs();
-  p.Single("tallyd_postgres_lag_seconds", "gauge",
-           "How long the oldest outbox batch not yet applied to PostgreSQL has waited; 0 when "
-           "none waits.",
-           since == 0 || now < since ? 0.0 : static_cast<double>(now - since) / 1e9);
-  p.Single("tallyd_postgres_connected", "gauge",
-           "1 while the PostgreSQL sink holds a working connection.", pg.connected.Get());
-}
-
 }  // namespace
 
 std::string RenderMetrics(const OpsContext& ctx) {
@@ -385,8 +306,10 @@ std::string RenderMetrics(const OpsContext& ctx) {
   RenderHttpMetrics(p, ctx);
   RenderStoreMetrics(p, ctx);
   RenderFlushMetrics(p, ctx);
-  RenderBanMetrics(p, ctx);
-  RenderPostgresMetrics(p, ctx);
+  if (ctx.bans != nullptr) {
+    RenderBanMetrics(p, *ctx.bans, ctx.event_streams);
+  }
+  RenderPostgresMetrics(p, reg.process.postgres);
   if (std::optional<uint64_t> rss = ResidentMemoryBytes()) {
     p.Single("tallyd_process_resident_memory_bytes", "gauge",
              "Resident memory of the tallyd process (VmRSS), bytes.", *rss);

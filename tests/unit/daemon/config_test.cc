@@ -142,6 +142,38 @@ TEST(Config, EveryListenerCanBeTurnedOff) {
   EXPECT_TRUE(p.config->unix_socket.empty());
 }
 
+// The start-up line ("starting: ...", Config::Redacted) is `name=value` pairs separated by
+// one space each: no two pairs run together, none is empty.
+TEST(Config, RedactedIsNameValuePairsSeparatedByOneSpace) {
+  testing::TempDir dir;
+  std::ofstream(dir.Sub("upstream-token")) << "up\n";
+  std::string token_file = dir.Sub("upstream-token");
+  for (const ParsedArgs& p :
+       {Parse({}), Parse({"--admin-token", "a", "--forward-url", "http://127.0.0.1:9/",
+                          "--forward-token-file", token_file.c_str(), "--mapping-preset", "nginx",
+                          "--ban-immediate-codes", "401,403"})}) {
+    ASSERT_TRUE(p.config.has_value()) << p.output;
+    std::string line = p.config->Redacted();
+    ASSERT_FALSE(line.empty());
+    size_t pairs = 0;
+    for (size_t begin = 0; begin <= line.size();) {
+      size_t end = std::min(line.find(' ', begin), line.size());
+      std::string pair = line.substr(begin, end - begin);
+      size_t eq = pair.find('=');
+      EXPECT_TRUE(eq != std::string::npos && eq > 0 &&
+                  pair.find_first_not_of("abcdefghijklmnopqrstuvwxyz-") == eq &&
+                  pair.find('=', eq + 1) == std::string::npos)
+          << "'" << pair << "' in: " << line;
+      ++pairs;
+      begin = end + 1;
+    }
+    EXPECT_GT(pairs, 30u) << line;
+    for (const char* pair : {"retention-day=", "ban-window-seconds=", "forward-url="}) {
+      EXPECT_NE(line.find(std::string(" ") + pair), std::string::npos) << pair << " in: " << line;
+    }
+  }
+}
+
 TEST(Config, HelpListsEveryOptionWithItsDefault) {
   ParsedArgs p = Parse({"--help"});
   EXPECT_EQ(p.exit_code, 0);
