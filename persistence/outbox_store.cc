@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <random>
+#include <span>
+#include <utility>
 
 #include "core/clock.h"
 #include "persistence/db.h"
@@ -297,28 +299,37 @@ Status OutboxStore::RetryDead(const std::string& consumer, uint64_t id) {
     }
     return DecodeOutboxDead(value, &dead, &deltas);
   }));
+  // Written back as batches of at most max_batch_keys keys (the cap may have been lowered
+  // since: a batch refused as too big comes back cut), under the next sequences.
   std::unique_lock lock(mu_, std::defer_lock);
   uint64_t sequence = 0;
-  BatchInfo info;
+  std::vector<std::pair<uint64_t, BatchInfo>> parts;
   Status s = store_.WriteState(
       [&](const Db& db, rocksdb::WriteBatch* batch) {
         lock.lock();
         if (!dead_.contains({consumer, id})) {
           return Status::NotFound("no dead letter " + std::to_string(id) + " for " + consumer);
         }
-        sequence = last_sequence_ + 1;
-        info = {sequence, consumer, 0, dead.created_at};
-        std::string value =
-            EncodeOutboxBatch({sequence, dead.created_at, consumer, deltas.size()}, deltas);
-        info.bytes = value.size();
-        batch->Put(db.outbox(), OutboxBatchKey(sequence), value);
+        const size_t cap = std::max<size_t>(opts_.max_batch_keys, 1);
+        sequence = last_sequence_;
+        for (size_t at = 0; at == 0 || at < deltas.size(); at += cap) {
+          const std::span<const core::KeyDelta> keys(deltas.data() + at,
+                                                     std::min(cap, deltas.size() - at));
+          ++sequence;
+          std::string value =
+              EncodeOutboxBatch({sequence, dead.created_at, consumer, keys.size()}, keys);
+          parts.push_back({sequence, {sequence, consumer, value.size(), dead.created_at}});
+          batch->Put(db.outbox(), OutboxBatchKey(sequence), value);
+        }
         batch->Put(db.outbox(), kOutboxSequenceKey, Be64(sequence));
         batch->Delete(db.outbox(), OutboxDeadKey(consumer, id));
         return Status::Ok();
       },
       [&] {
-        index_[sequence] = info;
-        batch_bytes_ += info.bytes;
+        for (const auto& [first, info] : parts) {
+          index_[first] = info;
+          batch_bytes_ += info.bytes;
+        }
         last_sequence_ = sequence;
         auto it = dead_.find({consumer, id});
         dead_bytes_ -= it->second.bytes;

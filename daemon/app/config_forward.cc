@@ -103,7 +103,8 @@ std::string RedactedForward(const ForwardConfig& c) {
   }
   return " forward-url=" + c.url + " forward-token=" + (c.token.empty() ? "(unset)" : "(set)") +
          " source-id=" + (c.source_id.empty() ? "(stored)" : c.source_id) +
-         " outbox-max-bytes=" + std::to_string(c.outbox_max_bytes);
+         " outbox-max-bytes=" + std::to_string(c.outbox_max_bytes) +
+         " outbox-batch-keys=" + std::to_string(c.outbox_batch_keys);
 }
 
 void DescribeForwardNumericOptions(po::options_description& opts, NumericText& numeric) {
@@ -118,7 +119,10 @@ void DescribeForwardNumericOptions(po::options_description& opts, NumericText& n
        "longest retry delay of a failed forward (10..3600000)")
       ("outbox-max-bytes", value("outbox-max-bytes"),
        "outbox size past which /readyz fails and ingestion refuses new lines "
-       "(65536..1125899906842624)");
+       "(65536..1125899906842624)")
+      ("outbox-batch-keys", value("outbox-batch-keys"),
+       "most keys in one outbox batch, so in one upstream request: a bigger flush goes as "
+       "several batches (100..1000000)");
   // clang-format on
 }
 
@@ -135,6 +139,10 @@ void AppendForwardNumericOptions(std::vector<NumericRange>* r) {
   r->push_back({"outbox-max-bytes", uint64_t{1} << 16, uint64_t{1} << 50,
                 [](const Config& c) -> uint64_t { return c.forward.outbox_max_bytes; },
                 [](Config& c, uint64_t v) { c.forward.outbox_max_bytes = v; }});
+  r->push_back(
+      {"outbox-batch-keys", 100, 1'000'000,
+       [](const Config& c) -> uint64_t { return c.forward.outbox_batch_keys; },
+       [](Config& c, uint64_t v) { c.forward.outbox_batch_keys = static_cast<uint32_t>(v); }});
 }
 
 }  // namespace tally::daemon

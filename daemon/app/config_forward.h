@@ -24,6 +24,7 @@ struct ForwardConfig {
   uint32_t retry_min_ms = 1'000;
   uint32_t retry_max_ms = 60'000;  // a retry_min_ms above it is taken as it
   uint64_t outbox_max_bytes = uint64_t{1} << 30;
+  uint32_t outbox_batch_keys = 20'000;  // keys per outbox batch (one upstream request)
   // Parsed from url.
   bool tls = false;
   std::string host;
@@ -52,7 +53,7 @@ core::Status ValidateForward(ForwardConfig& c);
 
 struct NumericRange;
 // Appends the forwarding options' numeric ranges (--forward-timeout-ms, --forward-retry-min-ms,
-// --forward-retry-max-ms, --outbox-max-bytes) to NumericOptions()'s table.
+// --forward-retry-max-ms, --outbox-max-bytes, --outbox-batch-keys) to NumericOptions()'s table.
 void AppendForwardNumericOptions(std::vector<NumericRange>* ranges);
 // Their lines of --help, reading into `numeric` (NumericText, config.h, preset to their
 // defaults).

@@ -57,6 +57,7 @@ core::Status Daemon::OpenUpstream() {
     options.consumers.push_back(kPostgresConsumer);
   }
   options.max_bytes = f.outbox_max_bytes;
+  options.max_batch_keys = f.outbox_batch_keys;
   options.full = &metrics.outbox_full;
   core::StatusOr<std::unique_ptr<persistence::OutboxStore>> outbox =
       persistence::OutboxStore::Open(*store_, options);

@@ -22,6 +22,10 @@ TEST(ConfigForward, OffByDefaultWithTheIssuesDefaults) {
   EXPECT_EQ(p.config->forward.outbox_max_bytes, uint64_t{1} << 30);
   EXPECT_EQ(p.config->forward.retry_min_ms, 1000u);
   EXPECT_EQ(p.config->forward.retry_max_ms, 60000u);
+  EXPECT_EQ(p.config->forward.outbox_batch_keys, 20000u);
+  p = Parse({"--outbox-batch-keys", "500"});
+  ASSERT_TRUE(p.config) << p.output;
+  EXPECT_EQ(p.config->forward.outbox_batch_keys, 500u);
 }
 
 TEST(ConfigForward, TheUrlIsSplitAndTheTokenReadButNeverLogged) {
@@ -54,6 +58,8 @@ TEST(ConfigForward, BadValuesExitTwoNamingTheOption) {
            {"--forward-url", "http://x", "--forward-ca-file", "/etc/hostname"},
            {"--source-id", "a:b"},
            {"--outbox-max-bytes", "10"},
+           {"--outbox-batch-keys", "99"},
+           {"--outbox-batch-keys", "1000001"},
        }) {
     ParsedArgs p = Parse(args);
     EXPECT_FALSE(p.config) << args[0] << " " << args[1];

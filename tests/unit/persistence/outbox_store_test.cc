@@ -184,6 +184,19 @@ TEST_F(OutboxTest, AFlushOverTheKeyCapIsSplitIntoBatchesWithConsecutiveSequences
   EXPECT_EQ(outbox_->stats().batches, 0u);
 }
 
+TEST_F(OutboxTest, ARetriedDeadLetterIsCutAtTheCapInForceNow) {
+  Flush(Keys(1, 7, 1));  // one batch of 7 keys, refused (say, 413: too big for the upstream)
+  ASSERT_TRUE(outbox_->DeadLetter("forward", *Peek(), 413, "too big").ok());
+  Open({"forward"}, 16, "", /*max_batch_keys=*/3);  // restarted with a lower cap
+  ASSERT_TRUE(outbox_->RetryDead("forward", 1).ok());
+  EXPECT_EQ(outbox_->stats().batches, 3u);
+  auto sums = Drain("forward", 2, 3);
+  ASSERT_EQ(sums.size(), 7u);
+  for (uint64_t k = 1; k <= 7; ++k) {
+    EXPECT_EQ(sums[k], std::make_pair(1ul, k % 2)) << k;
+  }
+}
+
 TEST_F(OutboxTest, DuringAnOutageTheOutboxGrowsWithTheKeysNotWithTime) {
   // The consumer never acknowledges (its upstream is down): batch 1 is its head, and every
   // later flush is coalesced into the never-sent suffix once 2 batches are held.
