@@ -1,6 +1,7 @@
 #include "daemon/api/ban_events.h"
 
 #include "daemon/http/json_writer.h"
+#include "daemon/thread_name.h"
 
 namespace tally::daemon {
 
@@ -40,7 +41,10 @@ BanEventHub::BanEventHub(const persistence::BanKeeper& keeper, std::chrono::mill
 BanEventHub::~BanEventHub() { Stop(); }
 
 void BanEventHub::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("tally-events");
+    Run();
+  });
 }
 
 void BanEventHub::Notify() {

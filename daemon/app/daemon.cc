@@ -15,6 +15,7 @@
 #include "daemon/app/postgres_start.h"
 #include "daemon/app/store_log.h"
 #include "daemon/log.h"
+#include "daemon/thread_name.h"
 
 namespace tally::daemon {
 namespace asio = boost::asio;
@@ -130,8 +131,8 @@ Status Daemon::Start() {
   if (pg_consumer_) {
     pg_consumer_->Start();
   }
-  for (auto& t : threads_) {
-    IoThread* raw = t.get();
+  for (size_t i = 0; i < threads_.size(); ++i) {
+    IoThread* raw = threads_[i].get();
     for (auto& r : raw->receivers) {
       r->Start();
     }
@@ -140,7 +141,8 @@ Status Daemon::Start() {
     }
     raw->counters->loop_heartbeat_ns.Set(SteadyNowNs());
     Heartbeat(raw);
-    raw->thread = std::thread([raw] {
+    raw->thread = std::thread([raw, i] {
+      NameThisThread("tally-io-" + std::to_string(i));
       SetThisThreadCounters(raw->counters);
       raw->io.run();
     });

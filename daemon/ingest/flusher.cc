@@ -4,6 +4,7 @@
 
 #include "core/clock.h"
 #include "daemon/log.h"
+#include "daemon/thread_name.h"
 
 namespace tally::daemon {
 Flusher::Flusher(core::CounterTable& table, persistence::Store& store,
@@ -17,7 +18,10 @@ Flusher::~Flusher() {
 }
 
 void Flusher::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("tally-flush");
+    Run();
+  });
 }
 
 void Flusher::SetOnAttempt(std::function<void(const FlushStats&)> hook) {

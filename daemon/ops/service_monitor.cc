@@ -4,6 +4,7 @@
 
 #include "core/clock.h"
 #include "daemon/log.h"
+#include "daemon/thread_name.h"
 
 namespace tally::daemon {
 namespace {
@@ -27,7 +28,10 @@ void ServiceMonitor::Ready() {
   if (notifier_.watchdog_timeout().count() > 0) {
     LogMain()->info("systemd watchdog: {} ms; the flusher pings it",
                     notifier_.watchdog_timeout().count() / 1000);
-    supervisor_ = std::thread([this] { Supervise(); });
+    supervisor_ = std::thread([this] {
+      NameThisThread("tally-monitor");
+      Supervise();
+    });
   }
 }
 

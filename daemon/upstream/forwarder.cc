@@ -4,6 +4,7 @@
 #include <random>
 
 #include "daemon/log.h"
+#include "daemon/thread_name.h"
 
 namespace tally::daemon {
 namespace json = boost::json;
@@ -101,7 +102,10 @@ Forwarder::Forwarder(ForwardTarget target, persistence::OutboxStore& outbox,
 Forwarder::~Forwarder() { Stop(); }
 
 void Forwarder::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("tally-forward");
+    Run();
+  });
 }
 
 void Forwarder::Stop() {

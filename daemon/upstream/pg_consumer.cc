@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "daemon/log.h"
+#include "daemon/thread_name.h"
 
 namespace tally::daemon {
 
@@ -17,7 +18,10 @@ void PgConsumer::Start() {
     std::lock_guard lock(mu_);
     stopping_ = false;
   }
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    NameThisThread("tally-postgres");
+    Loop();
+  });
 }
 
 void PgConsumer::Stop() {

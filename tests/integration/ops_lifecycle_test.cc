@@ -12,8 +12,11 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <string>
 
 #include "tests/support/ops_process.h"
 #include "tests/support/tallyd_process.h"
@@ -315,6 +318,24 @@ TEST(OpsLifecycle, IdleConnectionsCannotTakeTheDescriptorsTheStoreNeeds) {
   }
   EXPECT_EQ(tallyd.Stop(), 0) << tallyd.Log();
   EXPECT_EQ(tallyd.Log().find("Too many open files"), std::string::npos) << tallyd.Log();
+}
+
+// Threads carry names (docs/operations.md, "Threads"), so `top -H` and a profile say which
+// one is busy.
+TEST(OpsLifecycle, TheThreadsAreNamed) {
+  TempDir dir;
+  TallydProcess tallyd(dir.Sub("data"));  // with --io-threads 2
+  std::set<std::string> names;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(tallyd.pid()) + "/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    names.insert(name);
+  }
+  for (const char* want : {"tally-io-0", "tally-io-1", "tally-flush", "tally-events"}) {
+    EXPECT_TRUE(names.contains(want)) << want;
+  }
 }
 
 }  // namespace
