@@ -1,8 +1,7 @@
 // OpenRawForPopulate: a new database under `dir` with every column family the store opens
-// (persistence/db_internal.h), opened with plain RocksDB, for benchmarks that write their
-// records raw (far faster than the Store's API). *handles gets the families in the store's
-// order: default, groups, keys, key_totals, meta, windows, bans, outbox, sources. Exits with
-// one line when the database cannot be created.
+// (kColumnFamilyNames, persistence/db.h), opened with plain RocksDB, for benchmarks that write
+// their records raw (far faster than the Store's API). *handles gets the families in that
+// list's order, the store's. Exits with one line when the database cannot be created.
 #pragma once
 
 #include <rocksdb/db.h>
@@ -13,14 +12,15 @@
 #include <string>
 #include <vector>
 
+#include "persistence/db.h"
+
 inline std::unique_ptr<rocksdb::DB> OpenRawForPopulate(
     const std::string& dir, std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
   rocksdb::DBOptions options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const char* name : {"default", "groups", "keys", "key_totals", "meta", "windows", "bans",
-                           "outbox", "sources"}) {
+  for (const char* name : tally::persistence::kColumnFamilyNames) {
     cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
   }
   rocksdb::DB* raw = nullptr;

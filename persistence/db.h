@@ -18,6 +18,7 @@
 // serializes itself per target directory).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -39,6 +40,13 @@ class WriteBatch;
 namespace tally::persistence {
 
 struct StoreHealthState;  // db_internal.h
+
+// Every column family, in the order of Db's handles (groups() is family 1, ..., sources()
+// family 8): the one list of their names. Db opens these; so must whatever opens the
+// database with plain RocksDB (tests, benchmarks), since RocksDB opens a database only with
+// all of its families named.
+inline constexpr std::array<const char*, 9> kColumnFamilyNames = {
+    "default", "groups", "keys", "key_totals", "meta", "windows", "bans", "outbox", "sources"};
 
 class Db {
  public:

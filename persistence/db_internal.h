@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "core/status.h"
+#include "persistence/db.h"
 #include "persistence/store_options.h"
 
 namespace rocksdb {
@@ -21,14 +22,15 @@ class Status;
 
 namespace tally::persistence {
 
-inline constexpr char kGroupsCf[] = "groups";
-inline constexpr char kKeysCf[] = "keys";
-inline constexpr char kTotalsCf[] = "key_totals";
-inline constexpr char kMetaCf[] = "meta";
-inline constexpr char kWindowsCf[] = "windows";
-inline constexpr char kBansCf[] = "bans";
-inline constexpr char kOutboxCf[] = "outbox";
-inline constexpr char kSourcesCf[] = "sources";
+// The column families' names by role (kColumnFamilyNames, db.h, holds them in handle order).
+inline constexpr const char* kGroupsCf = kColumnFamilyNames[1];
+inline constexpr const char* kKeysCf = kColumnFamilyNames[2];
+inline constexpr const char* kTotalsCf = kColumnFamilyNames[3];
+inline constexpr const char* kMetaCf = kColumnFamilyNames[4];
+inline constexpr const char* kWindowsCf = kColumnFamilyNames[5];
+inline constexpr const char* kBansCf = kColumnFamilyNames[6];
+inline constexpr const char* kOutboxCf = kColumnFamilyNames[7];
+inline constexpr const char* kSourcesCf = kColumnFamilyNames[8];
 inline constexpr char kFormatKey[] = "format";
 inline constexpr char kEpochKey[] = "epoch";
 inline constexpr char kIdempotentPrefix[] = "idem/";

@@ -126,9 +126,12 @@ class HttpListener {
   void Stop();
 
  private:
-  friend class Session;
+  // The sessions (session.{h,cc}) read the handler, the limits, the counters, the TLS
+  // context and stopping_, on this listener's thread.
   template <typename Stream>
   friend class SessionOf;
+  friend std::shared_ptr<Session> MakeSession(boost::asio::ip::tcp::socket socket,
+                                              HttpListener& listener);
   void Accept();
 
   boost::asio::io_context& io_;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "persistence/db.h"
 #include "persistence/store.h"
 #include "tests/support/temp_dir.h"
 
@@ -66,7 +67,8 @@ class StoreFixture : public Base {
 using StoreTest = StoreFixture<>;
 
 // The store's database opened with plain RocksDB (the store must be closed), every column
-// family with default options. Index the families with the k*Cf constants.
+// family (kColumnFamilyNames, db.h) with default options. Index the families with the k*Cf
+// constants.
 class RawDb {
  public:
   static constexpr int kGroupsCf = 1;
@@ -80,8 +82,7 @@ class RawDb {
 
   explicit RawDb(const std::string& dir) {
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* name : {"default", "groups", "keys", "key_totals", "meta", "windows", "bans",
-                             "outbox", "sources"}) {
+    for (const char* name : kColumnFamilyNames) {
       cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
     }
     rocksdb::DB* raw = nullptr;
