@@ -46,7 +46,7 @@ struct OpsContext {
   std::vector<std::string> mapping_rules = {};
   const persistence::WindowStore* windows = nullptr;  // time-window metrics; null: none
   const persistence::BanKeeper* bans = nullptr;       // the ban rule's counts; null: none
-  std::function<size_t()> event_streams;              // open GET /admin/events streams waiting
+  std::function<size_t()> event_streams = {};         // open GET /admin/events streams waiting
   // Forwarding (issue 17): the outbox (null when off) and the receiver's sources.
   const persistence::OutboxStore* outbox = nullptr;
   const persistence::SourcesStore* sources = nullptr;
