@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -11,7 +12,7 @@ namespace tally::daemon {
 
 inline void NameThisThread(const std::string& name) {
   char cut[16] = {};
-  std::strncpy(cut, name.c_str(), sizeof(cut) - 1);
+  std::memcpy(cut, name.data(), std::min(name.size(), sizeof(cut) - 1));
   pthread_setname_np(pthread_self(), cut);  // fails only for a name over 15 bytes: none here
 }
 
