@@ -6,6 +6,9 @@
 //       --benchmark_report_aggregates_only=true     (one command line)
 //
 // (`tally_persistence_bench --crash-child DIR` is the child BM_StartupAfterCrash runs.)
+// For profiling one step alone: `--populate DIR` writes the database into DIR (new),
+// `--crash-child DIR` leaves it as after a crash, `--open DIR` times one Store::Open and
+// prints `open_ms=... keys=...`, e.g. `perf record -g tally_persistence_bench --open DIR`.
 //
 // The database (1,000 groups, 1M keys, key i in group i % 1000 + 1, each with totals) is
 // written once per run with raw RocksDB batches, which is much faster than 1M synced admin
@@ -17,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -229,11 +233,28 @@ int CrashChild(const std::string& dir) {
   _exit(0);  // no close, no destructors: as after a crash
 }
 
+// --open DIR: one timed Store::Open, for profiling the start-up apart from the rest.
+int OpenOnce(const std::string& dir) {
+  const auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<Store> store = OpenOrDie(dir);
+  const auto took = std::chrono::steady_clock::now() - start;
+  std::printf("open_ms=%.1f keys=%zu\n", std::chrono::duration<double, std::milli>(took).count(),
+              store->live_keys());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc == 3 && std::string(argv[1]) == "--crash-child") {
     return CrashChild(argv[2]);
+  }
+  if (argc == 3 && std::string(argv[1]) == "--populate") {
+    Populate(argv[2]);
+    return 0;
+  }
+  if (argc == 3 && std::string(argv[1]) == "--open") {
+    return OpenOnce(argv[2]);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) {

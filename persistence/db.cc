@@ -16,6 +16,7 @@
 
 #include "persistence/db_internal.h"
 #include "persistence/record_codec.h"
+#include "persistence/run_memtable.h"
 #include "persistence/wal_check.h"
 #include "persistence/window_store.h"
 
@@ -179,10 +180,11 @@ std::vector<rocksdb::ColumnFamilyDescriptor> ColumnFamilies() {
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.write_buffer_size = kSmallWriteBufferBytes;
   // key_totals takes every flush's bulk (one Put per changed key) and is read only at open
-  // and by Verify(), so its memtable is a vector: an insert is an append, sorted once when
-  // the memtable is flushed, instead of a skip-list insert (the flush's main CPU cost).
+  // and by Verify(), so its memtable is a vector: an insert is an append, instead of a
+  // skip-list insert (the flush's main CPU cost), and its sorted runs (one per flush) are
+  // merged when the memtable is flushed or read (run_memtable.h).
   rocksdb::ColumnFamilyOptions totals_options;
-  totals_options.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
+  totals_options.memtable_factory = NewRunMemTableFactory();
   totals_options.write_buffer_size = kTotalsWriteBufferBytes;
   totals_options.max_write_buffer_number = kTotalsWriteBuffers;
   // windows: minute/hour/day buckets, added to by merge operands (window_store.h).
