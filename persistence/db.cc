@@ -87,6 +87,12 @@ class ManualRecovery : public rocksdb::EventListener {
 // after a crash has to read: past it RocksDB flushes the families that pin the oldest WAL.
 constexpr size_t kTotalsWriteBufferBytes = size_t{16} << 20;
 constexpr int kTotalsWriteBuffers = 3;
+// key_totals' size for RocksDB itself, far above the store's switch point above (where
+// Db::SwitchFullMemtables switches it after each write). A start after a crash replays the
+// WAL into memtables, and if one fills, RocksDB 7.8 writes it and then every family out to
+// SST files during Open: a fifth of a crash start-up with 1M keys. The WAL left to replay
+// is bounded (max_total_wal_size, and the switch of every family together), so it fits.
+constexpr size_t kTotalsReplayBufferBytes = size_t{256} << 20;
 constexpr size_t kSmallWriteBufferBytes = size_t{4} << 20;
 constexpr uint64_t kMaxTotalWalBytes = uint64_t{128} << 20;
 // windows takes 3 merge operands per changed key per flush (window_store.h), ~30 bytes each
@@ -185,7 +191,8 @@ std::vector<rocksdb::ColumnFamilyDescriptor> ColumnFamilies() {
   // merged when the memtable is flushed or read (run_memtable.h).
   rocksdb::ColumnFamilyOptions totals_options;
   totals_options.memtable_factory = NewRunMemTableFactory();
-  totals_options.write_buffer_size = kTotalsWriteBufferBytes;
+  totals_options.write_buffer_size = kTotalsReplayBufferBytes;
+  totals_options.arena_block_size = kTotalsWriteBufferBytes / 8;  // as RocksDB derives it
   totals_options.max_write_buffer_number = kTotalsWriteBuffers;
   // windows: minute/hour/day buckets, added to by merge operands (window_store.h).
   rocksdb::ColumnFamilyOptions windows_options = cf_options;
@@ -342,11 +349,26 @@ void Db::SwitchFullMemtables() {
   // releasing the families after it: Close() then aborts on RocksDB's assertion 'last_ref'.
   // Switching each filled family here, one Flush() per family (which releases what it
   // takes), before the next write, leaves that loop nothing to switch. RocksDB marks a
-  // memtable for its switch from about 95% of its size: 90% is caught first.
-  for (size_t i = 0; i < handles_.size(); ++i) {
+  // memtable for its switch from about 95% of its size: 90% is caught first (key_totals'
+  // RocksDB size is larger still: kTotalsReplayBufferBytes).
+  bool any_full = false;
+  for (size_t i = 0; i < handles_.size() && !any_full; ++i) {
     uint64_t size = 0;
-    if (!db_->GetIntProperty(handles_[i], "rocksdb.cur-size-active-mem-table", &size) ||
-        size < write_buffer_bytes_[i] / 10 * 9) {
+    any_full = db_->GetIntProperty(handles_[i], "rocksdb.cur-size-active-mem-table", &size) &&
+               size >= write_buffer_bytes_[i] / 10 * 9;
+  }
+  if (!any_full) {
+    return;
+  }
+  // Every family with anything in its memtable goes with the full one: the few records
+  // each flush adds to meta and groups would otherwise pin every WAL file since their last
+  // switch, up to max_total_wal_size, and a start after a crash reads all of it. So the WAL
+  // to replay is what came after the last switch (and the switched memtables still being
+  // written out).
+  for (size_t i = 0; i < handles_.size(); ++i) {
+    uint64_t entries = 0;
+    if (!db_->GetIntProperty(handles_[i], "rocksdb.num-entries-active-mem-table", &entries) ||
+        entries == 0) {
       continue;
     }
     rocksdb::FlushOptions fo;
