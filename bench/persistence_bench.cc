@@ -254,6 +254,41 @@ void BM_DiskBytesPerKey(benchmark::State& state) {
 }
 BENCHMARK(BM_DiskBytesPerKey)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
+// One flush of `n` keys never seen before (ids above every existing one), as traffic from
+// new keys makes: each gets its key record and its totals. Registered last: it adds keys to
+// the shared database.
+void BM_FlushNewKeys(benchmark::State& state) {
+  const uint64_t n = static_cast<uint64_t>(state.range(0));
+  std::unique_ptr<Store> store = OpenOrDie(Fixture::Get().dir());
+  static uint64_t next =
+      kKeys + 1'000'000;  // above every other benchmark's keys; kept by repetitions
+  const double cpu_before = ProcessCpuMs();
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::vector<KeyDelta> batch;
+    for (uint64_t i = 0; i < n; ++i) {
+      batch.push_back({next + (i * 7'919) % n, 1, 0});  // not in id order, as a drain is
+    }
+    next += n;
+    state.ResumeTiming();
+    auto result = store->ApplyFlush(&batch);
+    if (!result.ok() || result->keys_created != n) {
+      state.SkipWithError("flush failed");
+      break;
+    }
+  }
+  state.counters["process_cpu_ms"] =
+      (ProcessCpuMs() - cpu_before) / static_cast<double>(state.iterations());
+  state.counters["ns_per_key"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * n),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_FlushNewKeys)
+    ->Arg(100'000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(10);
+
 // The child of BM_StartupAfterCrash: two flushes of every key, then exit without closing.
 int CrashChild(const std::string& dir) {
   std::unique_ptr<Store> store = OpenOrDie(dir);
