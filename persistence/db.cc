@@ -360,15 +360,24 @@ void Db::SwitchFullMemtables() {
   if (!any_full) {
     return;
   }
-  // Every family with anything in its memtable goes with the full one: the few records
-  // each flush adds to meta and groups would otherwise pin every WAL file since their last
-  // switch, up to max_total_wal_size, and a start after a crash reads all of it. So the WAL
-  // to replay is what came after the last switch (and the switched memtables still being
-  // written out).
+  // The families written a little at every flush (the small buffers: meta's epoch, the
+  // groups, new keys' records) go with the full one when they hold anything: they would
+  // otherwise pin every WAL file since their last switch, up to max_total_wal_size, and a
+  // start after a crash reads all of it. So the WAL to replay is what came after the last
+  // switch of the bulk families (key_totals, windows: at most a memtable of each, plus the
+  // switched ones still being written out). The bulk families switch only when full: taking
+  // one along half full would only make more, smaller SST files to compact.
   for (size_t i = 0; i < handles_.size(); ++i) {
+    uint64_t size = 0;
     uint64_t entries = 0;
-    if (!db_->GetIntProperty(handles_[i], "rocksdb.num-entries-active-mem-table", &entries) ||
-        entries == 0) {
+    const bool full =
+        db_->GetIntProperty(handles_[i], "rocksdb.cur-size-active-mem-table", &size) &&
+        size >= write_buffer_bytes_[i] / 10 * 9;
+    const bool small_with_entries =
+        write_buffer_bytes_[i] <= kSmallWriteBufferBytes &&
+        db_->GetIntProperty(handles_[i], "rocksdb.num-entries-active-mem-table", &entries) &&
+        entries > 0;
+    if (!full && !small_with_entries) {
       continue;
     }
     rocksdb::FlushOptions fo;

@@ -208,7 +208,7 @@ size_t NonEmptyLogs(const std::string& dir) {
   return n;
 }
 
-// A flush that fills key_totals' memtable switches every family with it (Db::
+// A flush that fills key_totals' memtable switches the small families with it (Db::
 // SwitchFullMemtables), so once those memtables are written out the WAL before the switch
 // is released: a start after a crash replays only what came after. Without it, the epoch
 // and group records each flush adds pinned that WAL up to max_total_wal_size.
