@@ -16,6 +16,7 @@
 
 #include "persistence/db_internal.h"
 #include "persistence/record_codec.h"
+#include "persistence/run_memtable.h"
 #include "persistence/wal_check.h"
 #include "persistence/window_store.h"
 
@@ -86,6 +87,12 @@ class ManualRecovery : public rocksdb::EventListener {
 // after a crash has to read: past it RocksDB flushes the families that pin the oldest WAL.
 constexpr size_t kTotalsWriteBufferBytes = size_t{16} << 20;
 constexpr int kTotalsWriteBuffers = 3;
+// key_totals' size for RocksDB itself, far above the store's switch point above (where
+// Db::SwitchFullMemtables switches it after each write). A start after a crash replays the
+// WAL into memtables, and if one fills, RocksDB 7.8 writes it and then every family out to
+// SST files during Open: a fifth of a crash start-up with 1M keys. The WAL left to replay
+// is bounded (max_total_wal_size, and the switch of every family together), so it fits.
+constexpr size_t kTotalsReplayBufferBytes = size_t{256} << 20;
 constexpr size_t kSmallWriteBufferBytes = size_t{4} << 20;
 constexpr uint64_t kMaxTotalWalBytes = uint64_t{128} << 20;
 // windows takes 3 merge operands per changed key per flush (window_store.h), ~30 bytes each
@@ -179,11 +186,13 @@ std::vector<rocksdb::ColumnFamilyDescriptor> ColumnFamilies() {
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.write_buffer_size = kSmallWriteBufferBytes;
   // key_totals takes every flush's bulk (one Put per changed key) and is read only at open
-  // and by Verify(), so its memtable is a vector: an insert is an append, sorted once when
-  // the memtable is flushed, instead of a skip-list insert (the flush's main CPU cost).
+  // and by Verify(), so its memtable is a vector: an insert is an append, instead of a
+  // skip-list insert (the flush's main CPU cost), and its sorted runs (one per flush) are
+  // merged when the memtable is flushed or read (run_memtable.h).
   rocksdb::ColumnFamilyOptions totals_options;
-  totals_options.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
-  totals_options.write_buffer_size = kTotalsWriteBufferBytes;
+  totals_options.memtable_factory = NewRunMemTableFactory();
+  totals_options.write_buffer_size = kTotalsReplayBufferBytes;
+  totals_options.arena_block_size = kTotalsWriteBufferBytes / 8;  // as RocksDB derives it
   totals_options.max_write_buffer_number = kTotalsWriteBuffers;
   // windows: minute/hour/day buckets, added to by merge operands (window_store.h).
   rocksdb::ColumnFamilyOptions windows_options = cf_options;
@@ -340,11 +349,35 @@ void Db::SwitchFullMemtables() {
   // releasing the families after it: Close() then aborts on RocksDB's assertion 'last_ref'.
   // Switching each filled family here, one Flush() per family (which releases what it
   // takes), before the next write, leaves that loop nothing to switch. RocksDB marks a
-  // memtable for its switch from about 95% of its size: 90% is caught first.
+  // memtable for its switch from about 95% of its size: 90% is caught first (key_totals'
+  // RocksDB size is larger still: kTotalsReplayBufferBytes).
+  bool any_full = false;
+  for (size_t i = 0; i < handles_.size() && !any_full; ++i) {
+    uint64_t size = 0;
+    any_full = db_->GetIntProperty(handles_[i], "rocksdb.cur-size-active-mem-table", &size) &&
+               size >= write_buffer_bytes_[i] / 10 * 9;
+  }
+  if (!any_full) {
+    return;
+  }
+  // The families written a little at every flush (the small buffers: meta's epoch, the
+  // groups, new keys' records) go with the full one when they hold anything: they would
+  // otherwise pin every WAL file since their last switch, up to max_total_wal_size, and a
+  // start after a crash reads all of it. So the WAL to replay is what came after the last
+  // switch of the bulk families (key_totals, windows: at most a memtable of each, plus the
+  // switched ones still being written out). The bulk families switch only when full: taking
+  // one along half full would only make more, smaller SST files to compact.
   for (size_t i = 0; i < handles_.size(); ++i) {
     uint64_t size = 0;
-    if (!db_->GetIntProperty(handles_[i], "rocksdb.cur-size-active-mem-table", &size) ||
-        size < write_buffer_bytes_[i] / 10 * 9) {
+    uint64_t entries = 0;
+    const bool full =
+        db_->GetIntProperty(handles_[i], "rocksdb.cur-size-active-mem-table", &size) &&
+        size >= write_buffer_bytes_[i] / 10 * 9;
+    const bool small_with_entries =
+        write_buffer_bytes_[i] <= kSmallWriteBufferBytes &&
+        db_->GetIntProperty(handles_[i], "rocksdb.num-entries-active-mem-table", &entries) &&
+        entries > 0;
+    if (!full && !small_with_entries) {
       continue;
     }
     rocksdb::FlushOptions fo;
