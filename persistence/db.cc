@@ -219,6 +219,12 @@ StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& dir, const StoreOption
   db->dir_ = dir;
   db->opts_ = opts;
   db->env_ = opts.env != nullptr ? opts.env : rocksdb::Env::Default();
+  if (opts.low_priority_background) {
+    for (auto pool : {rocksdb::Env::Priority::HIGH, rocksdb::Env::Priority::LOW}) {
+      // Best effort: an Env without it (none used here) keeps the default priority.
+      (void)db->env_->LowerThreadPoolCPUPriority(pool, rocksdb::CpuPriority::kLow);
+    }
+  }
   db->health_ = std::make_shared<StoreHealthState>();
   db->health_->on_event = opts.on_event;
   TALLY_RETURN_IF_ERROR(db->OpenRocks());

@@ -71,6 +71,10 @@ struct StoreOptions {
   WalRecovery wal_recovery = WalRecovery::kStrict;
   // Where RocksDB's warnings, errors and stalls go. Empty: nowhere (still counted).
   StoreEventFn on_event;
+  // RocksDB's background threads (memtable flushes, compactions) at the lowest CPU priority
+  // it offers (nice 19), so they never delay the threads that receive datagrams. It applies
+  // to the Env's thread pools, shared by every database opened on that Env.
+  bool low_priority_background = false;
 };
 
 }  // namespace tally::persistence

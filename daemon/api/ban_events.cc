@@ -1,7 +1,7 @@
 #include "daemon/api/ban_events.h"
 
 #include "daemon/http/json_writer.h"
-#include "daemon/thread_name.h"
+#include "daemon/threads.h"
 
 namespace tally::daemon {
 
@@ -42,7 +42,7 @@ BanEventHub::~BanEventHub() { Stop(); }
 
 void BanEventHub::Start() {
   thread_ = std::thread([this] {
-    NameThisThread("tally-events");
+    BecomeBackgroundThread("tally-events");
     Run();
   });
 }

@@ -1,11 +1,26 @@
 #include "daemon/api/call.h"
 
 #include <boost/asio/post.hpp>
+#include <latch>
+#include <memory>
+
+#include "daemon/threads.h"
 
 namespace tally::daemon {
 namespace asio = boost::asio;
 
-Workers::Workers() : writes_(asio::make_strand(pool_)) {}
+Workers::Workers() : writes_(asio::make_strand(pool_)) {
+  // Each of the pool's threads becomes a background thread (threads.h): every one of these
+  // tasks waits until all have arrived, so each runs on a thread of its own. The latch is
+  // shared: a waiter may still read it after the last arrival, so none owns it alone.
+  auto arrived = std::make_shared<std::latch>(kThreads);
+  for (int i = 0; i < kThreads; ++i) {
+    asio::post(pool_, [arrived] {
+      BecomeBackgroundThread("tally-api");
+      arrived->arrive_and_wait();
+    });
+  }
+}
 
 Workers::~Workers() { Join(); }
 

@@ -47,7 +47,8 @@ class Workers {
   void Join();
 
  private:
-  boost::asio::thread_pool pool_{2};
+  static constexpr int kThreads = 2;
+  boost::asio::thread_pool pool_{kThreads};
   boost::asio::strand<boost::asio::thread_pool::executor_type> writes_;
 };
 

@@ -29,9 +29,10 @@ std::string Config::Redacted() const {
       << " http-listen=" << http_listen.ToString()
       << " unix-socket=" << (unix_socket.empty() ? "off" : unix_socket)
       << " flush-interval-ms=" << flush_interval_ms << " udp-rcvbuf=" << udp_rcvbuf
-      << " io-threads=" << io_threads << " max-keys=" << max_keys
-      << " max-body-bytes=" << max_body_bytes << " max-connections=" << max_connections
-      << " metric-prefix=" << metric_prefix << " log-level=" << log_level
+      << " io-threads=" << io_threads << " background-nice=" << background_nice
+      << " max-keys=" << max_keys << " max-body-bytes=" << max_body_bytes
+      << " max-connections=" << max_connections << " metric-prefix=" << metric_prefix
+      << " log-level=" << log_level
       << " admin-token=" << (admin_token.empty() ? "(unset)" : "(set)")
       << " internal-token=" << (internal_token.empty() ? "(unset)" : "(set)")
       << " wal-recovery=" << wal_recovery
@@ -61,6 +62,7 @@ const std::vector<NumericRange>& NumericOptions() {
         Numeric<&Config::flush_interval_ms>("flush-interval-ms", 10, 3'600'000),
         Numeric<&Config::udp_rcvbuf>("udp-rcvbuf", 4096, uint64_t{1} << 30),
         Numeric<&Config::io_threads>("io-threads", 0, 256),
+        Numeric<&Config::background_nice>("background-nice", 0, 19),
         Numeric<&Config::max_keys>("max-keys", 1, 1'000'000'000),
         Numeric<&Config::max_body_bytes>("max-body-bytes", 1024, uint64_t{1} << 30),
         Numeric<&Config::max_connections>("max-connections", 1, 1'000'000),
@@ -154,6 +156,9 @@ void DescribeOptions(po::options_description& opts, Config& c, RawOptions& raw) 
        "SO_RCVBUF bytes per UDP socket (4096..1073741824)")
       ("io-threads", numeric("io-threads"),
        "I/O threads; 0: the number of cores (0..256)")
+      ("background-nice", numeric("background-nice"),
+       "nice value of the threads that are not I/O threads (flusher, API, RocksDB at 19); "
+       "0: as the I/O threads (0..19)")
       ("max-keys", numeric("max-keys"),
        "most distinct API keys counted in memory (1..1000000000)")
       ("max-body-bytes", numeric("max-body-bytes"),

@@ -39,6 +39,9 @@ struct Config {
   uint32_t flush_interval_ms = 1000;
   uint64_t udp_rcvbuf = 8 * 1024 * 1024;
   uint32_t io_threads = 0;  // 0: the number of cores
+  // Nice value of every thread but the I/O threads (daemon/threads.h); RocksDB's background
+  // threads go to 19 whenever it is above 0. 0: all threads at the process's priority.
+  uint32_t background_nice = 10;
   uint64_t max_keys = 1'000'000;
   uint64_t max_body_bytes = 4 * 1024 * 1024;
   uint32_t max_connections = 10'000;

@@ -15,7 +15,7 @@
 #include "daemon/app/postgres_start.h"
 #include "daemon/app/store_log.h"
 #include "daemon/log.h"
-#include "daemon/thread_name.h"
+#include "daemon/threads.h"
 
 namespace tally::daemon {
 namespace asio = boost::asio;
@@ -73,6 +73,7 @@ void Daemon::FlushNow() {
 
 Status Daemon::Start() {
   LogMain()->info("starting: {}", config_.Redacted());
+  SetBackgroundNice(static_cast<int>(config_.background_nice));  // before any thread starts
   if (config_.mapping.mapping != nullptr) {
     LogMain()->info("mapping rules: {} ({}), tried on lines the own protocol ignores",
                     config_.mapping.mapping->size(), fmt::join(MappingRuleNames(), ", "));

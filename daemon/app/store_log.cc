@@ -8,6 +8,7 @@ namespace tally::daemon {
 
 persistence::StoreOptions StoreOptionsFor(const Config& config) {
   persistence::StoreOptions options;
+  options.low_priority_background = config.background_nice > 0;
   options.wal_recovery = config.wal_recovery == "point-in-time"
                              ? persistence::WalRecovery::kPointInTime
                              : persistence::WalRecovery::kStrict;

@@ -4,7 +4,7 @@
 
 #include "core/clock.h"
 #include "daemon/log.h"
-#include "daemon/thread_name.h"
+#include "daemon/threads.h"
 
 namespace tally::daemon {
 Flusher::Flusher(core::CounterTable& table, persistence::Store& store,
@@ -19,7 +19,7 @@ Flusher::~Flusher() {
 
 void Flusher::Start() {
   thread_ = std::thread([this] {
-    NameThisThread("tally-flush");
+    BecomeBackgroundThread("tally-flush");
     Run();
   });
 }

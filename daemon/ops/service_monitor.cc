@@ -4,7 +4,7 @@
 
 #include "core/clock.h"
 #include "daemon/log.h"
-#include "daemon/thread_name.h"
+#include "daemon/threads.h"
 
 namespace tally::daemon {
 namespace {
@@ -29,7 +29,7 @@ void ServiceMonitor::Ready() {
     LogMain()->info("systemd watchdog: {} ms; the flusher pings it",
                     notifier_.watchdog_timeout().count() / 1000);
     supervisor_ = std::thread([this] {
-      NameThisThread("tally-monitor");
+      BecomeBackgroundThread("tally-monitor");
       Supervise();
     });
   }

@@ -4,7 +4,7 @@
 #include <random>
 
 #include "daemon/log.h"
-#include "daemon/thread_name.h"
+#include "daemon/threads.h"
 
 namespace tally::daemon {
 namespace json = boost::json;
@@ -103,7 +103,7 @@ Forwarder::~Forwarder() { Stop(); }
 
 void Forwarder::Start() {
   thread_ = std::thread([this] {
-    NameThisThread("tally-forward");
+    BecomeBackgroundThread("tally-forward");
     Run();
   });
 }

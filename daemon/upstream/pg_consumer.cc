@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "daemon/log.h"
-#include "daemon/thread_name.h"
+#include "daemon/threads.h"
 
 namespace tally::daemon {
 
@@ -19,7 +19,7 @@ void PgConsumer::Start() {
     stopping_ = false;
   }
   thread_ = std::thread([this] {
-    NameThisThread("tally-postgres");
+    BecomeBackgroundThread("tally-postgres");
     Loop();
   });
 }

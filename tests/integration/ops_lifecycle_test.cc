@@ -10,10 +10,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -321,21 +323,46 @@ TEST(OpsLifecycle, IdleConnectionsCannotTakeTheDescriptorsTheStoreNeeds) {
 }
 
 // Threads carry names (docs/operations.md, "Threads"), so `top -H` and a profile say which
-// one is busy.
-TEST(OpsLifecycle, TheThreadsAreNamed) {
-  TempDir dir;
-  TallydProcess tallyd(dir.Sub("data"));  // with --io-threads 2
-  std::set<std::string> names;
+// one is busy; every thread but the I/O threads runs at --background-nice.
+std::map<std::string, int> ThreadNices(pid_t pid) {
+  std::map<std::string, int> nices;  // name -> nice (the last thread of a name)
   for (const auto& task :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(tallyd.pid()) + "/task")) {
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
     std::ifstream comm(task.path() / "comm");
     std::string name;
     std::getline(comm, name);
-    names.insert(name);
+    std::ifstream stat(task.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    std::istringstream fields(line.substr(line.rfind(')') + 2));  // from field 3, the state
+    std::string field;
+    for (int i = 3; i <= 19 && fields >> field; ++i) {
+    }
+    nices[name] = std::stoi(field);  // field 19: nice
   }
-  for (const char* want : {"tally-io-0", "tally-io-1", "tally-flush", "tally-events"}) {
-    EXPECT_TRUE(names.contains(want)) << want;
+  return nices;
+}
+
+TEST(OpsLifecycle, TheThreadsAreNamedAndTheBackgroundOnesRunAtALowerPriority) {
+  TempDir dir;
+  {
+    TallydProcess tallyd(dir.Sub("data"));  // with --io-threads 2, --background-nice 10
+    std::map<std::string, int> nices = ThreadNices(tallyd.pid());
+    for (const char* name :
+         {"tally-io-0", "tally-io-1", "tally-flush", "tally-api", "tally-events"}) {
+      EXPECT_TRUE(nices.contains(name)) << name;
+    }
+    const int base = nices["tally-io-0"];  // the process's: this test's own, inherited
+    const int background = std::min(19, base + 10);
+    EXPECT_EQ(nices["tally-io-1"], base);
+    EXPECT_EQ(nices["tally-flush"], background);
+    EXPECT_EQ(nices["tally-api"], background);
+    EXPECT_EQ(nices["tally-events"], background);
   }
+  TallydProcess tallyd(dir.Sub("data"), {"--background-nice", "0"});
+  std::map<std::string, int> nices = ThreadNices(tallyd.pid());
+  EXPECT_EQ(nices["tally-flush"], nices["tally-io-0"]);
+  EXPECT_EQ(nices["tally-api"], nices["tally-io-0"]);
 }
 
 }  // namespace
