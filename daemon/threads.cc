@@ -43,9 +43,14 @@ void BecomeBackgroundThread(const std::string& name) {
   errno = 0;
   const int now = getpriority(PRIO_PROCESS, tid);  // -1 is also a valid nice value
   const int target = std::min(19, (errno == 0 ? now : 0) + nice);
-  if (setpriority(PRIO_PROCESS, tid, target) != 0) {
-    LogMain()->warn("thread {}: cannot set nice {}: {} (it keeps the I/O threads' priority)", name,
-                    nice, std::strerror(errno));
+  static std::atomic<bool> warned{false};
+  // Relaxed exchange: only says whether this is the first failure; nothing is published.
+  if (setpriority(PRIO_PROCESS, tid, target) != 0 &&
+      !warned.exchange(true, std::memory_order_relaxed)) {
+    LogMain()->warn(
+        "cannot lower the background threads' priority (--background-nice {}): {}; they keep "
+        "the I/O threads' (a sandbox without setpriority?)",
+        nice, std::strerror(errno));
   }
 }
 
