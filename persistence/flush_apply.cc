@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <mutex>
 
+#include "core/key_delta.h"
+#include "core/totals.h"
 #include "persistence/db.h"
 #include "persistence/db_internal.h"
 #include "persistence/record_codec.h"
@@ -12,30 +14,8 @@
 #include "persistence/store.h"
 
 namespace tally::persistence {
-namespace {
-
 using core::Status;
 using core::StatusOr;
-
-// Sorts and merges, so each key is written once even if the caller listed it twice. A merged
-// count saturates at 2^64-1 (far past what any total can take, so it is refused whole).
-void SortAndMerge(std::vector<core::KeyDelta>* deltas) {
-  std::sort(deltas->begin(), deltas->end(),
-            [](const core::KeyDelta& a, const core::KeyDelta& b) { return a.key < b.key; });
-  size_t merged = 0;
-  for (size_t i = 0; i < deltas->size(); ++i) {
-    if (merged > 0 && (*deltas)[merged - 1].key == (*deltas)[i].key) {
-      core::KeyDelta& into = (*deltas)[merged - 1];
-      into.successes = core::SaturatingAdd(into.successes, (*deltas)[i].successes);
-      into.failures = core::SaturatingAdd(into.failures, (*deltas)[i].failures);
-    } else {
-      (*deltas)[merged++] = (*deltas)[i];
-    }
-  }
-  deltas->resize(merged);
-}
-
-}  // namespace
 
 void Store::AddParticipant(FlushParticipant* participant) {
   std::unique_lock lock(mu_);
@@ -79,7 +59,7 @@ StatusOr<FlushResult> Store::ApplyFlush(
 StatusOr<FlushResult> Store::Flush(std::vector<core::KeyDelta>* deltas, IdempotentAnswer* answer,
                                    const std::function<std::string(const FlushResult&)>* render,
                                    const FlushRules& rules) {
-  SortAndMerge(deltas);
+  core::SortAndMergeDeltas(deltas);  // each key written once, even if listed twice
 
   std::unique_lock lock(mu_);
   const TimeNs now = Now();

@@ -6,36 +6,13 @@
 #include <algorithm>
 #include <span>
 
-#include "core/totals.h"
 #include "persistence/db.h"
 #include "persistence/db_internal.h"
 #include "persistence/outbox_codec.h"
 #include "persistence/outbox_store.h"
 
 namespace tally::persistence {
-namespace {
-
 using core::Status;
-
-// Sorts `deltas` by key and adds up the entries of each key into one; counts saturate.
-void CombineDeltas(std::vector<core::KeyDelta>* deltas) {
-  std::stable_sort(deltas->begin(), deltas->end(),
-                   [](const core::KeyDelta& a, const core::KeyDelta& b) { return a.key < b.key; });
-  size_t out = 0;
-  for (size_t i = 0; i < deltas->size(); ++i) {
-    core::KeyDelta& d = (*deltas)[i];
-    if (out > 0 && (*deltas)[out - 1].key == d.key) {
-      core::KeyDelta& into = (*deltas)[out - 1];
-      into.successes = core::SaturatingAdd(into.successes, d.successes);
-      into.failures = core::SaturatingAdd(into.failures, d.failures);
-    } else {
-      (*deltas)[out++] = d;
-    }
-  }
-  deltas->resize(out);
-}
-
-}  // namespace
 
 std::map<uint64_t, OutboxStore::BatchInfo>::const_iterator OutboxStore::SuffixLocked() const {
   uint64_t last_head = 0;  // the heads' highest first_sequence (0: no consumer has a head)
@@ -88,7 +65,7 @@ Status OutboxStore::Stage(const FlushView& flush, rocksdb::WriteBatch* batch) {
       created = std::min(created, it->second.created);
     }
     held.insert(held.end(), deltas.begin(), deltas.end());
-    CombineDeltas(&held);
+    core::SortAndMergeDeltas(&held);
     deltas = std::move(held);
     first = suffix->first;
     staged_.merged = true;
