@@ -258,11 +258,13 @@ UnixSeconds OldestHeld(Resolution r, const Retention& retention, UnixSeconds now
   return BucketStart(now - keep, r);
 }
 
-// The window's end as asked (until, or now), after the checks every query shares: since
-// not in the future, until after since.
+// The window's end as asked, after the checks every query shares: since not in the future,
+// until after since. Without an until the window ends with the current second (now + 1):
+// `now` is a whole second, so ending at it would leave out what was counted since that
+// second began, and in the first second of a minute the whole of that minute's bucket.
 static StatusOr<UnixSeconds> CheckedEnd(UnixSeconds since, std::optional<UnixSeconds> until,
                                         UnixSeconds now) {
-  const UnixSeconds end = until.value_or(now);
+  const UnixSeconds end = until.value_or(now + 1);
   if (since > now) {
     return Bad("since",
                FormatRfc3339(since) + " is in the future (now is " + FormatRfc3339(now) + ")");

@@ -119,7 +119,8 @@ struct Window {
   bool operator==(const Window&) const = default;
 };
 
-// The window a series query answers: since rounded down and until (default: now) rounded up
+// The window a series query answers: since rounded down and until (default: the end of the
+// current second, now + 1, so what was counted this second is in) rounded up
 // to `step` edges. InvalidArgument, in this order, when since > now ("since: ... is in the
 // future"), until <= since as given ("until: ..."), or more than kMaxPoints buckets ("step:
 // ..."). An until in the future is fine (its buckets are zeros). Preconditions: the times are
@@ -151,7 +152,7 @@ struct SummaryPlan {
 
 // Decomposes a summary window into the fewest buckets, each held at `now`: the coarsest
 // bucket that fits wherever one fits, finer ones only at the ragged edges. A last-24-hours
-// summary at a minute edge is 23 hours and 60 minutes (83 reads, not 1,440); 10:17-13:05 is
+// summary at a minute edge is 23 hours and 61 minutes (84 reads, not 1,441); 10:17-13:05 is
 // 43 minutes, 2 hours, 5 minutes. The buckets are returned as Spans (runs of one resolution;
 // at most five: minutes, hours, days, hours, minutes) because the time-ordered key layout
 // below reads a run with one range scan, and a "list of buckets" of a ten-year window would

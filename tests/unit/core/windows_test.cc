@@ -184,8 +184,29 @@ TEST(Windows, SeriesWindowErrorsNameTheParameter) {
   EXPECT_EQ(w.status().message(), "until: must be after since");
   w = NormaliseSeriesWindow(At(10, 0, 30), At(10, 0, 10), Resolution::kMinute, now);
   EXPECT_EQ(w.status().message(), "until: must be after since");  // even if both round alike
-  w = NormaliseSeriesWindow(now, std::nullopt, Resolution::kMinute, now);  // until = now
-  EXPECT_EQ(w.status().message(), "until: must be after since");
+  // Without until the window ends with the current second, so since = now is a window.
+  w = NormaliseSeriesWindow(now, std::nullopt, Resolution::kMinute, now);
+  ASSERT_TRUE(w.ok()) << w.status().message();
+  EXPECT_EQ(*w, (Window{At(13, 5), At(13, 6), Resolution::kMinute}));
+}
+
+// In the first second of a minute, a window that ends now holds that minute: what was
+// counted since 13:05:00 is in the 13:05 bucket. (Ending at `now`, a whole second, left the
+// bucket out: CI saw every minute-resolution answer of a test read 0 in such a second.)
+TEST(Windows, AWindowEndingNowHoldsTheMinuteThatBeganThisSecond) {
+  const UnixSeconds now = At(13, 5);
+  auto w = NormaliseSeriesWindow(now - 300, std::nullopt, Resolution::kMinute, now);
+  ASSERT_TRUE(w.ok()) << w.status().message();
+  EXPECT_EQ(w->until, At(13, 6));
+  EXPECT_EQ(w->points(), 6);
+  auto p = PlanSummary(now - 300, std::nullopt, Retention{}, now);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(p->until, At(13, 6));
+  EXPECT_EQ(p->spans, (std::vector<Span>{{Resolution::kMinute, At(13, 0), At(13, 6)}}));
+  // An until given is taken as given: [since, 13:05) stops before the 13:05 bucket.
+  p = PlanSummary(now - 300, now, Retention{}, now);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(p->until, At(13, 5));
 }
 
 TEST(Windows, TenThousandPointsExactlyAndNotOneMore) {
@@ -253,19 +274,19 @@ TEST(Windows, SummaryOfARaggedWindowUsesHoursInside) {
   ExpectTiles(*p, r, now);
 }
 
-TEST(Windows, SummaryOfTheLast24HoursIs23HoursAnd60Minutes) {
+TEST(Windows, SummaryOfTheLast24HoursIs23HoursAnd61Minutes) {
   const Retention r;
   const UnixSeconds now = At(13, 5);
   auto p = PlanSummary(now - 24 * kHour, std::nullopt, r, now);
   ASSERT_TRUE(p.ok()) << p.status().message();
   EXPECT_EQ(p->spans, (std::vector<Span>{{Resolution::kMinute, At(-11, 5), At(-10, 0)},
                                          {Resolution::kHour, At(-10, 0), At(13, 0)},
-                                         {Resolution::kMinute, At(13, 0), At(13, 5)}}));
+                                         {Resolution::kMinute, At(13, 0), At(13, 6)}}));
   int64_t pieces = 0;
   for (const Span& s : p->spans) {
     pieces += s.buckets();
   }
-  EXPECT_EQ(pieces, 55 + 23 + 5);
+  EXPECT_EQ(pieces, 55 + 23 + 6);  // the last minute is 13:05, begun this second
 }
 
 TEST(Windows, SummaryAcrossMidnightAndOverWholeDays) {
