@@ -155,6 +155,7 @@ Status Daemon::Start() {
 }
 
 Status Daemon::OpenStore() {
+  const uint64_t t0 = SteadyNowNs();
   core::StatusOr<std::unique_ptr<persistence::Store>> store =
       persistence::Store::Open(config_.data_dir, StoreOptionsFor(config_));
   if (!store.ok()) {
@@ -168,26 +169,35 @@ Status Daemon::OpenStore() {
   }
   store_ = std::move(store).value();
   store_->AddParticipant(&group_metrics_);
+  // Then what the flushes' participants keep in memory: the window journal's open minutes
+  // and the ban rule's keys. (Loaded side by side on two threads they took as long in all,
+  // measured with 1M keys on 2 vCPUs: each read slowed beside the other and RocksDB's own
+  // work after the open.)
+  const uint64_t t1 = SteadyNowNs();
   windows_ = std::make_unique<persistence::WindowStore>(store_->db(), core::SystemClock::Get(),
                                                         config_.windows.retention);
-  if (Status s = windows_->Load(); !s.ok()) {
-    return s;
-  }
+  TALLY_RETURN_IF_ERROR(windows_->Load());
+  const uint64_t t2 = SteadyNowNs();
+  bans_ = std::make_unique<persistence::BanKeeper>(config_.bans.policy, &failure_codes_);
+  TALLY_RETURN_IF_ERROR(store_->AddKeyObserver(bans_.get()));
+  const uint64_t t3 = SteadyNowNs();
   store_->AddParticipant(windows_.get());
+  store_->AddParticipant(bans_.get());
   if (store_->health().wal_damage_skipped) {
     LogStore()->error(
         "started past a damaged write-ahead log (--wal-recovery=point-in-time): flushes "
         "after the damage are lost; tallyd_store_wal_damage_recovered is 1");
   }
-  LogStore()->info("opened {}: epoch {}, {} groups, {} keys", config_.data_dir, store_->epoch(),
-                   store_->live_groups(), store_->live_keys());
+  const auto secs = [](uint64_t ns) { return static_cast<double>(ns) / 1e9; };
+  LogStore()->info(
+      "opened {}: epoch {}, {} groups, {} keys in {:.3f} s (records {:.3f} s, window journal "
+      "{:.3f} s, ban rule {:.3f} s)",
+      config_.data_dir, store_->epoch(), store_->live_groups(), store_->live_keys(),
+      secs(t3 - t0), secs(t1 - t0), secs(t2 - t1), secs(t3 - t2));
   return Status::Ok();
 }
 
 Status Daemon::StartBans() {
-  bans_ = std::make_unique<persistence::BanKeeper>(config_.bans.policy, &failure_codes_);
-  TALLY_RETURN_IF_ERROR(store_->AddKeyObserver(bans_.get()));
-  store_->AddParticipant(bans_.get());
   ban_hub_ = std::make_shared<BanEventHub>(*bans_, kEventHeartbeat);
   bans_->SetOnEvents([hub = ban_hub_.get()] { hub->Notify(); });
   bans_->SetOnWithheld([](uint64_t key, const std::string& reason) {
