@@ -87,12 +87,14 @@ class ManualRecovery : public rocksdb::EventListener {
 // after a crash has to read: past it RocksDB flushes the families that pin the oldest WAL.
 constexpr size_t kTotalsWriteBufferBytes = size_t{16} << 20;
 constexpr int kTotalsWriteBuffers = 3;
-// key_totals' size for RocksDB itself, far above the store's switch point above (where
-// Db::SwitchFullMemtables switches it after each write). A start after a crash replays the
-// WAL into memtables, and if one fills, RocksDB 7.8 writes it and then every family out to
-// SST files during Open: a fifth of a crash start-up with 1M keys. The WAL left to replay
-// is bounded (max_total_wal_size, and the switch of every family together), so it fits.
-constexpr size_t kTotalsReplayBufferBytes = size_t{256} << 20;
+// Every family's size for RocksDB itself, far above the store's switch points (where
+// Db::SwitchFullMemtables switches each after every write). A start after a crash replays
+// the WAL into memtables, and if one fills, RocksDB 7.8 writes it and then every family out
+// to SST files during Open: a fifth of a crash start-up with 1M keys when key_totals filled,
+// and 3.5 of its 5.9 s when `keys` did (a crash just after the flush that created 1M key
+// records, ~100 MB of them in one batch). The WAL left to replay is bounded
+// (max_total_wal_size, and the switch of every family together), so it fits.
+constexpr size_t kReplayBufferBytes = size_t{256} << 20;
 constexpr size_t kSmallWriteBufferBytes = size_t{4} << 20;
 constexpr uint64_t kMaxTotalWalBytes = uint64_t{128} << 20;
 // windows takes 3 merge operands per changed key per flush (window_store.h), ~30 bytes each
@@ -184,20 +186,21 @@ rocksdb::DBOptions DbOptionsFor(const StoreOptions& opts,
 // The column families and their options, in the order of Db's handles.
 std::vector<rocksdb::ColumnFamilyDescriptor> ColumnFamilies() {
   rocksdb::ColumnFamilyOptions cf_options;
-  cf_options.write_buffer_size = kSmallWriteBufferBytes;
+  cf_options.write_buffer_size = kReplayBufferBytes;
+  cf_options.arena_block_size = kSmallWriteBufferBytes / 8;  // as RocksDB derives it
   // key_totals takes every flush's bulk (one Put per changed key) and is read only at open
   // and by Verify(), so its memtable is a vector: an insert is an append, instead of a
   // skip-list insert (the flush's main CPU cost), and its sorted runs (one per flush) are
   // merged when the memtable is flushed or read (run_memtable.h).
   rocksdb::ColumnFamilyOptions totals_options;
   totals_options.memtable_factory = NewRunMemTableFactory();
-  totals_options.write_buffer_size = kTotalsReplayBufferBytes;
+  totals_options.write_buffer_size = kReplayBufferBytes;
   totals_options.arena_block_size = kTotalsWriteBufferBytes / 8;  // as RocksDB derives it
   totals_options.max_write_buffer_number = kTotalsWriteBuffers;
   // windows: minute/hour/day buckets, added to by merge operands (window_store.h).
   rocksdb::ColumnFamilyOptions windows_options = cf_options;
   windows_options.merge_operator = NewWindowsMergeOperator();
-  windows_options.write_buffer_size = kWindowsWriteBufferBytes;
+  windows_options.arena_block_size = kWindowsWriteBufferBytes / 8;
   return {
       {rocksdb::kDefaultColumnFamilyName, cf_options},
       {kGroupsCf, cf_options},
@@ -355,8 +358,8 @@ void Db::SwitchFullMemtables() {
   // releasing the families after it: Close() then aborts on RocksDB's assertion 'last_ref'.
   // Switching each filled family here, one Flush() per family (which releases what it
   // takes), before the next write, leaves that loop nothing to switch. RocksDB marks a
-  // memtable for its switch from about 95% of its size: 90% is caught first (key_totals'
-  // RocksDB size is larger still: kTotalsReplayBufferBytes).
+  // memtable for its switch from about 95% of its size: 90% is caught first (and
+  // every family's RocksDB size is far larger: kReplayBufferBytes).
   bool any_full = false;
   for (size_t i = 0; i < handles_.size() && !any_full; ++i) {
     uint64_t size = 0;
