@@ -117,6 +117,7 @@ Status Daemon::Start() {
                                        std::chrono::milliseconds(config_.flush_interval_ms));
   monitor_ = std::make_unique<ServiceMonitor>(*table_, counters_, *flusher_,
                                               [this] { return KernelDrops(); });
+  flusher_->SetOnDuration([m = monitor_.get()](double seconds) { m->OnFlushDuration(seconds); });
   flusher_->SetOnAttempt([m = monitor_.get()](const FlushStats& s) { m->OnFlushAttempt(s); });
   flusher_->SetFlushDue([b = bans_.get()] { return b->ReleaseDue(core::UnixNowNs()); });
   api_ = std::make_unique<Api>(ApiContextFor());
@@ -192,8 +193,8 @@ Status Daemon::OpenStore() {
   LogStore()->info(
       "opened {}: epoch {}, {} groups, {} keys in {:.3f} s (records {:.3f} s, window journal "
       "{:.3f} s, ban rule {:.3f} s)",
-      config_.data_dir, store_->epoch(), store_->live_groups(), store_->live_keys(),
-      secs(t3 - t0), secs(t1 - t0), secs(t2 - t1), secs(t3 - t2));
+      config_.data_dir, store_->epoch(), store_->live_groups(), store_->live_keys(), secs(t3 - t0),
+      secs(t1 - t0), secs(t2 - t1), secs(t3 - t2));
   return Status::Ok();
 }
 

@@ -175,6 +175,9 @@ bool Flusher::FlushOnce() {
     }
   }
 
+  if (on_duration_) {
+    on_duration_(seconds);
+  }
   std::vector<Waiter> ready;
   FlushStats snapshot;
   {

@@ -84,6 +84,10 @@ class Flusher {
   FlushStats stats() const;
   // Observer run on the flusher thread after every attempt (systemd watchdog and status).
   void SetOnAttempt(std::function<void(const FlushStats&)> hook);
+  // Run on the flusher thread with each attempt's duration in seconds, before the attempt
+  // is counted in stats(): a scrape that reads stats() first never finds the duration
+  // histogram behind the attempt count. Set before Start.
+  void SetOnDuration(std::function<void(double)> hook) { on_duration_ = std::move(hook); }
   // Asked on the flusher thread when nothing is pending: true makes the tick flush anyway
   // (a ban whose deadline has passed is released by a flush). Set before Start.
   void SetFlushDue(std::function<bool()> due) { flush_due_ = std::move(due); }
@@ -123,6 +127,7 @@ class Flusher {
   bool stopping_ = false;                              // guarded by mu_; BeginStop
   FlushStats stats_;                                   // guarded by mu_
   std::function<void(const FlushStats&)> on_attempt_;  // set before Start
+  std::function<void(double)> on_duration_;            // set before Start
   std::function<bool()> flush_due_;                    // set before Start
 
   std::vector<core::KeyDelta> pending_;  // flusher thread only

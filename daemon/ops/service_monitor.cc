@@ -64,8 +64,11 @@ void ServiceMonitor::Supervise() {
   }
 }
 
+void ServiceMonitor::OnFlushDuration(double seconds) {
+  counters_.process.flush_seconds.Observe(seconds);
+}
+
 void ServiceMonitor::OnFlushAttempt(const FlushStats& stats) {
-  counters_.process.flush_seconds.Observe(stats.last_duration_s);
   const uint64_t now = SteadyNowNs();
   last_attempt_ns_.store(now, std::memory_order_relaxed);
 

@@ -1,8 +1,10 @@
 // ServiceMonitor: what tallyd tells the service manager and the operator about itself while
 // it runs, driven by the flusher loop.
 //
-// After every flush attempt (Flusher::SetOnAttempt, on the flusher thread) it
-//   - records the attempt's duration in tallyd_flush_duration_seconds;
+// It records each flush attempt's duration in tallyd_flush_duration_seconds
+// (Flusher::SetOnDuration: before the attempt is counted in tallyd_flushes_total, so a
+// scrape never finds the histogram behind the count), and after every attempt
+// (Flusher::SetOnAttempt, on the flusher thread) it
 //   - pings the systemd watchdog (WATCHDOG=1), at most every WatchdogSec/4, so a flusher
 //     that hangs stops the pings and systemd restarts the service;
 //   - refreshes STATUS= (keys tracked, the last flush) every few seconds and at once when
@@ -16,8 +18,8 @@
 // no attempt happened for WatchdogSec/2: a live flusher then attempts (a drain, and a write
 // only if something is pending) and pings; a stuck one does not.
 //
-// Thread safety: OnFlushAttempt on the flusher thread (or, for the final flush, the stopping
-// thread after the flusher joined); the rest from the main thread.
+// Thread safety: OnFlushDuration and OnFlushAttempt on the flusher thread (or, for the final flush,
+// the stopping thread after the flusher joined); the rest from the main thread.
 #pragma once
 
 #include <atomic>
@@ -51,6 +53,7 @@ class ServiceMonitor {
   void StopSupervisor();
 
   // The flusher hook; see the file comment.
+  void OnFlushDuration(double seconds);
   void OnFlushAttempt(const FlushStats& stats);
   // Logs what the once-a-minute summaries still hold back. Call after Flusher::Stop.
   void FinalReport();
