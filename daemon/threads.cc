@@ -29,11 +29,9 @@ void NameThisThread(const std::string& name) {
 
 void SetBackgroundNice(int nice) { background_nice.store(nice, std::memory_order_relaxed); }
 
-int BackgroundNice() { return background_nice.load(std::memory_order_relaxed); }
-
 void BecomeBackgroundThread(const std::string& name) {
   NameThisThread(name);
-  const int nice = BackgroundNice();
+  const int nice = background_nice.load(std::memory_order_relaxed);
   if (nice == 0) {
     return;
   }

@@ -15,9 +15,8 @@ void NameThisThread(const std::string& name);
 // The nice value background threads take (--background-nice, 0..19; 0 leaves them as the
 // I/O threads). Set once at start-up, before any background thread starts.
 void SetBackgroundNice(int nice);
-int BackgroundNice();
 
-// Names the calling thread and raises its nice value by BackgroundNice(), at most to 19 (a
+// Names the calling thread and raises its nice value by that much, at most to 19 (a
 // lower priority needs no privilege). Called first thing by every thread that is not an
 // I/O thread.
 void BecomeBackgroundThread(const std::string& name);
