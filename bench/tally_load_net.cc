@@ -167,7 +167,7 @@ HttpResponse HttpCall(const std::string& hostport, const std::string& method,
   if (fd < 0) {
     return res;
   }
-  timeval tv{5, 0};
+  timeval tv{60, 0};  // a flush of 10M keys behind a read-back takes seconds
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   std::string req = method + " " + target + " HTTP/1.1\r\nHost: " + hostport +
                     "\r\nConnection: close\r\n" + headers +
