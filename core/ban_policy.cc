@@ -155,8 +155,37 @@ KeyBanState::KeyBanState(uint8_t backoff_level, bool half_open, bool cooling)
     : level_(backoff_level),
       flags_(static_cast<uint8_t>((half_open ? kHalfOpen : 0) | (cooling ? kCooling : 0))) {}
 
+KeyBanState::Bucket KeyBanState::Get(size_t i) const {
+  if (wide_) {
+    return Bucket{ring_[2 * i], ring_[2 * i + 1]};
+  }
+  const uint32_t w = ring_[i];
+  return Bucket{w & kNarrowMax, w >> 16};
+}
+
+void KeyBanState::Set(size_t i, Bucket b) {
+  if (wide_) {
+    ring_[2 * i] = b.successes;
+    ring_[2 * i + 1] = b.failures;
+  } else {
+    ring_[i] = b.successes | (b.failures << 16);  // the caller widened a ring they overflow
+  }
+}
+
+void KeyBanState::Widen() {
+  auto wide = std::make_unique<uint32_t[]>(2 * size_t{size_});
+  for (size_t i = 0; i < size_; ++i) {
+    const Bucket b = Get(i);
+    wide[2 * i] = b.successes;
+    wide[2 * i + 1] = b.failures;
+  }
+  ring_ = std::move(wide);
+  wide_ = true;
+}
+
 void KeyBanState::ClearWindow() {
   ring_.reset();
+  wide_ = false;
   successes_ = 0;
   failures_ = 0;
   run_ = 0;
@@ -175,20 +204,21 @@ void KeyBanState::Advance(int64_t s) {
     return;
   }
   if (s - newest_second_ >= size_) {  // every second in the ring ages out
-    std::fill(ring_.get(), ring_.get() + size_, Bucket{0, 0});
+    std::fill(ring_.get(), ring_.get() + (wide_ ? 2 * size_t{size_} : size_t{size_}), 0U);
     successes_ = 0;
     failures_ = 0;
     run_ = 0;
   } else {
     for (int64_t d = newest_second_ + 1; d <= s; ++d) {
       // Slot d % size_ held second d - size_, which leaves the window ending at d.
-      Bucket& b = ring_[static_cast<size_t>(d % size_)];
+      const auto slot = static_cast<size_t>(d % size_);
+      const Bucket b = Get(slot);
       successes_ -= b.successes;
       failures_ -= b.failures;
       if (d - size_ > last_success_second_) {
         run_ -= b.failures;
       }
-      b = Bucket{0, 0};
+      Set(slot, Bucket{0, 0});
     }
   }
   newest_second_ = s;
@@ -204,16 +234,21 @@ void KeyBanState::Record(const BanPolicy& policy, int64_t s, uint64_t successes,
       return;  // an empty window stays without a ring
     }
     size_ = static_cast<uint16_t>(policy.window_seconds);
-    ring_ = std::make_unique<Bucket[]>(size_);  // zeroed
+    ring_ = std::make_unique<uint32_t[]>(size_);  // zeroed, narrow
     newest_second_ = s;
     last_success_second_ = s - size_;  // none in the window
   }
   Advance(s);  // an earlier second (the clock stepped back) is taken as the newest one
-  Bucket& b = ring_[static_cast<size_t>(newest_second_ % size_)];
+  const auto slot = static_cast<size_t>(newest_second_ % size_);
+  Bucket b = Get(slot);
   const uint32_t old_s = b.successes;
   const uint32_t old_f = b.failures;
   b.successes = SaturatingAdd32(b.successes, successes);
   b.failures = SaturatingAdd32(b.failures, failures);
+  if (!wide_ && (b.successes > kNarrowMax || b.failures > kNarrowMax)) {
+    Widen();
+  }
+  Set(slot, b);
   successes_ += b.successes - old_s;
   failures_ += b.failures - old_f;
   if (successes > 0) {

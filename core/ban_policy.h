@@ -132,11 +132,14 @@ class GroupActive {
 // A key's memory between flushes, held by the caller (one per key that has ever been judged).
 //
 // Bytes: sizeof(KeyBanState) (56 on 64-bit targets) while the key has had no outcome within
-// its window, plus a ring of window_seconds buckets of 8 bytes (480 at the default 60 s, and
-// the allocator's header) while it has. So ~550 bytes per key heard from in the last minute at
-// the defaults, 55 MB for 100k such keys. A bucket holds up to 2^32-1 successes and as many
-// failures of one second (more saturate: far beyond what one key can send). The ring is freed
-// at a ban, at a release, and by Trim() once every second in it has aged out.
+// its window, plus a ring of window_seconds buckets while it has: 4 bytes each (two 16-bit
+// counts; 240 at the default 60 s, and the allocator's header) as long as no second of the
+// window holds more than 65,535 successes or failures, 8 bytes each (two 32-bit counts) from
+// the first second that does until the ring is freed. So ~310 bytes per key heard from in the
+// last minute at the defaults, 31 MB for 100k such keys. A wide bucket holds up to 2^32-1
+// successes and as many failures of one second (more saturate: far beyond what one key can
+// send). The ring is freed at a ban, at a release, and by Trim() once every second in it has
+// aged out.
 //
 // Persist backoff_level(), half_open() and cooling() with the record (a byte and two bits;
 // issue 16 names only the level, but a restart that forgot half_open would not grow the next
@@ -171,6 +174,7 @@ class KeyBanState {
     uint32_t successes;
     uint32_t failures;
   };
+  static constexpr uint32_t kNarrowMax = 0xffff;
   static constexpr uint8_t kHalfOpen = 1;
   static constexpr uint8_t kCooling = 2;
 
@@ -178,8 +182,15 @@ class KeyBanState {
   void Record(const BanPolicy& policy, int64_t s, uint64_t successes, uint64_t failures);
   void Advance(int64_t s);
   void ClearWindow();
+  // Slot i of the ring, in whichever width it has.
+  Bucket Get(size_t i) const;
+  void Set(size_t i, Bucket b);
+  // Rewrites a narrow ring with 32-bit counts.
+  void Widen();
 
-  std::unique_ptr<Bucket[]> ring_;  // null: an empty window
+  // null: an empty window. Narrow: size_ words, successes in the low 16 bits and failures in
+  // the high 16. Wide (wide_): 2 * size_ words, successes then failures.
+  std::unique_ptr<uint32_t[]> ring_;
   uint64_t successes_ = 0;          // sums over the ring
   uint64_t failures_ = 0;
   uint64_t run_ = 0;                 // failures in seconds after last_success_second_
@@ -188,6 +199,7 @@ class KeyBanState {
   uint16_t size_ = 0;                // the ring's length (window_seconds when it was made)
   uint8_t level_ = 0;
   uint8_t flags_ = 0;
+  bool wide_ = false;  // the ring holds 32-bit counts
 };
 
 enum class Verdict : uint8_t {

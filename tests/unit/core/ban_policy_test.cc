@@ -146,6 +146,34 @@ TEST(BanWindow, ASecondSaturatesInsteadOfWrapping) {
   EXPECT_EQ(k.state.window_failures(), 3u);
 }
 
+// The ring keeps 16-bit counts until a second needs more, then 32-bit ones (ban_policy.h):
+// a second past 65,535 counts whole, and the seconds before the switch keep theirs.
+TEST(BanWindow, ASecondPast16BitsCountsWholeAndTheOthersKeepTheirs) {
+  Key k;
+  k.policy.consecutive_failures = 1'000'000'000;
+  k.policy.min_requests = 1'000'000'000;
+  EXPECT_EQ(k.Feed(0, 7, 3).verdict, Verdict::kNone);
+  EXPECT_EQ(k.Feed(1, 65'535, 65'535).verdict, Verdict::kNone);  // the most 16 bits hold
+  EXPECT_EQ(k.state.window_successes(), 65'542u);
+  EXPECT_EQ(k.state.window_failures(), 65'538u);
+  EXPECT_EQ(k.Feed(2, 40'000, 2).verdict, Verdict::kNone);
+  EXPECT_EQ(k.Feed(2, 30'000, 70'000).verdict, Verdict::kNone);  // second 2: 70,000 / 70,002
+  EXPECT_EQ(k.state.window_successes(), 135'542u);
+  EXPECT_EQ(k.state.window_failures(), 135'540u);
+  EXPECT_EQ(k.Feed(60, 1, 0).verdict, Verdict::kNone);  // second 0 leaves: 7 and 3
+  EXPECT_EQ(k.state.window_successes(), 135'536u);
+  EXPECT_EQ(k.state.window_failures(), 135'537u);
+  EXPECT_EQ(k.Feed(61, 0, 0).verdict, Verdict::kNone);  // second 1 leaves
+  EXPECT_EQ(k.state.window_successes(), 70'001u);
+  EXPECT_EQ(k.state.window_failures(), 70'002u);
+  EXPECT_EQ(k.Feed(62, 0, 0).verdict, Verdict::kNone);  // second 2 leaves
+  EXPECT_EQ(k.state.window_successes(), 1u);
+  EXPECT_EQ(k.state.window_failures(), 0u);
+  EXPECT_EQ(k.Feed(200, 5, 4).verdict, Verdict::kNone);  // a gap: every second ages out
+  EXPECT_EQ(k.state.window_successes(), 5u);
+  EXPECT_EQ(k.state.window_failures(), 4u);
+}
+
 // --- Run ---
 
 TEST(BanRun, ConsecutiveFailuresBanBelowMinRequests) {
