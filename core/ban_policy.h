@@ -139,7 +139,7 @@ class GroupActive {
 // last minute at the defaults, 31 MB for 100k such keys. A wide bucket holds up to 2^32-1
 // successes and as many failures of one second (more saturate: far beyond what one key can
 // send). The ring is freed at a ban, at a release, and by Trim() once every second in it has
-// aged out.
+// aged out (persistence::BanKeeper sweeps every key with Trim() within 32 flushes).
 //
 // Persist backoff_level(), half_open() and cooling() with the record (a byte and two bits;
 // issue 16 names only the level, but a restart that forgot half_open would not grow the next
@@ -161,6 +161,8 @@ class KeyBanState {
   uint64_t window_successes() const { return successes_; }
   uint64_t window_failures() const { return failures_; }
   uint64_t run() const { return run_; }
+  // Whether the window holds its ring (the memory above).
+  bool has_window() const { return ring_ != nullptr; }
 
   // Frees the ring if every second in it is older than the window ending at `now_ns`. For a
   // sweep over idle keys; never changes a decision.

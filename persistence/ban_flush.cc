@@ -213,8 +213,22 @@ Status BanKeeper::Stage(const FlushView& flush, rocksdb::WriteBatch* batch) {
   return Status::Ok();
 }
 
+void BanKeeper::SweepWindows(const core::BanPolicy& policy, int64_t now_ns) {
+  const size_t buckets = keys_.bucket_count();
+  if (buckets == 0) {
+    return;
+  }
+  const size_t slice = std::min(buckets, std::max(kSweepMinBuckets, buckets / kSweepParts));
+  for (size_t i = 0; i < slice; ++i) {
+    sweep_bucket_ = (sweep_bucket_ + 1) % buckets;  // a rehash only moves where it goes on
+    for (auto it = keys_.begin(sweep_bucket_); it != keys_.end(sweep_bucket_); ++it) {
+      it->second.state.Trim(policy, now_ns);
+    }
+  }
+}
+
 void BanKeeper::Commit(const FlushView& flush) {
-  (void)flush;
+  SweepWindows(policy(), flush.now);
   uint64_t banned_delta_up = 0;
   uint64_t banned_delta_down = 0;
   uint64_t bans[5] = {};

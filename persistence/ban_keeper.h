@@ -22,6 +22,10 @@
 // cleared). A key the operator set to auto_disabled with a ban_until is released by the rule
 // at that deadline, like a ban of its own.
 //
+// Memory: after every committed flush a slice of the keys (1/kSweepParts of the map) has its
+// window trimmed, so a key silent for a whole window gives its ring back (~260 bytes) within
+// kSweepParts flushes; what stays per key is its Entry.
+//
 // A failed flush (Abort): the decided keys get their backoff state back; a window keeps the
 // deltas of the failed flush (they are counted again when the flusher retries them: the only
 // inexactness, on a flush that failed to write).
@@ -103,6 +107,17 @@ class BanKeeper final : public FlushParticipant, public KeyObserver {
   Stats stats() const;
   // Whether a ban deadline has passed at `now_ns` (a flush is due to release it, even with
   // no delta). Any thread; cheap (one atomic load).
+  // Whether `key`'s window holds its ring (core/ban_policy.h). Under the store's lock
+  // (tests).
+  bool HoldsWindow(uint64_t key) const {
+    auto it = keys_.find(key);
+    return it != keys_.end() && it->second.state.has_window();
+  }
+  // Each committed flush frees the rings of idle keys in 1/kSweepParts of the key map
+  // (at least kSweepMinBuckets buckets), so a key silent for a whole window gives its ring
+  // back within kSweepParts flushes after the window ended.
+  static constexpr size_t kSweepParts = 32;
+  static constexpr size_t kSweepMinBuckets = 4096;
   bool ReleaseDue(int64_t now_ns) const {
     // Relaxed: a hint; the flush itself reads the deadlines under the store's lock.
     return now_ns >= next_deadline_ns_.load(std::memory_order_relaxed);
@@ -142,6 +157,8 @@ class BanKeeper final : public FlushParticipant, public KeyObserver {
                            const core::Decision& d, rocksdb::WriteBatch* batch);
   void CountActive(const Entry& e, int delta);
   void PublishDeadline();
+  // Trim()s the next slice of keys_ (see kSweepParts).
+  void SweepWindows(const core::BanPolicy& policy, int64_t now_ns);
 
   core::FailureCodes* const codes_;
 
@@ -156,6 +173,7 @@ class BanKeeper final : public FlushParticipant, public KeyObserver {
   std::vector<BanEvent> pending_events_;                    // staged, flush or key write
   std::vector<std::pair<uint64_t, std::string>> withheld_;  // staged
   std::optional<KeyWrite> key_write_;                       // staged
+  size_t sweep_bucket_ = 0;                                 // where SweepWindows goes on
   // deadlines_.top() (INT64_MAX when empty), for ReleaseDue; written under the store's lock.
   std::atomic<int64_t> next_deadline_ns_{std::numeric_limits<int64_t>::max()};
   std::function<void()> on_events_;

@@ -72,6 +72,30 @@ TEST_F(BanKeeperTest, RateBanIsWrittenIntoTheRecordWithItsReasonAndDeadline) {
   EXPECT_EQ(events[0].reason, k.ban_reason);
 }
 
+// A key that goes silent gives its window's ring back once the window has passed, within
+// kSweepParts flushes of other keys, and gets a new one when it is heard from again.
+TEST_F(BanKeeperTest, ASilentKeyGivesItsWindowBackAfterTheWindow) {
+  ASSERT_TRUE(store_->CreateGroup(TestGroup(1)).ok());
+  ASSERT_TRUE(store_->CreateKey(TestKey(1, 1)).ok());
+  ASSERT_TRUE(store_->CreateKey(TestKey(2, 1)).ok());
+  Flush({{1, 5, 1}, {2, 5, 1}});
+  EXPECT_TRUE(keeper_->HoldsWindow(1));
+  clock_.Advance(59 * kSecond);  // second 0 is still in the window ending now
+  for (size_t i = 0; i < BanKeeper::kSweepParts; ++i) {
+    Flush({{2, 1, 0}});
+  }
+  EXPECT_TRUE(keeper_->HoldsWindow(1));
+  clock_.Advance(kSecond);  // now it is not
+  for (size_t i = 0; i < BanKeeper::kSweepParts; ++i) {
+    Flush({{2, 1, 0}});
+  }
+  EXPECT_FALSE(keeper_->HoldsWindow(1));
+  EXPECT_TRUE(keeper_->HoldsWindow(2));  // heard from in this window
+  Flush({{1, 0, 1}});
+  EXPECT_TRUE(keeper_->HoldsWindow(1));
+  EXPECT_EQ(Key(1).status, "active");  // 1 failure in the window: no ban
+}
+
 TEST_F(BanKeeperTest, ImmediateCodeFromTheChannelBansAtOnce) {
   ASSERT_TRUE(store_->CreateGroup(TestGroup(1)).ok());
   ASSERT_TRUE(store_->CreateKey(TestKey(1, 1)).ok());
