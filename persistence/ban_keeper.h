@@ -105,8 +105,6 @@ class BanKeeper final : public FlushParticipant, public KeyObserver {
     on_withheld_ = std::move(fn);
   }
   Stats stats() const;
-  // Whether a ban deadline has passed at `now_ns` (a flush is due to release it, even with
-  // no delta). Any thread; cheap (one atomic load).
   // Whether `key`'s window holds its ring (core/ban_policy.h). Under the store's lock
   // (tests).
   bool HoldsWindow(uint64_t key) const {
@@ -118,6 +116,8 @@ class BanKeeper final : public FlushParticipant, public KeyObserver {
   // back within kSweepParts flushes after the window ended.
   static constexpr size_t kSweepParts = 32;
   static constexpr size_t kSweepMinBuckets = 4096;
+  // Whether a ban deadline has passed at `now_ns` (a flush is due to release it, even with
+  // no delta). Any thread; cheap (one atomic load).
   bool ReleaseDue(int64_t now_ns) const {
     // Relaxed: a hint; the flush itself reads the deadlines under the store's lock.
     return now_ns >= next_deadline_ns_.load(std::memory_order_relaxed);
