@@ -193,7 +193,7 @@ class KeyBanState {
   // null: an empty window. Narrow: size_ words, successes in the low 16 bits and failures in
   // the high 16. Wide (wide_): 2 * size_ words, successes then failures.
   std::unique_ptr<uint32_t[]> ring_;
-  uint64_t successes_ = 0;          // sums over the ring
+  uint64_t successes_ = 0;  // sums over the ring
   uint64_t failures_ = 0;
   uint64_t run_ = 0;                 // failures in seconds after last_success_second_
   int64_t newest_second_ = 0;        // the ring's newest second (when ring_ is set)
